@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.qagen-installed
+
+.PHONY: demo test bench lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m qagen.demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/iqa_speed.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check qagen tests benchmarks
+	$(VENV)/bin/ruff format --check qagen tests benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format qagen tests benchmarks
+	$(VENV)/bin/ruff check --fix qagen tests benchmarks
+
+clean:
+	rm -rf runs .pytest_cache

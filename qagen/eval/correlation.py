@@ -1,0 +1,417 @@
+"""Correlation of objective scores with subjective scores (REFERENCE.md section 6.3).
+
+* SROCC: Pearson correlation of the ranks (average ranks for ties).
+* KROCC: Kendall's tau-b (tie corrected, the scipy default).
+* PLCC and RMSE: after a monotonic mapping of the objective score onto the subjective scale,
+  fitted by least squares (Sheikh, Sabir, Bovik, IEEE TIP 15(11) 2006; VQEG FR-TV phase II):
+
+  - ``logistic5`` (default): Q(x) = b1 (1/2 - 1/(1 + exp(b2 (x - b3)))) + b4 x + b5
+  - ``logistic4``: Q(x) = (b1 - b2) / (1 + exp(-(x - b3)/|b4|)) + b2
+  - ``linear``: Q(x) = a x + b (PLCC then equals |Pearson r| of the raw scores)
+
+**Fitting.** There is no standard initialisation. Here x and y are standardised, the fit runs
+from several starts (slope 1/std(x) with the expected sign and 1/3, 3 and 10 times it, centre at
+the mean and the 25 % / 75 % quantiles of x, plus one start with the opposite sign) with
+``scipy.optimize.curve_fit`` (Levenberg-Marquardt, ``maxfev=20000`` per start), and the fit with
+the smallest sum of squared errors among the converged starts is kept. The fitted betas are
+returned in the original units (logistic5 with b1 >= 0: (b1, b2) and (-b1, -b2) give the same
+curve), together with the convergence record: how many starts converged, how many of them
+reached the best SSE (within 0.1 %) and whether the fitted curve is monotonic over the data. When
+no start converges (or there are too few points) the mapping falls back to the linear one and a
+``RuntimeWarning`` says so; the record names the fallback.
+
+**Direction.** Distance metrics (GMSD, MDSI, NIQE, ...) fall as quality rises, and DMOS
+(LIVE, CSIQ) rises as quality falls. :func:`correlations` takes both directions and multiplies
+SROCC and KROCC by the expected sign (+1 when the metric and the subjective score point the same
+way, -1 otherwise), so a good metric always gets positive values; the raw values are kept as
+``srocc_raw`` / ``krocc_raw`` / ``pearson_raw``. With ``pred_higher_is_better=None`` the absolute
+values are reported instead. PLCC and RMSE come after the fitted mapping, which absorbs the
+direction, so they are never flipped.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+from scipy.special import expit
+from scipy.stats import rankdata
+
+__all__ = [
+    "CorrelationResult",
+    "FitResult",
+    "correlations",
+    "fit_logistic",
+    "krocc",
+    "logistic4",
+    "logistic5",
+    "pearson",
+    "plcc",
+    "rmse",
+    "srocc",
+]
+
+FIT_MODELS = ("logistic5", "logistic4", "linear")
+_N_PARAMS = {"logistic5": 5, "logistic4": 4, "linear": 2}
+
+
+def _as_vector(v: object, name: str) -> np.ndarray:
+    """Convert a sequence, numpy array or torch tensor to a finite float64 vector."""
+    if hasattr(v, "detach"):  # torch tensor
+        v = v.detach().cpu().double().numpy()
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim > 1 and a.size == max(a.shape):  # N x 1, 1 x N, ...: one non-singleton axis
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        bad = int(np.sum(~np.isfinite(a)))
+        raise ValueError(f"{name} contains {bad} NaN/Inf value(s)")
+    return a
+
+
+def _pair(pred: object, target: object, min_n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    x = _as_vector(pred, "pred")
+    y = _as_vector(target, "target")
+    if x.shape != y.shape:
+        raise ValueError(f"pred and target must have the same length, got {x.size} and {y.size}")
+    if x.size < min_n:
+        raise ValueError(f"need at least {min_n} (pred, target) pairs, got {x.size}")
+    return x, y
+
+
+def pearson(x: object, y: object) -> float:
+    """Pearson linear correlation of the raw values (NaN when either is constant)."""
+    a, b = _pair(x, y, min_n=2)
+    a = a - a.mean()
+    b = b - b.mean()
+    den = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
+    if den == 0.0:
+        return float("nan")
+    return float(np.clip(np.dot(a, b) / den, -1.0, 1.0))
+
+
+def srocc(pred: object, target: object) -> float:
+    """Spearman rank-order correlation: Pearson r of the average ranks (ties get mean ranks).
+
+    Equals 1 - 6 sum(d^2) / (n (n^2 - 1)) without ties; matches ``scipy.stats.spearmanr``.
+    """
+    x, y = _pair(pred, target)
+    return pearson(rankdata(x), rankdata(y))
+
+
+def _tie_pairs(v: np.ndarray) -> int:
+    _, counts = np.unique(v, return_counts=True)
+    return int(np.sum(counts * (counts - 1) // 2))
+
+
+def krocc(pred: object, target: object, chunk_elements: int = 4_000_000) -> float:
+    """Kendall rank-order correlation, tau-b: (n_c - n_d) / sqrt((n0 - n1)(n0 - n2)).
+
+    n0 = n(n-1)/2 pairs, n1 / n2 the pairs tied in pred / target; n_c - n_d is the sum of
+    sign(x_i - x_j) sign(y_i - y_j) over i < j, computed exactly in row blocks of at most
+    ``chunk_elements`` pair comparisons (O(n^2) time, O(chunk) memory; about 1 s for n = 10^4).
+    Matches ``scipy.stats.kendalltau`` (variant 'b'). NaN when either input is constant.
+    """
+    x, y = _pair(pred, target)
+    n = x.size
+    rows = max(1, chunk_elements // n)
+    s = 0.0
+    for start in range(0, n, rows):
+        sx = np.sign(x[start : start + rows, None] - x[None, :])
+        sy = np.sign(y[start : start + rows, None] - y[None, :])
+        s += float(np.sum(sx * sy))
+    s /= 2.0  # each unordered pair was counted twice (i, j) and (j, i)
+    n0 = n * (n - 1) // 2
+    den = math.sqrt(float(n0 - _tie_pairs(x)) * float(n0 - _tie_pairs(y)))
+    if den == 0.0:
+        return float("nan")
+    return float(np.clip(s / den, -1.0, 1.0))
+
+
+def logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
+    """Q(x) = b1 (1/2 - 1/(1 + exp(b2 (x - b3)))) + b4 x + b5 (Sheikh et al. 2006, VQEG).
+
+    1/(1 + exp(t)) is evaluated as ``expit(-t)`` so large |t| cannot overflow.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return b1 * (0.5 - expit(-b2 * (x - b3))) + b4 * x + b5
+
+
+def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """Q(x) = (b1 - b2) / (1 + exp(-(x - b3)/|b4|)) + b2 (4-parameter VQEG variant)."""
+    x = np.asarray(x, dtype=np.float64)
+    return (b1 - b2) * expit((x - b3) / abs(b4)) + b2
+
+
+def _linear(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    return a * np.asarray(x, dtype=np.float64) + b
+
+
+_FUNCS = {"logistic5": logistic5, "logistic4": logistic4, "linear": _linear}
+
+
+@dataclass
+class FitResult:
+    """A fitted mapping Q(x) of objective scores onto the subjective scale.
+
+    ``model`` is the mapping actually used ("linear" after a fallback, which ``requested`` and
+    ``message`` record); ``betas`` are in the original units of x and y; ``converged`` tells
+    whether the requested model converged from at least one start.
+    """
+
+    model: str
+    betas: tuple[float, ...]
+    requested: str
+    converged: bool
+    n_starts: int
+    n_converged: int
+    sse: float
+    n_agree: int  # converged starts whose SSE is within 0.1 % of the best (robustness of the optimum)
+    monotonic: bool
+    message: str = ""
+
+    def predict(self, x: object) -> np.ndarray:
+        """Apply the fitted mapping to objective scores ``x``."""
+        return _FUNCS[self.model](_as_vector(x, "x"), *self.betas)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = [float(b) for b in self.betas]
+        return d
+
+
+def _starts(model: str, sign: float, z: np.ndarray, v: np.ndarray) -> list[tuple[float, ...]]:
+    """Initial parameters in standardised coordinates (z = standardised x, v = standardised y)."""
+    q25, q75 = (float(q) for q in np.quantile(z, [0.25, 0.75]))
+    vrange = float(v.max() - v.min()) or 1.0
+    starts: list[tuple[float, ...]] = []
+    for slope in (1.0, 3.0, 1.0 / 3.0, 10.0):
+        for centre in (0.0, q25, q75):
+            if model == "logistic5":
+                starts.append((vrange, sign * slope, centre, 0.0, 0.0))
+            else:  # logistic4: upper/lower asymptotes swap with the direction
+                hi, lo = float(v.max()), float(v.min())
+                b1, b2 = (hi, lo) if sign > 0 else (lo, hi)
+                starts.append((b1, b2, centre, 1.0 / slope))
+    if model == "logistic5":
+        starts.append((vrange, -sign, 0.0, 0.0, 0.0))
+    else:
+        hi, lo = float(v.max()), float(v.min())
+        b1, b2 = (lo, hi) if sign > 0 else (hi, lo)
+        starts.append((b1, b2, 0.0, 1.0))
+    return starts
+
+
+def _to_original(model: str, c: np.ndarray, mx: float, sx: float, my: float, sy: float) -> tuple:
+    """Convert betas fitted on z = (x - mx)/sx, v = (y - my)/sy back to x, y units."""
+    if model == "logistic5":
+        c1, c2, c3, c4, c5 = (float(t) for t in c)
+        if c1 < 0:  # (b1, b2) and (-b1, -b2) give the same curve: report b1 >= 0
+            c1, c2 = -c1, -c2
+        return (sy * c1, c2 / sx, mx + sx * c3, sy * c4 / sx, my + sy * c5 - sy * c4 * mx / sx)
+    if model == "logistic4":
+        c1, c2, c3, c4 = (float(t) for t in c)
+        return (my + sy * c1, my + sy * c2, mx + sx * c3, sx * abs(c4))
+    a, b = (float(t) for t in c)
+    return (sy * a / sx, my + sy * b - sy * a * mx / sx)
+
+
+def _is_monotonic(model: str, betas: tuple, x: np.ndarray) -> bool:
+    grid = np.linspace(float(x.min()), float(x.max()), 512)
+    d = np.diff(_FUNCS[model](grid, *betas))
+    return bool(np.all(d >= -1e-12) or np.all(d <= 1e-12))
+
+
+def _linear_fit(x: np.ndarray, y: np.ndarray, requested: str, message: str, n_starts: int) -> FitResult:
+    if np.ptp(x) == 0.0:
+        betas = (0.0, float(y.mean()))
+    else:
+        a, b = np.polyfit(x, y, 1)
+        betas = (float(a), float(b))
+    sse = float(np.sum((_linear(x, *betas) - y) ** 2))
+    return FitResult("linear", betas, requested, requested == "linear", n_starts, 0, sse, 0, True, message)
+
+
+def fit_logistic(
+    pred: object,
+    target: object,
+    model: str = "logistic5",
+    direction: int | None = None,
+    maxfev: int = 20000,
+    warn: bool = True,
+) -> FitResult:
+    """Least-squares fit of ``target ~ Q(pred)`` with several starts (module docstring).
+
+    ``direction`` is the expected sign of the relation (+1: target rises with pred, -1: falls);
+    ``None`` takes the sign of the rank correlation. Falls back to the linear mapping, with a
+    ``RuntimeWarning`` (unless ``warn=False``), when no start converges or when there are not
+    more points than parameters.
+    """
+    if model not in FIT_MODELS:
+        raise ValueError(f"model must be one of {list(FIT_MODELS)}, got {model!r}")
+    x, y = _pair(pred, target, min_n=2)
+    if model == "linear":
+        return _linear_fit(x, y, "linear", "", 0)
+    n_par = _N_PARAMS[model]
+    if x.size <= n_par or np.ptp(x) == 0.0 or np.ptp(y) == 0.0:
+        why = (
+            f"too few points for {model} ({x.size} <= {n_par} parameters)"
+            if x.size <= n_par
+            else "constant pred or target"
+        )
+        msg = f"{why}: fell back to a linear mapping"
+        if warn:
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        return _linear_fit(x, y, model, msg, 0)
+    if direction is None:
+        r = srocc(x, y) if x.size >= 3 else 1.0
+        sign = 1.0 if (math.isnan(r) or r >= 0) else -1.0
+    else:
+        if direction not in (1, -1):
+            raise ValueError(f"direction must be +1, -1 or None, got {direction!r}")
+        sign = float(direction)
+    mx, sx = float(x.mean()), float(x.std())
+    my, sy = float(y.mean()), float(y.std())
+    z, v = (x - mx) / sx, (y - my) / sy
+    func = _FUNCS[model]
+    starts = _starts(model, sign, z, v)
+    fits: list[tuple[float, np.ndarray]] = []
+    errors: list[str] = []
+    for p0 in starts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OptimizeWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                c, _ = curve_fit(func, z, v, p0=p0, maxfev=maxfev)
+        except (RuntimeError, ValueError, FloatingPointError) as exc:
+            errors.append(str(exc).splitlines()[0])
+            continue
+        if not np.all(np.isfinite(c)) or (model == "logistic4" and c[3] == 0.0):
+            errors.append("non-finite parameters")
+            continue
+        sse_v = float(np.sum((func(z, *c) - v) ** 2))
+        if math.isfinite(sse_v):
+            fits.append((sse_v, c))
+    if not fits:
+        msg = f"{model} fit did not converge from {len(starts)} starts ({errors[0] if errors else ''}); fell back to a linear mapping"
+        if warn:
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        return _linear_fit(x, y, model, msg, len(starts))
+    fits.sort(key=lambda t: t[0])
+    best_sse_v, best = fits[0]
+    betas = _to_original(model, best, mx, sx, my, sy)
+    sse = float(np.sum((func(x, *betas) - y) ** 2))
+    n_agree = sum(1 for f in fits if f[0] <= best_sse_v * 1.001 + 1e-12 * v.size)
+    return FitResult(
+        model,
+        betas,
+        model,
+        True,
+        len(starts),
+        len(fits),
+        sse,
+        n_agree,
+        _is_monotonic(model, betas, x),
+        "",
+    )
+
+
+def plcc(pred: object, target: object, fit: str = "logistic5", direction: int | None = None) -> float:
+    """Pearson correlation between the fitted mapping Q(pred) and ``target`` (see :func:`fit_logistic`)."""
+    x, y = _pair(pred, target)
+    res = fit_logistic(x, y, fit, direction)
+    return pearson(res.predict(x), y)
+
+
+def rmse(pred: object, target: object, fit: str = "logistic5", direction: int | None = None) -> float:
+    """Root mean squared error between Q(pred) and ``target`` after the fitted mapping."""
+    x, y = _pair(pred, target)
+    res = fit_logistic(x, y, fit, direction)
+    return float(np.sqrt(np.mean((res.predict(x) - y) ** 2)))
+
+
+@dataclass
+class CorrelationResult:
+    """SROCC / KROCC (direction-corrected), PLCC / RMSE after the fitted mapping, and the fit."""
+
+    n: int
+    srocc: float
+    krocc: float
+    plcc: float
+    rmse: float
+    srocc_raw: float
+    krocc_raw: float
+    pearson_raw: float
+    sign: int
+    direction: str
+    fit: FitResult = field(repr=False)
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "fit"}
+        d["fit"] = self.fit.to_dict()
+        return d
+
+
+def correlations(
+    pred: object,
+    target: object,
+    *,
+    pred_higher_is_better: bool | None = True,
+    target_higher_is_better: bool = True,
+    fit: str = "logistic5",
+    maxfev: int = 20000,
+    warn: bool = True,
+) -> CorrelationResult:
+    """All four criteria of one metric against subjective scores.
+
+    ``pred`` are objective scores, ``target`` MOS or DMOS. ``pred_higher_is_better`` is the
+    metric's direction (False for distances such as GMSD or NIQE; None: unknown, report |rho|);
+    ``target_higher_is_better`` is False for DMOS where lower is better (LIVE, CSIQ) and True
+    for MOS (TID) and KADID-10k's DMOS. SROCC and KROCC are multiplied by the expected sign
+    (module docstring); PLCC and RMSE are computed after the ``fit`` mapping.
+    """
+    x, y = _pair(pred, target)
+    s_raw, k_raw, r_raw = srocc(x, y), krocc(x, y), pearson(x, y)
+    if pred_higher_is_better is None:
+        sign = -1 if (not math.isnan(s_raw) and s_raw < 0) else 1
+        direction = "metric direction unknown: |SROCC| and |KROCC| reported"
+    else:
+        sign = 1 if bool(pred_higher_is_better) == bool(target_higher_is_better) else -1
+        direction = (
+            f"metric {'higher' if pred_higher_is_better else 'lower'} = better, subjective score "
+            f"{'higher' if target_higher_is_better else 'lower'} = better: "
+            + ("SROCC/KROCC as computed" if sign == 1 else "SROCC/KROCC multiplied by -1")
+        )
+    res = fit_logistic(x, y, fit, direction=sign, maxfev=maxfev, warn=warn)
+    q = res.predict(x)
+    return CorrelationResult(
+        n=int(x.size),
+        srocc=sign * s_raw,
+        krocc=sign * k_raw,
+        plcc=pearson(q, y),
+        rmse=float(np.sqrt(np.mean((q - y) ** 2))),
+        srocc_raw=s_raw,
+        krocc_raw=k_raw,
+        pearson_raw=r_raw,
+        sign=sign,
+        direction=direction,
+        fit=res,
+    )
+
+
+def correlation_table(
+    results: dict[str, CorrelationResult], keys: Sequence[str] = ("srocc", "krocc", "plcc", "rmse")
+) -> list[dict]:
+    """Flatten ``{name: CorrelationResult}`` into rows (for CSV writers)."""
+    rows = []
+    for name, r in results.items():
+        row = {"name": name, "n": r.n}
+        row.update({k: getattr(r, k) for k in keys})
+        row.update({"fit_model": r.fit.model, "fit_converged": r.fit.converged})
+        rows.append(row)
+    return rows

@@ -1,0 +1,723 @@
+"""NIQE (Mittal, Soundararajan, Bovik, IEEE SPL 2013), faithful to the LIVE release.
+
+Reproduces ``computequality.m`` / ``computefeature.m`` / ``estimateaggdparam.m`` /
+``estimatemodelparam.m`` of the LIVE NIQE release (REFERENCE.md section 1.9), batched and
+differentiable with respect to the input image.
+
+Pipeline (per image, all images of a batch at once):
+
+1. Grey: RGB goes through MATLAB ``rgb2gray`` on the 8-bit scale (coefficients
+   0.298936021293775, 0.587043074451121, 0.114020904255103, rounded half away from zero as MATLAB
+   returns uint8; the rounding is straight-through so gradients flow). Grey input is used as is.
+   Values are rescaled to 0-255 by ``255 / data_range`` (NIQE's constant C = 1 is for 8-bit data).
+2. Crop to a multiple of ``block_size`` from the top-left.
+3. Two scales; the second is MATLAB ``imresize(I, 0.5)`` (bicubic, antialiased,
+   :func:`qagen.filters.imresize`). At each scale: MSCN = (I - mu) / (sigma + C) with
+   mu = imfilter(I, w, 'replicate'), sigma = sqrt(|imfilter(I^2, w, 'replicate') - mu^2|), w the
+   7x7 Gaussian of sigma 7/6; 18 AGGD features per non-overlapping block (``block_size`` at scale 1,
+   ``block_size / 2`` at scale 2): [alpha, (beta_l + beta_r) / 2] of the MSCN values and
+   [alpha, eta, beta_l, beta_r] of the products with the 4 circularly shifted neighbours
+   (shifts (0,1), (1,0), (1,1), (-1,1), wrapping inside the block).
+4. Test model: per-column mean over the valid entries (MATLAB ``nanmean``) and covariance over the
+   complete rows (MATLAB ``nancov``); NIQE = sqrt(d' pinv((S_P + S_T) / 2) d), d = mu_P - mu_T.
+
+MATLAB's NaN semantics are kept exactly, with a validity mask instead of NaN values: an AGGD fit
+whose values have no negative (or no positive) entry has an undefined left (right) sigma; MATLAB's
+``min`` over an all-NaN error vector then returns the first grid value, so alpha = 0.2 (a real
+number that ``nanmean`` keeps), while beta of the empty side and eta are NaN (masked here; their
+stored value is 0). ``nanmean`` ignores masked entries per column; ``nancov`` drops every row with a
+masked entry.
+
+Deliberate, documented deviations (they never touch an image without exactly flat regions):
+
+* Exactly flat neighbourhoods. Where the 7x7 neighbourhood of a pixel is exactly constant,
+  MATLAB's MSCN is floating-point rounding noise (~1e-14) whose signs decide the AGGD fits, so
+  implementations disagree (LIVE ``image3.bmp``: ~0.13). Here such pixels get MSCN exactly 0
+  (and sigma exactly 0): zeros count in neither side of the AGGD fit. At scale 2 the neighbourhood
+  is the scale-1 support of the 7x7 window after ``imresize`` (20x20 pixels, detected exactly on
+  the scale-1 image), so the rule is independent of dtype, summation order and grey level. The
+  straight-through form keeps the gradient of the unmodified formula.
+* Fallbacks instead of NaN: a feature column with no valid entry at all (e.g. a completely flat
+  image) takes the stored fallback value (alpha 0.2, beta and eta 0); fewer than 2 complete rows
+  give S_T = 0 (MATLAB also gives 0 for exactly one row). The score is then finite (and large).
+
+Shape parameter: ``shape_estimator="grid"`` (default) returns exactly the LIVE grid value
+(0.2:0.001:10, first minimiser of (rho(alpha) - R)^2); its gradient is that of the continuous
+inversion. ``"continuous"`` solves rho(alpha) = R (Newton from the grid bracket, float64, machine
+precision) and is differentiable in the usual sense (use it for ``gradcheck``). In both the
+gradient is attached by the implicit-function theorem, d alpha / d R = 1 / rho'(alpha), and R is
+clamped to [rho(0.2), rho(10)] (zero gradient outside). rho(alpha) = G(2/a)^2 / (G(1/a) G(3/a)).
+
+Epsilons (gradient only): every square root is evaluated exactly in the forward pass and
+differentiated as sqrt(v + 1e-12) (:data:`SQRT_EPS`), so the forward value is the MATLAB value
+bit for bit and the gradients stay finite at v = 0 (flat images, empty AGGD sides, NIQE = 0).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from qagen._checks import check_choice, check_data_range, check_tensor, reduce
+from qagen.color import GRAY_WEIGHTS, rgb_to_gray
+from qagen.filters import _cached, gaussian_filter, imresize
+
+__all__ = [
+    "FEATURE_DIM",
+    "NIQEFeatures",
+    "NIQEModel",
+    "aggd_fit",
+    "aggd_shape",
+    "fit_niqe_model",
+    "mscn",
+    "mvg_distance",
+    "mvg_fit",
+    "niqe",
+    "niqe_distance",
+    "niqe_features",
+]
+
+#: Number of NIQE features per block (18 per scale, 2 scales).
+FEATURE_DIM = 36
+#: Feature variant produced by :func:`niqe_features` (stored in model files).
+VARIANT = "live"
+#: Epsilon inside square roots, gradient only (the forward value is the exact square root).
+SQRT_EPS = 1e-12
+#: The LIVE grid of ``estimateaggdparam.m``: 0.2:0.001:10.
+GRID_START, GRID_STEP, GRID_STOP = 0.2, 0.001, 10.0
+SHAPE_ESTIMATORS = ("grid", "continuous")
+IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".webp")
+_SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))  # computefeature.m, circshift order
+
+
+# --------------------------------------------------------------------------------------------
+# small differentiable helpers
+
+
+def _sqrt(v: torch.Tensor) -> torch.Tensor:
+    """sqrt(v) for v >= 0: exact forward value, gradient of sqrt(v + SQRT_EPS) (finite at 0)."""
+    s_eps = torch.sqrt(v + SQRT_EPS)
+    return s_eps + (torch.sqrt(v) - s_eps).detach()
+
+
+# --------------------------------------------------------------------------------------------
+# AGGD shape parameter: grid (LIVE) and continuous inversion of rho
+
+
+@lru_cache(maxsize=1)
+def _grid_np() -> tuple[np.ndarray, np.ndarray]:
+    """(alpha grid, rho on the grid) as MATLAB builds them: colon operator, then gamma()."""
+    from scipy.special import gamma
+
+    n = int(round((GRID_STOP - GRID_START) / GRID_STEP))  # 9800 intervals
+    k = np.arange(n + 1, dtype=np.float64)
+    # MATLAB's colon fills the first half from the start and the second half from the end.
+    first = GRID_START + k * GRID_STEP
+    second = GRID_STOP - (n - k) * GRID_STEP
+    gam = np.where(k < n / 2.0, first, second)
+    r = gamma(2.0 / gam) ** 2 / (gamma(1.0 / gam) * gamma(3.0 / gam))
+    if not np.all(np.diff(r) > 0):
+        raise RuntimeError("rho(alpha) is not increasing on the NIQE grid")
+    return gam, r
+
+
+def _grid(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    gam, r = _grid_np()
+    return (
+        _cached(("niqe_gam", device), lambda: torch.from_numpy(gam).to(device)),
+        _cached(("niqe_rho", device), lambda: torch.from_numpy(r).to(device)),
+    )
+
+
+def _log_rho(a: torch.Tensor) -> torch.Tensor:
+    return 2.0 * torch.lgamma(2.0 / a) - torch.lgamma(1.0 / a) - torch.lgamma(3.0 / a)
+
+
+def _dlog_rho(a: torch.Tensor) -> torch.Tensor:
+    """d log rho / d alpha = (psi(1/a) + 3 psi(3/a) - 4 psi(2/a)) / a^2 (> 0)."""
+    return (torch.digamma(1.0 / a) + 3.0 * torch.digamma(3.0 / a) - 4.0 * torch.digamma(2.0 / a)) / (
+        a * a
+    )
+
+
+def aggd_shape(r_hat: torch.Tensor, estimator: str = "grid") -> torch.Tensor:
+    """Invert rho(alpha) = G(2/a)^2 / (G(1/a) G(3/a)) = R_hat for the (A)GGD shape alpha.
+
+    ``estimator="grid"``: the value of ``estimateaggdparam.m`` exactly (grid 0.2:0.001:10, first
+    minimiser of (rho - R)^2), gradient of the continuous solution. ``"continuous"``: the exact
+    root (Newton in float64 from the grid bracket). R_hat is clamped to [rho(0.2), rho(10)]; the
+    gradient is 1 / rho'(alpha) (implicit-function theorem), 0 where clamped. Float64 result.
+    """
+    check_choice(estimator, "shape_estimator", SHAPE_ESTIMATORS)
+    r = r_hat.to(torch.float64)
+    gam, rho = _grid(r.device)
+    r_c = r.clamp(float(rho[0]), float(rho[-1]))
+    with torch.no_grad():
+        rv = r.detach()
+        hi = torch.searchsorted(rho, rv).clamp(0, rho.numel() - 1)
+        lo = (hi - 1).clamp(min=0)
+        e_lo = (rho[lo] - rv) ** 2
+        e_hi = (rho[hi] - rv) ** 2
+        idx = torch.where(e_lo <= e_hi, lo, hi)  # ties -> first (lower) index, as MATLAB's min
+        # continuous root: linear start inside the bracket, then Newton on log rho
+        rc = r_c.detach()
+        lo2 = (torch.searchsorted(rho, rc) - 1).clamp(0, rho.numel() - 2)
+        g0, g1, r0, r1 = gam[lo2], gam[lo2 + 1], rho[lo2], rho[lo2 + 1]
+        a = g0 + (g1 - g0) * (rc - r0) / (r1 - r0)
+        target = torch.log(rc)
+        for _ in range(4):
+            a = (a - (_log_rho(a) - target) / _dlog_rho(a)).clamp(g0, g1)
+        drho = torch.exp(_log_rho(a)) * _dlog_rho(a)
+    value = gam[idx] if estimator == "grid" else a
+    return value + (r_c - rc) / drho
+
+
+# --------------------------------------------------------------------------------------------
+# AGGD fit (estimateaggdparam.m), batched over the leading dimensions
+
+
+def aggd_fit(
+    v: torch.Tensor, shape_estimator: str = "grid"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """AGGD moment-matching fit of ``v`` over its last dimension (``estimateaggdparam.m``).
+
+    sigma_l = sqrt(mean(v^2 | v < 0)), sigma_r = sqrt(mean(v^2 | v > 0)), g = sigma_l / sigma_r,
+    r = mean|v|^2 / mean(v^2), R = r (g^3 + 1)(g + 1) / (g^2 + 1)^2, alpha = rho^-1(R)
+    (:func:`aggd_shape`), beta_{l,r} = sigma_{l,r} sqrt(G(1/alpha) / G(3/alpha)).
+
+    Returns float64 ``(alpha, beta_l, beta_r, valid_l, valid_r)``. ``valid_l`` (``valid_r``) is
+    False where ``v`` has no negative (positive) value: MATLAB gives NaN for that beta and
+    alpha = 0.2 (its ``min`` of an all-NaN vector returns the first grid value) whenever either
+    side is empty; here the empty side's beta is 0 and alpha is 0.2, with finite gradients.
+    """
+    m = v.shape[-1]
+    v2 = v * v
+    neg, pos = v < 0, v > 0
+    n_neg = neg.sum(-1).to(torch.float64)
+    n_pos = pos.sum(-1).to(torch.float64)
+    s_neg = (v2 * neg).sum(-1).to(torch.float64)
+    s_pos = (v2 * pos).sum(-1).to(torch.float64)
+    s_all = v2.sum(-1).to(torch.float64)
+    s_abs = v.abs().sum(-1).to(torch.float64)
+    valid_l, valid_r = n_neg > 0, n_pos > 0
+    ok = valid_l & valid_r
+    sig_l = _sqrt(s_neg / n_neg.clamp(min=1.0))
+    sig_r = _sqrt(s_pos / n_pos.clamp(min=1.0))
+    one = torch.ones_like(sig_l)
+    g = sig_l / torch.where(ok, sig_r, one)
+    mean_sq = torch.where(ok, s_all, one) / m
+    r_hat = (s_abs / m) ** 2 / mean_sq
+    r_norm = r_hat * (g**3 + 1.0) * (g + 1.0) / (g**2 + 1.0) ** 2
+    r_norm = torch.where(ok, r_norm, torch.full_like(r_norm, 0.5))
+    alpha = torch.where(ok, aggd_shape(r_norm, shape_estimator), torch.full_like(r_norm, GRID_START))
+    ratio = torch.exp(0.5 * (torch.lgamma(1.0 / alpha) - torch.lgamma(3.0 / alpha)))
+    return alpha, sig_l * ratio, sig_r * ratio, valid_l, valid_r
+
+
+# --------------------------------------------------------------------------------------------
+# MSCN and features
+
+
+def _range_is_zero(img: torch.Tensor, before: int, length: int, stride: int) -> torch.Tensor:
+    """True where max == min of ``img`` over a (length x length) window (replicate borders)."""
+    after = length - 1 - before
+    p = F.pad(img, (before, after, before, after), mode="replicate")
+
+    def _max(t: torch.Tensor) -> torch.Tensor:
+        t = F.max_pool2d(t, (length, 1), stride=(stride, 1))
+        return F.max_pool2d(t, (1, length), stride=(1, stride))
+
+    return _max(p) == -_max(-p)
+
+
+def _flat_masks(img: torch.Tensor, window_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exactly flat window neighbourhoods at scale 1 and (through imresize's support) scale 2.
+
+    Scale-2 pixel j (0-based) depends on scale-1 pixels 2j-3 .. 2j+4 (8-tap antialiased bicubic,
+    symmetric borders); its window j-a .. j+b therefore covers scale-1 pixels 2j-2a-3 ..
+    2j+2b+4 (border reflections fall inside the same range).
+    """
+    a, b = (window_size - 1) // 2, window_size // 2
+    with torch.no_grad():
+        flat1 = _range_is_zero(img, a, window_size, 1)
+        flat2 = _range_is_zero(img, 2 * a + 3, 2 * (a + b) + 8, 2)
+    return flat1, flat2
+
+
+def mscn(
+    img: torch.Tensor,
+    window_size: int = 7,
+    window_sigma: float = 7.0 / 6.0,
+    c: float = 1.0,
+    flat: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean-subtracted contrast-normalised coefficients (``computequality.m``).
+
+    mu = imfilter(I, w, 'replicate'), sigma = sqrt(|imfilter(I.^2, w, 'replicate') - mu.^2|),
+    MSCN = (I - mu) ./ (sigma + c), w = fspecial('gaussian', window_size, window_sigma).
+    ``flat`` (bool, same shape): pixels whose MSCN and sigma are set to exactly 0 in the forward
+    pass (gradient of the plain formula kept). Returns ``(mscn, sigma)``.
+    """
+    mu = gaussian_filter(img, window_size, window_sigma, padding="same", pad_mode="replicate")
+    e2 = gaussian_filter(img * img, window_size, window_sigma, padding="same", pad_mode="replicate")
+    var = (e2 - mu * mu).abs()
+    s_eps = torch.sqrt(var + SQRT_EPS)
+    s_val = torch.sqrt(var.detach())
+    if flat is not None:
+        s_val = s_val.masked_fill(flat, 0.0)
+    sigma = s_eps + (s_val - s_eps).detach()
+    out = (img - mu) / (sigma + c)
+    if flat is not None:
+        out = out - out.masked_fill(~flat, 0.0).detach()
+    return out, sigma
+
+
+def _blocks(t: torch.Tensor, bs: int) -> torch.Tensor:
+    """N x 1 x (bh*bs) x (bw*bs) -> N x (bh*bw) x bs x bs, blocks in row-major order."""
+    n, _, h, w = t.shape
+    bh, bw = h // bs, w // bs
+    t = t.reshape(n, bh, bs, bw, bs).permute(0, 1, 3, 2, 4)
+    return t.reshape(n, bh * bw, bs, bs)
+
+
+def _scale_features(
+    m: torch.Tensor, bs: int, shape_estimator: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """18 features (and their validity) per block of one scale (``computefeature.m``)."""
+    blk = _blocks(m, bs)
+    prods = [blk * torch.roll(blk, shifts=s, dims=(-2, -1)) for s in _SHIFTS]
+    v = torch.stack([blk, *prods], dim=2).flatten(-2)  # N x B x 5 x bs^2
+    alpha, bl, br, vl, vr = aggd_fit(v, shape_estimator)
+    ok = vl & vr
+    zero = torch.zeros_like(alpha)
+    eta = torch.where(
+        ok, (br - bl) * torch.exp(torch.lgamma(2.0 / alpha) - torch.lgamma(1.0 / alpha)), zero
+    )
+    true = torch.ones_like(ok)
+    feats = [alpha[..., 0], torch.where(ok[..., 0], (bl[..., 0] + br[..., 0]) / 2.0, zero[..., 0])]
+    valid = [true[..., 0], ok[..., 0]]
+    for i in range(1, 5):
+        feats += [alpha[..., i], eta[..., i], bl[..., i], br[..., i]]
+        valid += [true[..., i], ok[..., i], vl[..., i], vr[..., i]]
+    return torch.stack(feats, -1), torch.stack(valid, -1)
+
+
+class NIQEFeatures(NamedTuple):
+    """Output of :func:`niqe_features` (all per block, blocks in row-major order)."""
+
+    #: N x B x 36 float64 features; masked entries hold their fallback value (never NaN).
+    features: torch.Tensor
+    #: N x B x 36 bool: False where MATLAB's feature would be NaN.
+    valid: torch.Tensor
+    #: N x B mean of sigma over each scale-1 block (``computemean.m``), input dtype.
+    sharpness: torch.Tensor
+
+
+def _check_block_size(block_size: int) -> int:
+    if isinstance(block_size, bool) or not isinstance(block_size, int):
+        raise TypeError(f"block_size must be an int, got {type(block_size).__name__}")
+    if block_size < 4 or block_size % 2:
+        raise ValueError(f"block_size must be an even integer >= 4, got {block_size}")
+    return block_size
+
+
+def _too_small_hint(block_size: int) -> str:
+    return (
+        f"NIQE needs at least one {block_size}x{block_size} block; for small images (e.g. 32x32 "
+        "or 64x64 GAN samples) pass a smaller block_size, e.g. block_size=32 (even, >= 4)"
+    )
+
+
+def niqe_features(
+    img: torch.Tensor,
+    block_size: int = 96,
+    *,
+    window_size: int = 7,
+    window_sigma: float = 7.0 / 6.0,
+    c: float = 1.0,
+    shape_estimator: str = "grid",
+    zero_flat: bool = True,
+) -> NIQEFeatures:
+    """The 36 NIQE features of every non-overlapping block of grey images (LIVE release).
+
+    ``img``: N x 1 x H x W grey on the 0-255 scale (C = 1 is the 8-bit constant), cropped to a
+    multiple of ``block_size`` from the top-left. Scale 1 uses ``block_size`` blocks, scale 2
+    (``imresize(I, 0.5)``) ``block_size / 2`` blocks. Feature order per block:
+    [a, (bl+br)/2] of the MSCN values, then [a, eta, bl, br] of the products with the (0,1),
+    (1,0), (1,1), (-1,1) circular neighbours, for scale 1 then scale 2. ``window_size``,
+    ``window_sigma`` and ``c`` set the MSCN window and constant; ``zero_flat`` sets MSCN to 0
+    on exactly flat neighbourhoods (module doc). Reproduces ``computequality.m``'s feature matrix
+    to ~1e-13 on images without flat regions (float64).
+    """
+    _check_block_size(block_size)
+    check_tensor(img, "img", channels=(1,), min_size=block_size, metric="niqe_features",
+                 hint=_too_small_hint(block_size))  # fmt: skip
+    check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS)
+    h = img.shape[-2] // block_size * block_size
+    w = img.shape[-1] // block_size * block_size
+    img = img[..., :h, :w]
+    flat1 = flat2 = None
+    if zero_flat:
+        flat1, flat2 = _flat_masks(img, window_size)
+    m1, sigma = mscn(img, window_size, window_sigma, c, flat1)
+    f1, v1 = _scale_features(m1, block_size, shape_estimator)
+    sharp = _blocks(sigma, block_size).mean(dim=(-2, -1))
+    m2, _ = mscn(imresize(img, 0.5), window_size, window_sigma, c, flat2)
+    f2, v2 = _scale_features(m2, block_size // 2, shape_estimator)
+    return NIQEFeatures(torch.cat([f1, f2], -1), torch.cat([v1, v2], -1), sharp)
+
+
+# --------------------------------------------------------------------------------------------
+# multivariate Gaussian model
+
+
+def mvg_fit(features: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched MATLAB ``nanmean`` / ``nancov`` with a validity mask instead of NaNs.
+
+    ``features``: N x B x D; ``mask``: N x B (row validity) or N x B x D (entry validity), True =
+    valid; None = all valid. mu = per-column mean over valid entries (nanmean); cov = covariance
+    (N - 1 normaliser) of the rows with every entry valid, centred on their own mean (nancov).
+    Fallbacks: a column with no valid entry takes the plain mean of its stored values; fewer
+    than 2 complete rows give cov = 0 (MATLAB's cov of one row is 0 too). Returns mu (N x D),
+    cov (N x D x D) in the features' dtype.
+    """
+    if features.dim() != 3:
+        raise ValueError(f"features must be N x B x D, got shape {tuple(features.shape)}")
+    if mask is None:
+        mask = torch.ones(features.shape, dtype=torch.bool, device=features.device)
+    if mask.dim() == 2:
+        mask = mask.unsqueeze(-1).expand_as(features)
+    if mask.shape != features.shape:
+        raise ValueError(f"mask must be N x B or N x B x D, got {tuple(mask.shape)} for {tuple(features.shape)}")
+    mf = mask.to(features.dtype)
+    cnt = mf.sum(1)
+    mu = torch.where(cnt > 0, (features * mf).sum(1) / cnt.clamp(min=1.0), features.mean(1))
+    rows = mask.all(-1).to(features.dtype)  # N x B
+    nr = rows.sum(1)  # N
+    mu_r = (features * rows.unsqueeze(-1)).sum(1) / nr.clamp(min=1.0).unsqueeze(-1)
+    xc = (features - mu_r.unsqueeze(1)) * rows.unsqueeze(-1)
+    cov = xc.transpose(1, 2) @ xc / (nr - 1.0).clamp(min=1.0).view(-1, 1, 1)
+    cov = torch.where((nr >= 2).view(-1, 1, 1), cov, torch.zeros_like(cov))
+    return mu, cov
+
+
+def mvg_distance(
+    mu_a: torch.Tensor,
+    cov_a: torch.Tensor,
+    mu_b: torch.Tensor,
+    cov_b: torch.Tensor,
+    ridge: float = 0.0,
+) -> torch.Tensor:
+    """Distance between two multivariate Gaussians (NIQE; QMF paper eq. 6).
+
+    D = sqrt((mu_a - mu_b)' pinv((cov_a + cov_b) / 2 + ridge I) (mu_a - mu_b)). ``pinv`` is
+    ``torch.linalg.pinv`` (symmetric eigen-decomposition; eigenvalues below D * eps * max|lambda|
+    are dropped, as MATLAB's ``pinv`` does with its SVD tolerance), so singular or ill-conditioned
+    covariances (few blocks, degenerate features) are handled; ``ridge`` > 0 adds a Tikhonov term
+    instead (not MATLAB). Broadcasts over leading dimensions; computed in float64. The square
+    root is exact in the forward pass, sqrt(v + 1e-12) in the backward pass (finite at D = 0).
+    """
+    mu_a, mu_b = mu_a.to(torch.float64), mu_b.to(torch.float64)
+    cov_a, cov_b = cov_a.to(torch.float64), cov_b.to(torch.float64)
+    d = mu_a - mu_b
+    a = (cov_a + cov_b) / 2.0
+    if ridge:
+        a = a + ridge * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    a = (a + a.transpose(-1, -2)) / 2.0
+    q = (d.unsqueeze(-2) @ torch.linalg.pinv(a, hermitian=True) @ d.unsqueeze(-1))[..., 0, 0]
+    return _sqrt(q.clamp(min=0.0))
+
+
+# --------------------------------------------------------------------------------------------
+# pristine model
+
+
+@dataclass(frozen=True, eq=False)
+class NIQEModel:
+    """A pristine multivariate Gaussian model: ``mu`` (36,), ``cov`` (36, 36), float64.
+
+    ``variant`` names the feature extractor it was fitted with (``"live"`` for
+    :func:`niqe_features`) and ``block_size`` the block size; :func:`niqe` refuses a model of
+    another variant. Validated on creation: shapes, finite, symmetric (to 1e-10 relative, then
+    symmetrised), positive semi-definite (smallest eigenvalue >= -1e-10 max). ``save``/``load``
+    use ``.npz`` (``load`` also reads LIVE/QAGAN ``.mat`` files with ``mu_prisparam`` and
+    ``cov_prisparam``).
+    """
+
+    mu: torch.Tensor
+    cov: torch.Tensor
+    variant: str = VARIANT
+    block_size: int = 96
+    n_blocks: int = 0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        mu = torch.as_tensor(np.asarray(self.mu, dtype=np.float64) if not isinstance(self.mu, torch.Tensor) else self.mu)
+        cov = torch.as_tensor(np.asarray(self.cov, dtype=np.float64) if not isinstance(self.cov, torch.Tensor) else self.cov)
+        mu = mu.detach().to("cpu", torch.float64).reshape(-1)
+        cov = cov.detach().to("cpu", torch.float64)
+        if mu.shape != (FEATURE_DIM,):
+            raise ValueError(f"NIQEModel: mu must have {FEATURE_DIM} values, got shape {tuple(mu.shape)}")
+        if cov.shape != (FEATURE_DIM, FEATURE_DIM):
+            raise ValueError(f"NIQEModel: cov must be {FEATURE_DIM}x{FEATURE_DIM}, got shape {tuple(cov.shape)}")
+        if not (torch.isfinite(mu).all() and torch.isfinite(cov).all()):
+            raise ValueError("NIQEModel: mu and cov must be finite (no NaN/Inf)")
+        scale = float(cov.abs().max()) or 1.0
+        if float((cov - cov.T).abs().max()) > 1e-10 * scale:
+            raise ValueError("NIQEModel: cov must be symmetric")
+        cov = (cov + cov.T) / 2.0
+        ev = torch.linalg.eigvalsh(cov)
+        if float(ev[0]) < -1e-10 * max(float(ev[-1]), 1e-300):
+            raise ValueError(f"NIQEModel: cov must be positive semi-definite (smallest eigenvalue {float(ev[0]):.3g})")
+        if not isinstance(self.variant, str) or not self.variant:
+            raise ValueError(f"NIQEModel: variant must be a non-empty string, got {self.variant!r}")
+        object.__setattr__(self, "mu", mu)
+        object.__setattr__(self, "cov", cov)
+        object.__setattr__(self, "block_size", int(self.block_size))
+        object.__setattr__(self, "n_blocks", int(self.n_blocks))
+
+    @property
+    def condition_number(self) -> float:
+        """lambda_max / lambda_min of ``cov`` (inf when singular)."""
+        ev = torch.linalg.eigvalsh(self.cov)
+        return float(ev[-1] / ev[0]) if float(ev[0]) > 0 else math.inf
+
+    def __repr__(self) -> str:
+        return (
+            f"NIQEModel(variant={self.variant!r}, block_size={self.block_size}, "
+            f"n_blocks={self.n_blocks}, condition_number={self.condition_number:.3g}, "
+            f"source={self.source!r})"
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model as ``.npz`` (mu, cov, variant, block_size, n_blocks, source), atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: atomic rename
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f, mu=self.mu.numpy(), cov=self.cov.numpy(), variant=np.str_(self.variant),
+                    block_size=np.int64(self.block_size), n_blocks=np.int64(self.n_blocks),
+                    source=np.str_(self.source), format_version=np.int64(1),
+                )  # fmt: skip
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, variant: str = VARIANT, block_size: int = 96) -> NIQEModel:
+        """Read a model saved by :meth:`save` (``.npz``) or a MATLAB ``.mat`` file.
+
+        ``variant`` and ``block_size`` are used only for ``.mat`` files, which do not record them.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"NIQE model file not found: {path}")
+        if path.suffix.lower() == ".mat":
+            from scipy.io import loadmat
+
+            d = loadmat(path)
+            if "mu_prisparam" not in d or "cov_prisparam" not in d:
+                raise ValueError(f"{path}: a NIQE .mat model needs mu_prisparam and cov_prisparam")
+            return cls(d["mu_prisparam"], d["cov_prisparam"], variant, block_size, 0, path.name)
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                missing = {"mu", "cov", "variant", "block_size"} - set(d.files)
+                if missing:
+                    raise ValueError(f"{path}: not a NIQE model file (missing {sorted(missing)})")
+                n_blocks = int(d["n_blocks"]) if "n_blocks" in d.files else 0
+                source = str(d["source"]) if "source" in d.files else path.name
+                return cls(d["mu"], d["cov"], str(d["variant"]), int(d["block_size"]), n_blocks, source)
+        except (OSError, EOFError) as exc:  # zipfile errors are OSError subclasses or BadZipFile
+            raise ValueError(f"cannot read NIQE model {path}: {exc}") from exc
+
+    @classmethod
+    def official(cls) -> NIQEModel:
+        """The LIVE pristine model (``modelparameters.mat`` of the LIVE release; UT Austin notice
+        in ``qagen/resources/NIQE_LICENSE.txt``)."""
+        return _official_model()
+
+
+@lru_cache(maxsize=1)
+def _official_model() -> NIQEModel:
+    ref = resources.files("qagen") / "resources" / "niqe_live.npz"
+    with resources.as_file(ref) as p:
+        return NIQEModel.load(p)
+
+
+def _resolve_model(model: NIQEModel | str | os.PathLike | None) -> NIQEModel:
+    if model is None:
+        return _official_model()
+    if isinstance(model, NIQEModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return NIQEModel.load(model)
+    raise TypeError(f"model must be a NIQEModel, a path to a model file or None, got {type(model).__name__}")
+
+
+def _to_gray255(x: torch.Tensor, data_range: float, gray: str) -> torch.Tensor:
+    """N x C x H x W on [0, data_range] -> N x 1 x H x W grey on 0-255."""
+    if x.shape[1] == 3:
+        x = rgb_to_gray(x, gray, data_range)
+    return x * (255.0 / data_range)
+
+
+def niqe(
+    x: torch.Tensor,
+    data_range: float = 1.0,
+    model: NIQEModel | str | os.PathLike | None = None,
+    block_size: int = 96,
+    reduction: str = "none",
+    *,
+    shape_estimator: str = "grid",
+    gray: str = "rgb2gray",
+) -> torch.Tensor:
+    """NIQE of each image (lower is better): LIVE ``computequality(im, bs, bs, 0, 0, mu, cov)``.
+
+    ``x``: N x C x H x W (C = 1 grey, C = 3 RGB via MATLAB ``rgb2gray`` with uint8 rounding,
+    straight-through; ``gray`` picks another formula from :data:`qagen.color.GRAY_WEIGHTS`) in
+    [0, data_range]. ``model``: the official LIVE model (default), a :class:`NIQEModel` or a
+    model file. ``block_size``: block side at scale 1 (96 in the release; images smaller than
+    one block raise; use e.g. 32 for small GAN samples). See the module doc for the pipeline,
+    the flat-region rule and the epsilons. Equals the LIVE MATLAB values to ~1e-12 (float64,
+    data_range 255). Returns shape [N] (``reduction="none"``) in ``x``'s dtype.
+    """
+    data_range = check_data_range(data_range)
+    _check_block_size(block_size)
+    check_tensor(x, "x", data_range=data_range, min_size=block_size, metric="niqe",
+                 hint=_too_small_hint(block_size))  # fmt: skip
+    check_choice(gray, "gray", list(GRAY_WEIGHTS))
+    model = _resolve_model(model)
+    if model.variant != VARIANT:
+        raise ValueError(
+            f"niqe: model variant {model.variant!r} does not match the feature extractor "
+            f"{VARIANT!r}; fit a model with fit_niqe_model or load a '{VARIANT}' model"
+        )
+    if model.block_size != block_size:
+        warnings.warn(
+            f"niqe: block_size={block_size} differs from the model's block size {model.block_size}; "
+            "features depend on the block size (fit a model at this block size for comparable values)",
+            UserWarning,
+            stacklevel=2,
+        )
+    feats = niqe_features(_to_gray255(x, data_range, gray), block_size, shape_estimator=shape_estimator)
+    mu_t, cov_t = mvg_fit(feats.features, feats.valid)
+    mu_p, cov_p = model.mu.to(x.device), model.cov.to(x.device)
+    return reduce(mvg_distance(mu_p, cov_p, mu_t, cov_t).to(x.dtype), reduction)
+
+
+def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) -> torch.Tensor:
+    """NIQE distance between two MVG models (QMF paper eq. 6): :func:`mvg_distance` of their
+    (mu, cov); pinv of the mean covariance (``ridge`` optional). Symmetric, 0 for equal models.
+    Both models must be of the same feature variant. Returns a float64 scalar tensor."""
+    for name, m in (("model_a", model_a), ("model_b", model_b)):
+        if not isinstance(m, NIQEModel):
+            raise TypeError(f"niqe_distance: {name} must be a NIQEModel, got {type(m).__name__}")
+    if model_a.variant != model_b.variant:
+        raise ValueError(
+            f"niqe_distance: models of different feature variants ({model_a.variant!r} and "
+            f"{model_b.variant!r}) cannot be compared"
+        )
+    return mvg_distance(model_a.mu, model_a.cov, model_b.mu, model_b.cov, ridge)
+
+
+# --------------------------------------------------------------------------------------------
+# fitting a pristine model (estimatemodelparam.m)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"fit_niqe_model: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def _iter_inputs(
+    images: torch.Tensor | str | os.PathLike | Iterable[torch.Tensor | str | os.PathLike], data_range: float
+) -> Iterable[tuple[str, torch.Tensor, float]]:
+    """Yield (name, N x C x H x W tensor, its data_range) for each input item."""
+    from qagen.io import read_image
+
+    if isinstance(images, (str, os.PathLike)):
+        p = Path(images)
+        if p.is_dir():
+            for f in _image_files(p):
+                yield str(f), read_image(f), 255.0
+            return
+        if not p.is_file():
+            raise FileNotFoundError(f"fit_niqe_model: no such folder or file: {p}")
+        yield str(p), read_image(p), 255.0
+        return
+    if isinstance(images, torch.Tensor):
+        yield "images", images, data_range
+        return
+    for i, item in enumerate(images):
+        if isinstance(item, (str, os.PathLike)):
+            yield str(item), read_image(item), 255.0
+        elif isinstance(item, torch.Tensor):
+            yield f"images[{i}]", item.unsqueeze(0) if item.dim() == 3 else item, data_range
+        else:
+            raise TypeError(f"fit_niqe_model: images[{i}] must be a tensor or a path, got {type(item).__name__}")
+
+
+def fit_niqe_model(
+    images_or_folder: torch.Tensor | str | os.PathLike | Sequence[torch.Tensor | str | os.PathLike],
+    block_size: int = 96,
+    sharpness: float | None = 0.75,
+    *,
+    data_range: float = 1.0,
+    gray: str = "rgb2gray",
+    shape_estimator: str = "grid",
+) -> NIQEModel:
+    """Fit a pristine NIQE model (LIVE ``estimatemodelparam.m``).
+
+    For every image: the :func:`niqe_features` of its blocks; keep the blocks whose sharpness
+    (mean sigma at scale 1) is > ``sharpness`` * the image's maximum (``None``: keep all). The
+    kept rows of all images are stacked; mu = nanmean, cov = nancov (:func:`mvg_fit`).
+
+    ``images_or_folder``: a folder (its image files in sorted order, read as 8-bit values,
+    ``data_range`` ignored), a file, an N x C x H x W tensor in [0, data_range], or a sequence of
+    tensors (C x H x W or N x C x H x W, any sizes) and/or paths. RGB goes through ``rgb2gray``
+    as in :func:`niqe`. Every image must hold at least one block. Computed in float64 without
+    gradients. Note that the covariance of fewer than 37 blocks is singular (``pinv`` copes).
+    """
+    _check_block_size(block_size)
+    if sharpness is not None and not (0.0 <= float(sharpness) < 1.0):
+        raise ValueError(f"sharpness must be in [0, 1) or None, got {sharpness}")
+    data_range = check_data_range(data_range)
+    check_choice(gray, "gray", list(GRAY_WEIGHTS))
+    rows, masks = [], []
+    with torch.no_grad():
+        for name, x, dr in _iter_inputs(images_or_folder, data_range):
+            check_tensor(x, name, data_range=dr, min_size=block_size, metric="fit_niqe_model",
+                         hint=_too_small_hint(block_size))  # fmt: skip
+            img = _to_gray255(x.to(torch.float64), dr, gray)
+            f = niqe_features(img, block_size, shape_estimator=shape_estimator)
+            for i in range(f.features.shape[0]):
+                keep = torch.ones_like(f.sharpness[i], dtype=torch.bool)
+                if sharpness is not None:
+                    keep = f.sharpness[i] > float(sharpness) * f.sharpness[i].max()
+                rows.append(f.features[i][keep])
+                masks.append(f.valid[i][keep])
+    feats, valid = torch.cat(rows), torch.cat(masks)
+    complete = int(valid.all(-1).sum())
+    if complete < 2:
+        raise ValueError(
+            f"fit_niqe_model: only {complete} block(s) with complete features were kept; at least 2 "
+            "are needed (use more or larger images, a smaller block_size or a lower sharpness)"
+        )
+    mu, cov = mvg_fit(feats.unsqueeze(0), valid.unsqueeze(0))
+    return NIQEModel(mu[0], cov[0], VARIANT, block_size, feats.shape[0], "fit_niqe_model")

@@ -1,0 +1,135 @@
+"""Layer 2a: IQA losses. Every loss returns a quantity to minimise (section 7, item 3):
+similarities become ``1 - similarity``, distances are returned unchanged.
+
+All losses are ``torch.nn.Module``s taking ``(x, y)`` = (generated/distorted, reference) in
+``[0, data_range]`` and returning the mean over the batch (``reduction="mean"``), or per-image
+values with ``reduction="none"``. Input range checks can be switched off for training loops with
+:func:`qagen.iqa.set_input_checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from qagen._checks import reduce
+from qagen.iqa.cqs import CQS_C, chroma_similarity, gms_sobel_map
+from qagen.iqa.ssim import ms_ssim, ssim, ssim_distance
+
+
+class _IQALoss(nn.Module):
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", **kwargs) -> None:
+        super().__init__()
+        self.data_range = data_range
+        self.reduction = reduction
+        self.kwargs = kwargs
+
+    def extra_repr(self) -> str:
+        return f"data_range={self.data_range}, reduction={self.reduction!r}, {self.kwargs}"
+
+
+class SSIMLoss(_IQALoss):
+    """1 - SSIM (:func:`qagen.iqa.ssim`); keyword arguments are passed to ``ssim``."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return reduce(1.0 - ssim(x, y, self.data_range, **self.kwargs), self.reduction)
+
+
+class MSSSIMLoss(_IQALoss):
+    """1 - MS-SSIM (:func:`qagen.iqa.ms_ssim`), by default with ``negative="clamp"`` (cs clamped at
+    1e-4 before the powers so that the gradient never vanishes or becomes NaN; the MSSSIM-LOSS
+    poster's loss is -sum MS-SSIM, the same minimiser)."""
+
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", **kwargs) -> None:
+        kwargs.setdefault("negative", "clamp")
+        super().__init__(data_range, reduction, **kwargs)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return reduce(1.0 - ms_ssim(x, y, self.data_range, **self.kwargs), self.reduction)
+
+
+class GMSMLoss(_IQALoss):
+    """1 - GMSM. Default: the BEGAN-IQA form (unnormalised Sobel on the YIQ Y channel, no
+    downsampling, c = 0.0026 on the unit scale, :func:`qagen.iqa.cqs.gms_sobel_map`) for RGB input;
+    ``form="gmsd"`` uses Xue et al.'s Prewitt GMS (:func:`qagen.iqa.gmsm`) and accepts grey."""
+
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", form: str = "began", **kwargs) -> None:
+        if form not in ("began", "gmsd"):
+            raise ValueError(f"form must be 'began' or 'gmsd', got {form!r}")
+        super().__init__(data_range, reduction, **kwargs)
+        self.form = form
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.form == "gmsd":
+            from qagen.iqa.gms import gmsm
+
+            sim = gmsm(x, y, self.data_range, **self.kwargs)
+        else:
+            sim = gms_sobel_map(x, y, self.data_range, **self.kwargs).mean(dim=(1, 2, 3))
+        return reduce(1.0 - sim, self.reduction)
+
+
+class ChromaLoss(_IQALoss):
+    """1 - mean YIQ chrominance similarity (:func:`qagen.iqa.chroma_similarity`), RGB input."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return reduce(1.0 - chroma_similarity(x, y, self.data_range, **self.kwargs), self.reduction)
+
+
+class SSIMDistance(_IQALoss):
+    """The SSIM distance d_Q = sqrt(2 - L - CS) (:func:`qagen.iqa.ssim_distance`), a metric."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return reduce(ssim_distance(x, y, self.data_range, **self.kwargs), self.reduction)
+
+
+class CompositeIQALoss(nn.Module):
+    """BEGAN-IQA weighted distance (Vertolli & Davies, eq. 6): sum_d beta_d d(x, y) / sum_d beta_d.
+
+    Distances: ``"l1"`` = mean |x - y| on [-1, 1]-scaled images (the authors' code; equals
+    2 mean|x - y| / data_range, range [0, 2]), ``"gmsm"`` = 1 - GMSM (Sobel on YIQ Y, c = 0.0026 on
+    the unit scale), ``"chroma"`` = 1 - mean chrominance similarity. Default weights
+    ``{"l1": 2, "gmsm": 1, "chroma": 0}`` are the paper's best model (06/10/12, "scaled_began_gmsm").
+    Zero-weight terms are not computed. Returns per-image values with ``reduction="none"``.
+    """
+
+    TERMS = ("l1", "gmsm", "chroma")
+
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        data_range: float = 1.0,
+        reduction: str = "mean",
+        c: float = CQS_C,
+        c_scale: str = "unit",
+    ) -> None:
+        super().__init__()
+        weights = dict({"l1": 2.0, "gmsm": 1.0, "chroma": 0.0} if weights is None else weights)
+        unknown = set(weights) - set(self.TERMS)
+        if unknown:
+            raise ValueError(f"weights has unknown terms {sorted(unknown)}; allowed: {list(self.TERMS)}")
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise ValueError(f"weights must be >= 0 with a positive sum, got {weights}")
+        self.weights = weights
+        self.data_range = data_range
+        self.reduction = reduction
+        self.c, self.c_scale = c, c_scale
+
+    def terms(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each weighted distance per image (for logging), only the terms with non-zero weight."""
+        out: dict[str, torch.Tensor] = {}
+        if self.weights.get("l1", 0):
+            out["l1"] = 2.0 * (x - y).abs().mean(dim=(1, 2, 3)) / self.data_range
+        if self.weights.get("gmsm", 0):
+            g = gms_sobel_map(x, y, self.data_range, c=self.c, c_scale=self.c_scale)
+            out["gmsm"] = 1.0 - g.mean(dim=(1, 2, 3))
+        if self.weights.get("chroma", 0):
+            out["chroma"] = 1.0 - chroma_similarity(x, y, self.data_range, c=self.c, c_scale=self.c_scale)
+        return out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        terms = self.terms(x, y)
+        total = sum(self.weights[k] * v for k, v in terms.items())
+        return reduce(total / sum(self.weights.values()), self.reduction)

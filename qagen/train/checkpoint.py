@@ -1,0 +1,265 @@
+"""Checkpoint files: atomic writing, discovery, pruning, loading, RNG states, state snapshots.
+
+A checkpoint is ``DIR/checkpoints/step_XXXXXXXX.pt`` (8-digit number of completed generator
+steps) written with ``torch.save`` to a temporary file in the same directory, flushed, fsynced and
+moved over the final name with ``os.replace``: a crash or an exception during the write leaves
+the previous checkpoints untouched and no partial file under a final name. Everything in it is a
+tensor or a primitive container, so it loads with ``torch.load(weights_only=True)``.
+
+Layout (the trainer fills it; see ``docs/training.md``)::
+
+    format, version, torch_version   identification
+    step                             completed generator steps
+    world_size                       ranks of the run that wrote it
+    config                           resolved run configuration (config.toml layout)
+    modules, ema, optimizers, schedulers   {name: state_dict}
+    recipe                           the recipe's extra state (controllers, running statistics)
+    rng                              [per rank: {"torch", "cuda", "numpy", "python"}]
+    shared_rng                       state of the generator shared by all ranks (ctx.generator)
+    data                             {stream name: global batches consumed}, batch size
+    logger                           partially accumulated logging window
+    elapsed                          training seconds up to this step
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "checkpoint_path",
+    "list_checkpoints",
+    "latest_checkpoint",
+    "resolve_checkpoint",
+    "save_atomic",
+    "prune_checkpoints",
+    "load_checkpoint",
+    "capture_rng_state",
+    "restore_rng_state",
+    "StateSnapshot",
+]
+
+FORMAT = "qagen-train-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"^step_(\d+)\.pt$")
+
+
+def checkpoint_path(directory: str | Path, step: int) -> Path:
+    """``directory/step_XXXXXXXX.pt``."""
+    return Path(directory) / f"step_{int(step):08d}.pt"
+
+
+def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every checkpoint in ``directory``, oldest first."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    found = []
+    for p in d.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    """Newest checkpoint in ``directory`` (or ``None``)."""
+    found = list_checkpoints(directory)
+    return found[-1][1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path | None:
+    """A checkpoint file, or the newest one in a run directory or its ``checkpoints/``."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        return latest_checkpoint(p / "checkpoints") or latest_checkpoint(p)
+    return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_atomic(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``.
+
+    On any failure the temporary file is removed and the exception propagates; ``path`` (if it
+    existed) and every other file are untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def prune_checkpoints(directory: str | Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest checkpoints (``keep <= 0`` keeps all)."""
+    if keep <= 0:
+        return []
+    removed = []
+    for _, p in list_checkpoints(directory)[:-keep]:
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a trainer checkpoint with ``torch.load(weights_only=True)`` and check its format."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"checkpoint {path} cannot be read (truncated, corrupted or not a qagen checkpoint): "
+            f"{err}"
+        ) from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a qagen training checkpoint")
+    if ckpt.get("version", 0) > VERSION:
+        raise ValueError(
+            f"{path} has checkpoint version {ckpt['version']}; this qagen reads up to {VERSION}"
+        )
+    return ckpt
+
+
+# --------------------------------------------------------------------------- RNG states
+
+
+def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """RNG states of torch (CPU and ``device`` if CUDA), numpy and ``random`` as tensors/lists."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, mt, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {
+            "version": int(version),
+            "state": torch.tensor(mt, dtype=torch.int64),
+            "gauss": gauss_next,
+        },
+    }
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any], device: torch.device | None = None) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    npst = state["numpy"]
+    np.random.set_state(
+        (
+            npst["kind"],
+            npst["keys"].cpu().numpy().astype(np.uint32),
+            npst["pos"],
+            npst["has_gauss"],
+            npst["gauss"],
+        )
+    )
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    if device is not None and device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def _flatten(tree: Any, tensors: list[torch.Tensor]) -> Any:
+    if isinstance(tree, torch.Tensor):
+        tensors.append(tree)
+        return _Leaf(len(tensors) - 1)
+    if isinstance(tree, Mapping):
+        return {k: _flatten(v, tensors) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_flatten(v, tensors) for v in tree]
+    if isinstance(tree, tuple):
+        return tuple(_flatten(v, tensors) for v in tree)
+    return tree
+
+
+def _unflatten(skeleton: Any, tensors: list[torch.Tensor]) -> Any:
+    if isinstance(skeleton, _Leaf):
+        return tensors[skeleton.index]
+    if isinstance(skeleton, dict):
+        return {k: _unflatten(v, tensors) for k, v in skeleton.items()}
+    if isinstance(skeleton, list):
+        return [_unflatten(v, tensors) for v in skeleton]
+    if isinstance(skeleton, tuple):
+        return tuple(_unflatten(v, tensors) for v in skeleton)
+    return skeleton
+
+
+class _Leaf:
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class StateSnapshot:
+    """A detached copy of a nested state (dicts/lists/tuples of tensors and primitives).
+
+    Successive :meth:`capture` calls reuse the same tensor buffers (``copy_``) when the tensors
+    keep their shapes, dtypes and devices, so keeping "the last good state" costs one copy per
+    step and no allocation. Tensors stay on their devices.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: list[torch.Tensor] = []
+        self.state: Any = None
+
+    @torch.no_grad()
+    def capture(self, tree: Any) -> Any:
+        tensors: list[torch.Tensor] = []
+        skeleton = _flatten(tree, tensors)
+        bufs = self._buffers
+        same = len(bufs) == len(tensors) and all(
+            b.shape == t.shape and b.dtype == t.dtype and b.device == t.device
+            for b, t in zip(bufs, tensors)
+        )
+        if same:
+            if tensors:
+                torch._foreach_copy_(bufs, [t.detach() for t in tensors])
+        else:
+            self._buffers = bufs = [t.detach().clone() for t in tensors]
+        self.state = _unflatten(skeleton, bufs)
+        return self.state

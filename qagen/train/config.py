@@ -1,0 +1,597 @@
+"""Run configuration: trainer and data dataclasses, TOML presets, ``--set`` overrides, TOML output.
+
+A run is described by a :class:`RunConfig`::
+
+    recipe = "qagan-ssim"       # the registered recipe name
+
+    [train]                     # TrainConfig: loop, checkpoints, EMA, logging
+    max_steps = 100000
+
+    [data]                      # DataConfig: what qagen.data.build_dataset receives
+    spec = "cifar10:/data/cifar10"
+
+    [hparams]                   # the recipe's own dataclass of hyper-parameters
+    lr = 0.0002
+    betas = [0.0, 0.9]
+
+Resolution order (later wins): dataclass defaults, preset TOML (or, on resume, the configuration
+saved in the checkpoint), the ``--data`` argument, ``--set key=value`` overrides, the explicit
+``max_steps`` / ``max_minutes`` arguments. Keys are ``section.field`` (``train.batch_size``) or a
+bare ``field`` when exactly one section has it. Values are converted to the field's declared type
+(``int``, ``float``, ``bool``, ``str``, ``Path``, ``Literal[...]``, ``X | None``, ``tuple``,
+``list``, ``dict[str, X]``, nested dataclasses); an unknown key or an unconvertible value raises
+``ValueError`` naming the key and, for unknown keys, the closest known ones.
+
+TOML has no null: a ``None`` value is written as the string ``"none"``, and ``"none"`` / ``"null"``
+read into an optional (``X | None``) field gives ``None``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli backport
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = [
+    "TrainConfig",
+    "DataConfig",
+    "RunConfig",
+    "SECTIONS",
+    "config_from_dict",
+    "config_to_dict",
+    "run_config_from_dict",
+    "run_config_to_dict",
+    "apply_overrides",
+    "load_toml",
+    "loads_toml",
+    "dumps_toml",
+    "write_toml",
+    "preset_path",
+    "available_presets",
+    "coerce_value",
+]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of the training loop (section ``[train]``).
+
+    ``max_steps`` counts generator steps (one call of the recipe's ``train_step``); a critic
+    doing ``n_critic`` updates per generator step still counts one. ``batch_size`` is the
+    *global* batch: under DDP each of the ``W`` ranks receives ``batch_size / W`` samples of every
+    global batch. ``ema_decay = 0`` disables the EMA; before ``ema_start`` completed steps the EMA
+    copies the weights. ``max_minutes = 0`` means no wall-clock limit (it counts the time of this
+    process, not of earlier runs resumed from). ``rollback`` keeps an in-memory copy of the last
+    good state so that a non-finite loss at step k leaves a checkpoint of step k-1 (it costs one
+    copy of the models, EMA and optimiser state on the training device). ``sample_every``,
+    ``checkpoint_every`` and ``log_every`` are in steps; 0 disables periodic output (a final
+    checkpoint is always written).
+    """
+
+    max_steps: int = 100_000
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+    ema_decay: float = 0.999
+    ema_start: int = 0
+    log_every: int = 10
+    sample_every: int = 1000
+    n_samples: int = 64
+    checkpoint_every: int = 5000
+    keep_last: int = 3
+    max_minutes: float = 0.0
+    rollback: bool = True
+    progress: bool = True
+    tensorboard: bool = True
+
+
+@dataclass
+class DataConfig:
+    """What the dataset builder receives (section ``[data]``).
+
+    ``spec`` is passed unchanged to ``qagen.data.build_dataset(spec, resolution, split)``.
+    ``num_workers`` data-loading processes (0 loads in the training process); the data order
+    and augmentation are identical for any number of workers (see ``qagen.train.loader``).
+    """
+
+    spec: str = ""
+    resolution: int = 32
+    split: str = "train"
+    num_workers: int = 2
+
+
+@dataclass
+class EmptyConfig:
+    """Hyper-parameters of a recipe that has none."""
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run: recipe name, loop, data and recipe hyper-parameters."""
+
+    recipe: str
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    hparams: Any = field(default_factory=EmptyConfig)
+
+
+#: Sections of a run configuration, in the order used to resolve bare keys.
+SECTIONS = ("train", "data", "hparams")
+
+_NONE_STRINGS = ("none", "null")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+# --------------------------------------------------------------------------- type conversion
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # pragma: no cover - unresolvable annotations fall back to raw ones
+        return {f.name: f.type for f in dataclasses.fields(cls)}
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _parse_toml_value(text: str) -> Any:
+    """Parse ``text`` as one TOML value (``[0, 0.9]``, ``{a = 1}``, ``"s"``, ``1e-4``, ...)."""
+    return tomllib.loads(f"v = {text}")["v"]
+
+
+def _fail(key: str, value: Any, tp: Any, why: str = "") -> ValueError:
+    extra = f": {why}" if why else ""
+    return ValueError(
+        f"configuration key '{key}': cannot use {value!r} as {_type_name(tp)}{extra}"
+    )
+
+
+def coerce_value(value: Any, tp: Any, key: str = "value") -> Any:
+    """Convert ``value`` (a TOML value or a command-line string) to the declared type ``tp``.
+
+    Raises ``ValueError`` naming ``key`` when the value does not fit the type.
+    """
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any or tp is object:
+        return value
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        optional = type(None) in args
+        if value is None or (
+            optional and isinstance(value, str) and value.strip().lower() in _NONE_STRINGS
+        ):
+            if optional:
+                return None
+            raise _fail(key, value, tp)
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce_value(value, arg, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise _fail(key, value, tp)
+    if tp is type(None):
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_STRINGS):
+            return None
+        raise _fail(key, value, tp)
+    if origin is Literal:
+        for choice in args:
+            if value == choice and type(value) is type(choice):
+                return choice
+            if isinstance(value, str) and not isinstance(choice, str):
+                try:
+                    if coerce_value(value, type(choice), key) == choice:
+                        return choice
+                except ValueError:
+                    pass
+        raise _fail(key, value, tp, f"choose one of {list(args)}")
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, str):
+            try:
+                value = _parse_toml_value(value)
+            except tomllib.TOMLDecodeError as err:
+                raise _fail(key, value, tp, "expected a TOML inline table") from err
+        if not isinstance(value, Mapping):
+            raise _fail(key, value, tp, "expected a table")
+        return config_from_dict(tp, value, where=key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+        raise _fail(key, value, tp, "use true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise _fail(key, value, tp)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            text = value.strip().replace("_", "")
+            try:
+                return int(text)
+            except ValueError:
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise _fail(key, value, tp) from None
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        raise _fail(key, value, tp, "expected an integer")
+    if tp is float:
+        if isinstance(value, bool):
+            raise _fail(key, value, tp)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip().replace("_", ""))
+            except ValueError:
+                raise _fail(key, value, tp) from None
+        raise _fail(key, value, tp)
+    if tp is str:
+        if isinstance(value, str):
+            text = value
+            if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+                text = text[1:-1]
+            return text
+        raise _fail(key, value, tp, "expected a string")
+    if tp is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise _fail(key, value, tp)
+    if origin in (tuple, list) or tp in (tuple, list):
+        return _coerce_sequence(value, tp, origin or tp, args, key)
+    if origin is dict or tp is dict:
+        if isinstance(value, str):
+            try:
+                value = _parse_toml_value(value)
+            except tomllib.TOMLDecodeError as err:
+                raise _fail(key, value, tp, "expected a TOML inline table {a = 1}") from err
+        if not isinstance(value, Mapping):
+            raise _fail(key, value, tp, "expected a table")
+        ktp, vtp = args if args else (Any, Any)
+        return {
+            coerce_value(k, ktp, f"{key}.{k}"): coerce_value(v, vtp, f"{key}.{k}")
+            for k, v in value.items()
+        }
+    if isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise _fail(key, value, tp, "unsupported field type")
+
+
+def _coerce_sequence(value: Any, tp: Any, origin: Any, args: tuple, key: str) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = _parse_toml_value(text)
+        except tomllib.TOMLDecodeError:
+            value = [p.strip() for p in text.strip("()[]").split(",") if p.strip()]
+        if not isinstance(value, list):
+            value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise _fail(key, value, tp, "expected a list")
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(coerce_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if args:
+            if len(value) != len(args):
+                raise _fail(key, value, tp, f"expected {len(args)} items, got {len(value)}")
+            return tuple(
+                coerce_value(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args))
+            )
+        return tuple(value)
+    etp = args[0] if args else Any
+    return [coerce_value(v, etp, f"{key}[{i}]") for i, v in enumerate(value)]
+
+
+# --------------------------------------------------------------------------- dataclass <-> dict
+
+
+def _unknown_key(where: str, name: str, known: Sequence[str]) -> ValueError:
+    full = f"{where}.{name}" if where else name
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    listing = ", ".join(known) if known else "(none)"
+    return ValueError(f"unknown configuration key '{full}'{hint}; known keys: {listing}")
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``, converting each value to its field type.
+
+    Missing fields keep their defaults; unknown keys raise ``ValueError`` (``where`` prefixes the
+    key in messages, e.g. ``"hparams"``).
+    """
+    if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = _type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for name, value in data.items():
+        if name not in fields:
+            raise _unknown_key(where, name, list(fields))
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = coerce_value(value, hints.get(name, Any), key)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # a required field without a default is missing
+        raise ValueError(f"configuration section '{where or cls.__name__}': {err}") from None
+
+
+def _plain(value: Any) -> Any:
+    """TOML-able (and ``torch.load(weights_only=True)``-able) form of a config value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"configuration value {value!r} of type {type(value).__name__} is not storable")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain dict of a config dataclass (tuples -> lists, Path -> str, None -> ``"none"``)."""
+    return _plain(cfg)
+
+
+def run_config_to_dict(run: RunConfig) -> dict[str, Any]:
+    """Plain dict of a run configuration, the layout of ``config.toml``."""
+    return {
+        "recipe": run.recipe,
+        "train": config_to_dict(run.train),
+        "data": config_to_dict(run.data),
+        "hparams": config_to_dict(run.hparams),
+    }
+
+
+def run_config_from_dict(
+    data: Mapping[str, Any], hparams_cls: type, recipe: str | None = None
+) -> RunConfig:
+    """Build a :class:`RunConfig` from the ``config.toml`` layout (unknown sections raise)."""
+    allowed = ("recipe", *SECTIONS)
+    for key in data:
+        if key not in allowed:
+            raise _unknown_key("", key, list(allowed))
+    name = recipe if recipe is not None else data.get("recipe")
+    if not isinstance(name, str) or not name:
+        raise ValueError("the configuration names no recipe (top-level key 'recipe')")
+    for section in SECTIONS:
+        if section in data and not isinstance(data[section], Mapping):
+            raise ValueError(f"configuration section '{section}' must be a table")
+    return RunConfig(
+        recipe=name,
+        train=config_from_dict(TrainConfig, data.get("train", {}), "train"),
+        data=config_from_dict(DataConfig, data.get("data", {}), "data"),
+        hparams=config_from_dict(hparams_cls, data.get("hparams", {}), "hparams"),
+    )
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _field_path(cfg: Any, parts: Sequence[str], full: str) -> tuple[Any, str, Any]:
+    """Walk nested dataclasses; return (parent dataclass, field name, field type)."""
+    obj = cfg
+    for i, part in enumerate(parts):
+        names = [f.name for f in dataclasses.fields(obj)]
+        if part not in names:
+            where = ".".join(full.split(".")[: len(full.split(".")) - len(parts) + i])
+            raise _unknown_key(where, part, names)
+        if i == len(parts) - 1:
+            return obj, part, _type_hints(type(obj)).get(part, Any)
+        obj = getattr(obj, part)
+        if not dataclasses.is_dataclass(obj):
+            raise ValueError(f"configuration key '{full}': '{part}' is not a section")
+    raise AssertionError  # pragma: no cover
+
+
+def _replace_path(cfg: Any, parts: Sequence[str], value: Any) -> Any:
+    if len(parts) == 1:
+        return dataclasses.replace(cfg, **{parts[0]: value})
+    child = getattr(cfg, parts[0])
+    return dataclasses.replace(cfg, **{parts[0]: _replace_path(child, parts[1:], value)})
+
+
+def _resolve_key(run: RunConfig, key: str) -> list[str]:
+    parts = [p for p in key.strip().split(".")]
+    if not key.strip() or any(not p for p in parts):
+        raise ValueError(f"malformed configuration key '{key}'")
+    if parts[0] in SECTIONS:
+        return parts
+    owners = [
+        s for s in SECTIONS if parts[0] in {f.name for f in dataclasses.fields(getattr(run, s))}
+    ]
+    if len(owners) == 1:
+        return [owners[0], *parts]
+    if len(owners) > 1:
+        options = " or ".join(f"'{s}.{key}'" for s in owners)
+        raise ValueError(f"configuration key '{key}' is ambiguous: write {options}")
+    known = [f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(getattr(run, s))]
+    bare = [f.name for s in SECTIONS for f in dataclasses.fields(getattr(run, s))]
+    close = difflib.get_close_matches(parts[0], bare, n=3, cutoff=0.6)
+    close_full = [k for k in known if k.split(".", 1)[1] in close]
+    hint = f" (did you mean {', '.join(repr(c) for c in close_full)}?)" if close_full else ""
+    raise ValueError(
+        f"unknown configuration key '{key}'{hint}; keys are section.field with sections "
+        f"{', '.join(SECTIONS)}; known keys: {', '.join(known)}"
+    )
+
+
+def apply_overrides(run: RunConfig, overrides: Sequence[str | tuple[str, Any]]) -> RunConfig:
+    """Return a copy of ``run`` with ``key=value`` overrides applied (``--set`` semantics).
+
+    ``key`` is ``section.field`` (``train.batch_size``, ``hparams.betas``, nested
+    ``hparams.sub.field``) or a bare ``field`` found in exactly one section. String values are
+    converted to the field type (``betas=0,0.9`` or ``betas=[0, 0.9]`` for tuples, ``none`` for
+    optional fields); ``(key, value)`` pairs may carry typed values directly.
+    """
+    for item in overrides:
+        if isinstance(item, str):
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not of the form key=value")
+            key, raw = item.split("=", 1)
+        else:
+            key, raw = item
+        key = key.strip()
+        if key == "recipe":
+            raise ValueError("the recipe cannot be changed with an override; pass it explicitly")
+        parts = _resolve_key(run, key)
+        section, rest = parts[0], parts[1:]
+        if not rest:
+            raise ValueError(f"configuration key '{key}' names a section, not a field")
+        sub = getattr(run, section)
+        _, name, tp = _field_path(sub, rest, ".".join(parts))
+        value = coerce_value(raw, tp, ".".join(parts))
+        run = dataclasses.replace(run, **{section: _replace_path(sub, rest, value)})
+    return run
+
+
+# --------------------------------------------------------------------------- TOML
+
+
+def loads_toml(text: str) -> dict[str, Any]:
+    """Parse TOML text (``tomllib``)."""
+    return tomllib.loads(text)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; a syntax error names the file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: invalid TOML: {err}") from None
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_scalar(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        text = repr(value)
+        return text if any(c in text for c in ".eE") else text + ".0"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return '"none"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(v, where) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_toml_key(str(k))} = {_toml_scalar(v, where)}" for k, v in value.items())
+        return "{" + items + "}"
+    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to TOML at '{where}'")
+
+
+def dumps_toml(data: Mapping[str, Any], header: str = "") -> str:
+    """Serialise nested dicts of str/int/float/bool/list (None -> ``"none"``) as TOML.
+
+    Scalars of a table come first, then its sub-tables as ``[a.b]`` headers. Floats are written
+    with ``repr`` so that they read back bit-exactly.
+    """
+    lines: list[str] = [f"# {line}" if line else "#" for line in header.splitlines()]
+
+    def emit(table: Mapping[str, Any], prefix: str) -> None:
+        scalars = [(k, v) for k, v in table.items() if not isinstance(v, Mapping)]
+        tables = [(k, v) for k, v in table.items() if isinstance(v, Mapping)]
+        if prefix and (scalars or not tables):
+            if lines:
+                lines.append("")
+            lines.append(f"[{prefix}]")
+        for k, v in scalars:
+            lines.append(f"{_toml_key(str(k))} = {_toml_scalar(v, f'{prefix}.{k}')}")
+        for k, v in tables:
+            emit(v, f"{prefix}.{_toml_key(str(k))}" if prefix else _toml_key(str(k)))
+
+    emit(data, "")
+    return "\n".join(lines) + "\n"
+
+
+def write_toml(path: str | Path, data: Mapping[str, Any], header: str = "") -> None:
+    """Write ``data`` as TOML atomically (temporary file + ``os.replace``)."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(dumps_toml(data, header), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def _preset_dir() -> Path:
+    return Path(__file__).resolve().parent / "presets"
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped in ``qagen/train/presets/``."""
+    d = _preset_dir()
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+
+
+def preset_path(preset: str | Path) -> Path:
+    """Path of a preset given as a file path or as the name of a shipped preset."""
+    p = Path(preset)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise ValueError(f"preset file not found: {p}")
+        return p
+    shipped = _preset_dir() / f"{preset}.toml"
+    if shipped.is_file():
+        return shipped
+    names = available_presets()
+    close = difflib.get_close_matches(str(preset), names, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise ValueError(
+        f"unknown preset {str(preset)!r}{hint}; shipped presets: {', '.join(names) or '(none)'}"
+    )

@@ -1,0 +1,139 @@
+"""``metrics.csv`` and TensorBoard scalars of a run (written by rank 0 only).
+
+Each row holds ``step`` (completed generator steps), ``elapsed_s`` (training seconds, continued
+across resumes) and, per logged quantity, its mean over the steps since the previous row (the
+values are already averaged over ranks). A quantity that first appears later widens the header
+(the file is rewritten once). On resume, rows beyond the resumed step (written after the
+checkpoint by the interrupted run) are dropped, so the file describes one consistent history.
+TensorBoard events go to ``DIR/tb`` when ``torch.utils.tensorboard`` (hence the ``tensorboard``
+package) is importable; otherwise they are skipped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MetricsLogger"]
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else str(value)
+
+
+class MetricsLogger:
+    """Window-averaged scalar logging to CSV (and TensorBoard when available)."""
+
+    def __init__(
+        self,
+        run_dir: str | Path | None,
+        *,
+        start_step: int = 0,
+        tensorboard: bool = True,
+        enabled: bool = True,
+    ) -> None:
+        self.enabled = enabled and run_dir is not None
+        self.path = Path(run_dir) / "metrics.csv" if run_dir is not None else None
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._header: list[str] = []
+        self._writer: Any = None
+        self.last: dict[str, float] = {}
+        if not self.enabled:
+            return
+        self._truncate(start_step)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except Exception:  # tensorboard not installed: skip silently
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self._writer = SummaryWriter(log_dir=str(Path(run_dir) / "tb"), purge_step=start_step + 1)
+
+    # -- CSV
+    def _read(self) -> tuple[list[str], list[dict[str, str]]]:
+        assert self.path is not None
+        if not self.path.is_file():
+            return [], []
+        with self.path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+
+    def _rewrite(self, header: list[str], rows: list[Mapping[str, Any]]) -> None:
+        assert self.path is not None
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+        self._header = header
+
+    def _truncate(self, start_step: int) -> None:
+        header, rows = self._read()
+        if not header:
+            self._header = []
+            self.path.unlink(missing_ok=True)
+            return
+        kept = []
+        for row in rows:
+            try:
+                if int(row.get("step", "0")) <= start_step:
+                    kept.append(row)
+            except ValueError:
+                continue
+        if start_step == 0:
+            kept = []
+        self._rewrite(header, kept)
+
+    # -- accumulation
+    def add(self, values: Mapping[str, float]) -> None:
+        """Accumulate one step's values."""
+        for k, v in values.items():
+            self._sums[k] = self._sums.get(k, 0.0) + float(v)
+        self._count += 1
+
+    def flush(self, step: int, elapsed: float, extra: Mapping[str, float] | None = None) -> None:
+        """Write the mean of the accumulated window as the row of ``step``."""
+        if self._count == 0:
+            return
+        means = {k: v / self._count for k, v in self._sums.items()}
+        if extra:
+            means.update(extra)
+        self.last = means
+        self._sums, self._count = {}, 0
+        if not self.enabled:
+            return
+        row = {"step": str(step), "elapsed_s": f"{elapsed:.3f}"}
+        row.update({k: _fmt(v) for k, v in means.items()})
+        keys = ["step", "elapsed_s", *sorted(means)]
+        if not self._header:
+            self._rewrite(keys, [])
+        elif any(k not in self._header for k in keys):
+            header, rows = self._read()
+            header = header + [k for k in keys if k not in header]
+            self._rewrite(header, rows)
+        assert self.path is not None
+        with self.path.open("a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=self._header, restval="").writerow(row)
+        if self._writer is not None:
+            for k, v in means.items():
+                self._writer.add_scalar(k, v, step)
+
+    # -- checkpointed window
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self._sums), "count": self._count}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._sums = {str(k): float(v) for k, v in state.get("sums", {}).items()}
+        self._count = int(state.get("count", 0))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

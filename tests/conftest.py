@@ -1,0 +1,69 @@
+"""Shared fixtures: the reference images of ../shared/data and their MATLAB values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from qagen.io import read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("QAGEN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_file(*parts: str) -> Path:
+    """Path of a file under ../shared/data; skips (or fails under CI) when it is absent."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference file missing in CI: {p}")
+        pytest.skip(f"reference data not available: {p}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def tid_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """(distorted i01_01_5, reference I01): float64 1x3x384x512 on 0-255."""
+    dist = read_image(shared_file("tid2013_i01", "i01_01_5.bmp"))
+    ref = read_image(shared_file("tid2013_i01", "I01.bmp"))
+    return dist, ref
+
+
+@pytest.fixture(scope="session")
+def goldhill_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """(distorted goldhill_jpeg, reference goldhill): float64 1x1x512x512 on 0-255."""
+    dist = read_image(shared_file("goldhill", "goldhill_jpeg.gif"))
+    ref = read_image(shared_file("goldhill", "goldhill.gif"))
+    return dist, ref
+
+
+#: Values of the authors' MATLAB code, from ../shared/data/README.md (double precision).
+MATLAB = {
+    "tid": {
+        "psnr_rgb": 21.015690198476705,
+        "ssim_index_rgb2gray": 0.67907658706408236,
+        "ssim_index_y": 0.67923682017323073,
+        "ssim_rgb2gray": 0.87987788946591483,
+        "msssim_y": 0.93542981179080298,
+        "fsim": 0.93673789272429486,
+        "fsimc": 0.92587124212494998,
+        "gmsd_y": 0.094124655829098472,
+        "gmsd_rgb2gray": 0.094122084570446157,
+        "mdsi_sum": 0.338972600511665,
+        "mdsi_mult": 0.2580029172575164,
+        "vifp_y": 0.31468670400299636,
+        "niqe_dist": 9.4758028562649237,
+        "niqe_ref": 3.0097344664723593,
+    },
+    "goldhill": {
+        "fsim": 0.8969129517541311,
+        "gmsd": 0.1380125871417983,
+        "mdsi_sum": 0.39591087613077536,
+        "mdsi_mult": 0.3286921812890603,
+        "vifp": 0.2664682845687402,
+        "ssim_2009": 0.820202464502066,
+    },
+}
