@@ -1,0 +1,153 @@
+"""The ``qagen`` command: score, map, metrics, niqe-fit (and train/eval/report/bench-iqa as they land).
+
+Images are read from disk as 8-bit values and scored with ``data_range=255``. The command line
+takes ``REF DIST`` in that spoken order and calls ``metric(x=DIST, y=REF)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import torch
+
+
+def _load_pair(ref: str, dist: str, info) -> tuple[torch.Tensor, torch.Tensor]:
+    from qagen.io import read_image
+
+    y, x = read_image(ref), read_image(dist)
+    if x.shape[1] != y.shape[1]:  # one grey, one colour: promote the grey one
+        x, y = (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x), (y.expand(-1, 3, -1, -1) if y.shape[1] == 1 else y)
+    if x.shape != y.shape:
+        raise SystemExit(f"error: REF {ref} is {tuple(y.shape[-2:])} but DIST {dist} is {tuple(x.shape[-2:])}")
+    if info.input == "RGB" and x.shape[1] == 1:
+        x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+    return x, y
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from qagen.iqa import available, get
+
+    rows = [("name", "reference", "better", "map", "grad", "input", "reproduces (tolerance)")]
+    for name in available():
+        i = get(name)
+        rows.append((
+            i.name, "full" if i.full_reference else "none", "higher" if i.higher_is_better else "lower",
+            "yes" if i.has_map else "no", "yes" if i.differentiable else "no", i.input,
+            f"{i.reproduces} ({i.tolerance})",
+        ))  # fmt: skip
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1])
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from qagen.iqa import get
+
+    try:
+        info = get(args.metric)
+    except KeyError as exc:
+        raise SystemExit(f"error: {exc.args[0]}") from None
+    if info.full_reference:
+        if args.dist is None:
+            raise SystemExit(f"error: {info.name} is a full-reference metric: give REF and DIST")
+        x, y = _load_pair(args.ref, args.dist, info)
+        value = info.fn(x, y, data_range=255.0).item()
+        payload = {"metric": info.name, "reference": args.ref, "distorted": args.dist, "value": value}
+    else:
+        from qagen.io import read_image
+
+        if args.dist is not None:
+            raise SystemExit(f"error: {info.name} is a no-reference metric: give one IMAGE")
+        x = read_image(args.ref)
+        kwargs = {}
+        if args.model:
+            from qagen.iqa.niqe import NIQEModel
+
+            kwargs["model"] = NIQEModel.load(args.model)
+        if args.block_size:
+            kwargs["block_size"] = args.block_size
+        value = info.fn(x, data_range=255.0, **kwargs).item()
+        payload = {"metric": info.name, "image": args.ref, "value": value}
+    better = "higher" if info.higher_is_better else "lower"
+    payload["better"] = better
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        print(f"{info.name}: {value:.6f} ({better} is better)")
+    return 0
+
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    from qagen.iqa import get
+    from qagen.viz import save_heatmap
+
+    info = get(args.metric)
+    if not info.has_map:
+        from qagen.iqa import available
+
+        with_maps = [n for n in available() if get(n).has_map]
+        raise SystemExit(f"error: {info.name} has no map; metrics with maps: {', '.join(with_maps)}")
+    x, y = _load_pair(args.ref, args.dist, info)
+    m = info.map_fn(x, y, data_range=255.0)
+    m = m[0] if isinstance(m, tuple) else m
+    out = save_heatmap(m[:1, :1], args.output, title=f"{info.map_function} ({info.name})")
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_niqe_fit(args: argparse.Namespace) -> int:
+    from qagen.iqa.niqe import fit_niqe_model
+
+    model = fit_niqe_model(args.folder, block_size=args.block_size, sharpness=args.sharpness)
+    model.save(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qagen", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("score", help="score images with a metric (data_range=255 on 8-bit files)")
+    s.add_argument("metric")
+    s.add_argument("ref", metavar="REF", help="reference image (or the image, for no-reference metrics)")
+    s.add_argument("dist", metavar="DIST", nargs="?", help="distorted image (full-reference metrics)")
+    s.add_argument("--json", action="store_true", help="print a JSON object")
+    s.add_argument("--model", help="NIQE pristine model (.npz) instead of the official LIVE model")
+    s.add_argument("--block-size", type=int, default=None, help="NIQE block size (default 96)")
+    s.set_defaults(func=_cmd_score)
+
+    m = sub.add_parser("map", help="write a metric's quality map as a heat map PNG")
+    m.add_argument("metric")
+    m.add_argument("ref", metavar="REF")
+    m.add_argument("dist", metavar="DIST")
+    m.add_argument("-o", "--output", required=True)
+    m.set_defaults(func=_cmd_map)
+
+    r = sub.add_parser("metrics", help="list the metric registry")
+    r.set_defaults(func=_cmd_metrics)
+
+    n = sub.add_parser("niqe-fit", help="fit a NIQE pristine model from a folder of images")
+    n.add_argument("folder")
+    n.add_argument("-o", "--output", required=True)
+    n.add_argument("--block-size", type=int, default=96)
+    n.add_argument("--sharpness", type=float, default=0.75)
+    n.set_defaults(func=_cmd_niqe_fit)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
