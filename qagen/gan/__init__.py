@@ -2,7 +2,8 @@
 
 - :mod:`qagen.gan.objectives`: Wasserstein, hinge and non-saturating losses, drift term, BEGAN
   equilibrium controller.
-- :mod:`qagen.gan.penalties`: gradient penalty (two-/one-sided), Banach/Sobolev dual-norm penalty.
+- :mod:`qagen.gan.penalties`: gradient penalty (two-/one-sided), Banach/Sobolev dual-norm penalty,
+  QAGAN SSIM gradient penalty.
 - :mod:`qagen.gan.nets`: ResNet (QAGAN/BWGAN) and DCGAN generators and critics.
 
 See ``docs/gan.md``.
@@ -33,9 +34,11 @@ from qagen.gan.penalties import (
     random_interpolates,
     sobolev_filter,
     sobolev_norm,
+    ssim_gradient_penalty,
 )
 
 __all__ = [
+    "ssim_gradient_penalty",
     "LOSSES",
     "BEGANController",
     "banach_critic_loss",

@@ -1,0 +1,95 @@
+"""Image-folder reader: recursion, extensions, corrupt files (skip with a logged count, or raise)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from qagen.data import ImageFolderDataset, build_dataset, list_images
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(tmp_path / "x.png")
+    Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(tmp_path / "a" / "g.PNG")
+    Image.fromarray(rng.integers(0, 256, (50, 36, 3), dtype=np.uint8)).save(
+        tmp_path / "a" / "b" / "y.bmp"
+    )
+    (tmp_path / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg at all")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / ".hidden").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / ".hidden" / "h.png")
+    return tmp_path
+
+
+def test_recursive_listing(folder):
+    names = [p.relative_to(folder).as_posix() for p in list_images(folder)]
+    assert names == ["a/b/y.bmp", "a/broken.jpg", "a/g.PNG", "x.png"]
+    assert [p.name for p in list_images(folder, recursive=False)] == ["x.png"]
+
+
+def test_corrupt_file_is_skipped_and_counted(folder, caplog):
+    with caplog.at_level(logging.WARNING, logger="qagen.data"):
+        ds = ImageFolderDataset(folder, 32)
+    assert len(ds) == 3 and ds.num_skipped == 1
+    assert any(
+        "skipped 1 corrupt" in r.getMessage() and "broken.jpg" in r.getMessage()
+        for r in caplog.records
+    )
+    xs = [ds[i] for i in range(3)]
+    assert all(x.shape == (3, 32, 32) and x.dtype == torch.float32 for x in xs)
+    assert all(x.min() >= -1 and x.max() <= 1 for x in xs)
+    grey = ds[[p.name for p in ds.files].index("g.PNG")]
+    assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])  # grey -> RGB
+
+
+def test_corrupt_file_raises_by_option(folder):
+    with pytest.raises(ValueError, match="broken.jpg"):
+        ImageFolderDataset(folder, 32, on_error="raise")
+
+
+def test_lazy_decode_failure(folder, caplog):
+    # Without the up-front check the corrupt file is met in __getitem__: replaced by the next
+    # readable image (and counted), or raised.
+    ds = ImageFolderDataset(folder, 32, check_files=False)
+    k = [p.name for p in ds.files].index("broken.jpg")
+    with caplog.at_level(logging.WARNING, logger="qagen.data"):
+        x = ds[k]
+    assert x.shape == (3, 32, 32) and ds.num_skipped == 1
+    assert torch.equal(x, ds[k + 1])
+    strict = ImageFolderDataset(folder, 32, check_files=False, on_error="raise")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        strict[k]
+
+
+def test_resize_shorter_side_then_center_crop(folder):
+    # x.png is 32 x 48: at resolution 32 no resampling happens, the centre crop is columns 8..40.
+    ds = ImageFolderDataset(folder, 32)
+    k = [p.name for p in ds.files].index("x.png")
+    with Image.open(folder / "x.png") as im:
+        ref = torch.from_numpy(np.asarray(im).transpose(2, 0, 1).copy())
+    assert torch.equal(ds.raw(k), ref[:, :, 8:40])
+    # resolution=None keeps the decoded size
+    assert ImageFolderDataset(folder, None).raw(k).shape == (3, 32, 48)
+
+
+def test_folder_spec_and_errors(folder, tmp_path_factory):
+    assert len(build_dataset(f"folder:{folder}", 16)) == 3
+    (folder / "test").mkdir()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(folder / "test" / "t.png")
+    assert len(build_dataset(f"folder:{folder}", 16, "test")) == 1  # PATH/<split> used
+    with pytest.raises(ValueError, match="subfolder"):
+        build_dataset(f"folder:{folder}", 16, "valid")
+    empty = tmp_path_factory.mktemp("empty")
+    with pytest.raises(FileNotFoundError, match="no readable image"):
+        ImageFolderDataset(empty, 16)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ImageFolderDataset(empty / "nope", 16)
+    with pytest.raises(ValueError, match="on_error"):
+        ImageFolderDataset(folder, 16, on_error="ignore")
