@@ -254,11 +254,16 @@ class StateSnapshot:
         bufs = self._buffers
         same = len(bufs) == len(tensors) and all(
             b.shape == t.shape and b.dtype == t.dtype and b.device == t.device
-            for b, t in zip(bufs, tensors)
+            for b, t in zip(bufs, tensors, strict=True)
         )
         if same:
-            if tensors:
-                torch._foreach_copy_(bufs, [t.detach() for t in tensors])
+            by_device: dict[torch.device, tuple[list, list]] = {}
+            for b, t in zip(bufs, tensors, strict=True):
+                dst, src = by_device.setdefault(b.device, ([], []))
+                dst.append(b)
+                src.append(t.detach())
+            for dst, src in by_device.values():
+                torch._foreach_copy_(dst, src)
         else:
             self._buffers = bufs = [t.detach().clone() for t in tensors]
         self.state = _unflatten(skeleton, bufs)

@@ -160,9 +160,7 @@ def _parse_toml_value(text: str) -> Any:
 
 def _fail(key: str, value: Any, tp: Any, why: str = "") -> ValueError:
     extra = f": {why}" if why else ""
-    return ValueError(
-        f"configuration key '{key}': cannot use {value!r} as {_type_name(tp)}{extra}"
-    )
+    return ValueError(f"configuration key '{key}': cannot use {value!r} as {_type_name(tp)}{extra}")
 
 
 def coerce_value(value: Any, tp: Any, key: str = "value") -> Any:
@@ -289,6 +287,7 @@ def coerce_value(value: Any, tp: Any, key: str = "value") -> Any:
 
 
 def _coerce_sequence(value: Any, tp: Any, origin: Any, args: tuple, key: str) -> Any:
+    raw = value
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -304,9 +303,10 @@ def _coerce_sequence(value: Any, tp: Any, origin: Any, args: tuple, key: str) ->
             return tuple(coerce_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
         if args:
             if len(value) != len(args):
-                raise _fail(key, value, tp, f"expected {len(args)} items, got {len(value)}")
+                raise _fail(key, raw, tp, f"expected {len(args)} items, got {len(value)}")
             return tuple(
-                coerce_value(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args))
+                coerce_value(v, a, f"{key}[{i}]")
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
             )
         return tuple(value)
     etp = args[0] if args else Any
@@ -319,6 +319,7 @@ def _coerce_sequence(value: Any, tp: Any, origin: Any, args: tuple, key: str) ->
 def _unknown_key(where: str, name: str, known: Sequence[str]) -> ValueError:
     full = f"{where}.{name}" if where else name
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    close = [f"{where}.{c}" if where else c for c in close]
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     listing = ", ".join(known) if known else "(none)"
     return ValueError(f"unknown configuration key '{full}'{hint}; known keys: {listing}")
@@ -524,7 +525,9 @@ def _toml_scalar(value: Any, where: str) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_scalar(v, where) for v in value) + "]"
     if isinstance(value, Mapping):
-        items = ", ".join(f"{_toml_key(str(k))} = {_toml_scalar(v, where)}" for k, v in value.items())
+        items = ", ".join(
+            f"{_toml_key(str(k))} = {_toml_scalar(v, where)}" for k, v in value.items()
+        )
         return "{" + items + "}"
     raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to TOML at '{where}'")
 

@@ -57,7 +57,7 @@ class EMA:
                     torch._foreach_copy_(e_params, s_params)
                 else:
                     torch._foreach_lerp_(e_params, s_params, 1.0 - self.decay)
-            for eb, sb in zip(shadow.buffers(), src.buffers()):
+            for eb, sb in zip(shadow.buffers(), src.buffers(), strict=True):
                 eb.copy_(sb)
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:

@@ -91,7 +91,9 @@ class ResumableBatchSampler:
         """The sample order of ``epoch``."""
         if epoch != self._perm_epoch:
             if self.shuffle:
-                g = torch.Generator().manual_seed(derive_seed(self.seed, self.stream, "order", epoch))
+                g = torch.Generator().manual_seed(
+                    derive_seed(self.seed, self.stream, "order", epoch)
+                )
                 self._perm = torch.randperm(self.n, generator=g)
             else:
                 self._perm = torch.arange(self.n)

@@ -52,7 +52,9 @@ class MetricsLogger:
             except Exception:  # tensorboard not installed: skip silently
                 SummaryWriter = None
             if SummaryWriter is not None:
-                self._writer = SummaryWriter(log_dir=str(Path(run_dir) / "tb"), purge_step=start_step + 1)
+                self._writer = SummaryWriter(
+                    log_dir=str(Path(run_dir) / "tb"), purge_step=start_step + 1
+                )
 
     # -- CSV
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
