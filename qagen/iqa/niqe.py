@@ -2,7 +2,9 @@
 
 Reproduces ``computequality.m`` / ``computefeature.m`` / ``estimateaggdparam.m`` /
 ``estimatemodelparam.m`` of the LIVE NIQE release (REFERENCE.md section 1.9), batched and
-differentiable with respect to the input image.
+differentiable (first order) with respect to the input image. The counts of negative and
+positive values in each AGGD fit are piecewise constant, so NIQE jumps where an MSCN value or
+product crosses 0 exactly; gradients ignore those jumps, as any autograd derivative would.
 
 Pipeline (per image, all images of a batch at once):
 
@@ -11,13 +13,15 @@ Pipeline (per image, all images of a batch at once):
    returns uint8; the rounding is straight-through so gradients flow). Grey input is used as is.
    Values are rescaled to 0-255 by ``255 / data_range`` (NIQE's constant C = 1 is for 8-bit data).
 2. Crop to a multiple of ``block_size`` from the top-left.
-3. Two scales; the second is MATLAB ``imresize(I, 0.5)`` (bicubic, antialiased,
-   :func:`qagen.filters.imresize`). At each scale: MSCN = (I - mu) / (sigma + C) with
-   mu = imfilter(I, w, 'replicate'), sigma = sqrt(|imfilter(I^2, w, 'replicate') - mu^2|), w the
-   7x7 Gaussian of sigma 7/6; 18 AGGD features per non-overlapping block (``block_size`` at scale 1,
-   ``block_size / 2`` at scale 2): [alpha, (beta_l + beta_r) / 2] of the MSCN values and
-   [alpha, eta, beta_l, beta_r] of the products with the 4 circularly shifted neighbours
-   (shifts (0,1), (1,0), (1,1), (-1,1), wrapping inside the block).
+3. Two scales; the second is MATLAB ``imresize(I, 0.5)`` (bicubic, antialiased, symmetric
+   borders; :func:`imresize_half`, equal to :func:`qagen.filters.imresize`). At each scale:
+   MSCN = (I - mu) / (sigma + C) with mu = imfilter(I, w, 'replicate'),
+   sigma = sqrt(|imfilter(I^2, w, 'replicate') - mu^2|), w the 7x7 Gaussian of sigma 7/6; 18 AGGD
+   features per non-overlapping block (``block_size`` at scale 1, ``block_size / 2`` at scale 2):
+   [alpha, (beta_l + beta_r) / 2] of the MSCN values and [alpha, eta, beta_l, beta_r] of the
+   products with the 4 circularly shifted neighbours (shifts (0,1), (1,0), (1,1), (-1,1),
+   wrapping inside the block). Blocks are listed in row-major order (MATLAB's ``blkproc`` is
+   column-major; the order does not enter any result).
 4. Test model: per-column mean over the valid entries (MATLAB ``nanmean``) and covariance over the
    complete rows (MATLAB ``nancov``); NIQE = sqrt(d' pinv((S_P + S_T) / 2) d), d = mu_P - mu_T.
 
@@ -28,15 +32,22 @@ number that ``nanmean`` keeps), while beta of the empty side and eta are NaN (ma
 stored value is 0). ``nanmean`` ignores masked entries per column; ``nancov`` drops every row with a
 masked entry.
 
-Deliberate, documented deviations (they never touch an image without exactly flat regions):
+Deliberate, documented deviations (none of them touches the MATLAB value of an image without
+flat or symmetric 7x7 neighbourhoods):
 
-* Exactly flat neighbourhoods. Where the 7x7 neighbourhood of a pixel is exactly constant,
-  MATLAB's MSCN is floating-point rounding noise (~1e-14) whose signs decide the AGGD fits, so
-  implementations disagree (LIVE ``image3.bmp``: ~0.13). Here such pixels get MSCN exactly 0
-  (and sigma exactly 0): zeros count in neither side of the AGGD fit. At scale 2 the neighbourhood
-  is the scale-1 support of the 7x7 window after ``imresize`` (20x20 pixels, detected exactly on
-  the scale-1 image), so the rule is independent of dtype, summation order and grey level. The
+* Rounding-noise MSCN values. Where the 7x7 neighbourhood of a pixel is exactly flat (or
+  symmetric, with the centre equal to the weighted mean), I - mu is 0 in exact arithmetic but
+  floating-point noise (~1e-14) in MATLAB, and the signs of that noise decide how many values each
+  side of the AGGD fit counts, so implementations disagree (LIVE ``image3.bmp``, 70,916 flat
+  pixels: MATLAB and Octave differ by ~0.13). Here |I - mu| <= 1e-12 M (M = the image's max |I|)
+  is set to exactly 0 (:func:`mscn`): the value MATLAB would compute in exact arithmetic,
+  independent of grey level, orientation, batch and dtype. Exact zeros count in neither side of
+  the AGGD fit (MATLAB's own rule for zeros). On 8-bit images genuine values are >= ~4e-9, far
+  above the threshold, so images without such neighbourhoods are unaffected. The
   straight-through form keeps the gradient of the unmodified formula.
+* Precision: the computation runs in float64 whatever the input dtype (``compute_dtype``), so
+  float32 input gives the float64 value, and the grid value of alpha (quantised to 0.001) cannot
+  flip between dtypes.
 * Fallbacks instead of NaN: a feature column with no valid entry at all (e.g. a completely flat
   image) takes the stored fallback value (alpha 0.2, beta and eta 0); fewer than 2 complete rows
   give S_T = 0 (MATLAB also gives 0 for exactly one row). The score is then finite (and large).
@@ -67,11 +78,10 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from qagen._checks import check_choice, check_data_range, check_tensor, reduce
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
-from qagen.filters import _cached, gaussian_filter, imresize
+from qagen.filters import _cached, gaussian_kernel_1d, imresize_matrix
 
 __all__ = [
     "FEATURE_DIM",
@@ -80,6 +90,7 @@ __all__ = [
     "aggd_fit",
     "aggd_shape",
     "fit_niqe_model",
+    "imresize_half",
     "mscn",
     "mvg_distance",
     "mvg_fit",
@@ -94,6 +105,8 @@ FEATURE_DIM = 36
 VARIANT = "live"
 #: Epsilon inside square roots, gradient only (the forward value is the exact square root).
 SQRT_EPS = 1e-12
+#: Relative rounding-noise level below which MSCN numerators |I - mu| are snapped to 0.
+SNAP_REL = 1e-12
 #: The LIVE grid of ``estimateaggdparam.m``: 0.2:0.001:10.
 GRID_START, GRID_STEP, GRID_STOP = 0.2, 0.001, 10.0
 SHAPE_ESTIMATORS = ("grid", "continuous")
@@ -105,10 +118,37 @@ _SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))  # computefeature.m, circshift order
 # small differentiable helpers
 
 
+class _SqrtEps(torch.autograd.Function):
+    """sqrt(v) for v >= 0 (entries where ``zero`` is True set to 0), differentiated as
+    sqrt(v + SQRT_EPS): the forward value is exact, the gradient finite at v = 0."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, zero: torch.Tensor | None):  # type: ignore[override]
+        ctx.save_for_backward(v)
+        out = torch.sqrt(v)
+        return out if zero is None else out.masked_fill_(zero, 0.0)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
+        (v,) = ctx.saved_tensors
+        return g / (2.0 * torch.sqrt(v + SQRT_EPS)), None
+
+
+class _ZeroST(torch.autograd.Function):
+    """Entries where ``mask`` is True set to 0 in the forward pass; identity gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, mask: torch.Tensor):  # type: ignore[override]
+        return x.masked_fill(mask, 0.0)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
+        return g, None
+
+
 def _sqrt(v: torch.Tensor) -> torch.Tensor:
     """sqrt(v) for v >= 0: exact forward value, gradient of sqrt(v + SQRT_EPS) (finite at 0)."""
-    s_eps = torch.sqrt(v + SQRT_EPS)
-    return s_eps + (torch.sqrt(v) - s_eps).detach()
+    return _SqrtEps.apply(v, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,9 +186,9 @@ def _log_rho(a: torch.Tensor) -> torch.Tensor:
 
 def _dlog_rho(a: torch.Tensor) -> torch.Tensor:
     """d log rho / d alpha = (psi(1/a) + 3 psi(3/a) - 4 psi(2/a)) / a^2 (> 0)."""
-    return (torch.digamma(1.0 / a) + 3.0 * torch.digamma(3.0 / a) - 4.0 * torch.digamma(2.0 / a)) / (
-        a * a
-    )
+    return (
+        torch.digamma(1.0 / a) + 3.0 * torch.digamma(3.0 / a) - 4.0 * torch.digamma(2.0 / a)
+    ) / (a * a)
 
 
 def aggd_shape(r_hat: torch.Tensor, estimator: str = "grid") -> torch.Tensor:
@@ -187,6 +227,62 @@ def aggd_shape(r_hat: torch.Tensor, estimator: str = "grid") -> torch.Tensor:
 # AGGD fit (estimateaggdparam.m), batched over the leading dimensions
 
 
+class _AggdSums(torch.autograd.Function):
+    """Per-row AGGD sums over the last dim in few passes, with an analytic backward:
+    (n_neg, n_pos, sum v^2 | v<0, sum v^2 | v>0, sum |v|); d/dv = 2 v [v<0] g_neg +
+    2 v [v>0] g_pos + sign(v) g_abs (0 at v = 0). Not twice differentiable."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor):  # type: ignore[override]
+        vn = v.clamp(max=0.0)
+        vp = v.clamp(min=0.0)
+        out = (
+            torch.count_nonzero(vn, -1).to(v.dtype),
+            torch.count_nonzero(vp, -1).to(v.dtype),
+            torch.linalg.vecdot(vn, vn),
+            torch.linalg.vecdot(vp, vp),
+            vp.sum(-1) - vn.sum(-1),
+        )
+        ctx.mark_non_differentiable(out[0], out[1])
+        ctx.save_for_backward(v)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_nn, g_np, g_neg, g_pos, g_abs):  # type: ignore[override]
+        (v,) = ctx.saved_tensors
+        g = v.clamp(max=0.0).mul_((2.0 * g_neg).unsqueeze(-1))
+        g.addcmul_(v.clamp(min=0.0), (2.0 * g_pos).unsqueeze(-1))
+        return g.addcmul_(torch.sign(v), g_abs.unsqueeze(-1))
+
+
+def _aggd_sums(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-row sums over the last dim: (n_neg, n_pos, sum v^2 | v<0, sum v^2 | v>0, sum |v|)."""
+    return _AggdSums.apply(v)
+
+
+def _aggd_from_sums(
+    sums: Sequence[torch.Tensor], m: int, shape_estimator: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    n_neg, n_pos, s_neg, s_pos, s_abs = (t.to(torch.float64) for t in sums)
+    valid_l, valid_r = n_neg > 0, n_pos > 0
+    # both sides present and representable (squares of values below ~1e-160 underflow to 0)
+    ok = valid_l & valid_r & (s_neg > 0) & (s_pos > 0)
+    sig_l = _sqrt(s_neg / n_neg.clamp(min=1.0))
+    sig_r = _sqrt(s_pos / n_pos.clamp(min=1.0))
+    one = torch.ones_like(sig_l)
+    g = sig_l / torch.where(ok, sig_r, one)
+    mean_sq = torch.where(ok, s_neg + s_pos, one) / m
+    r_hat = (s_abs / m) ** 2 / mean_sq
+    r_norm = r_hat * (g**3 + 1.0) * (g + 1.0) / (g**2 + 1.0) ** 2
+    r_norm = torch.where(ok, r_norm, torch.full_like(r_norm, 0.5))
+    alpha = torch.where(
+        ok, aggd_shape(r_norm, shape_estimator), torch.full_like(r_norm, GRID_START)
+    )
+    ratio = torch.exp(0.5 * (torch.lgamma(1.0 / alpha) - torch.lgamma(3.0 / alpha)))
+    return alpha, sig_l * ratio, sig_r * ratio, valid_l, valid_r
+
+
 def aggd_fit(
     v: torch.Tensor, shape_estimator: str = "grid"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -200,59 +296,135 @@ def aggd_fit(
     False where ``v`` has no negative (positive) value: MATLAB gives NaN for that beta and
     alpha = 0.2 (its ``min`` of an all-NaN vector returns the first grid value) whenever either
     side is empty; here the empty side's beta is 0 and alpha is 0.2, with finite gradients.
+    Sums run in ``v``'s dtype, everything after them in float64.
     """
-    m = v.shape[-1]
-    v2 = v * v
-    neg, pos = v < 0, v > 0
-    n_neg = neg.sum(-1).to(torch.float64)
-    n_pos = pos.sum(-1).to(torch.float64)
-    s_neg = (v2 * neg).sum(-1).to(torch.float64)
-    s_pos = (v2 * pos).sum(-1).to(torch.float64)
-    s_all = v2.sum(-1).to(torch.float64)
-    s_abs = v.abs().sum(-1).to(torch.float64)
-    valid_l, valid_r = n_neg > 0, n_pos > 0
-    ok = valid_l & valid_r
-    sig_l = _sqrt(s_neg / n_neg.clamp(min=1.0))
-    sig_r = _sqrt(s_pos / n_pos.clamp(min=1.0))
-    one = torch.ones_like(sig_l)
-    g = sig_l / torch.where(ok, sig_r, one)
-    mean_sq = torch.where(ok, s_all, one) / m
-    r_hat = (s_abs / m) ** 2 / mean_sq
-    r_norm = r_hat * (g**3 + 1.0) * (g + 1.0) / (g**2 + 1.0) ** 2
-    r_norm = torch.where(ok, r_norm, torch.full_like(r_norm, 0.5))
-    alpha = torch.where(ok, aggd_shape(r_norm, shape_estimator), torch.full_like(r_norm, GRID_START))
-    ratio = torch.exp(0.5 * (torch.lgamma(1.0 / alpha) - torch.lgamma(3.0 / alpha)))
-    return alpha, sig_l * ratio, sig_r * ratio, valid_l, valid_r
+    return _aggd_from_sums(_aggd_sums(v), v.shape[-1], shape_estimator)
 
 
 # --------------------------------------------------------------------------------------------
 # MSCN and features
 
 
-def _range_is_zero(img: torch.Tensor, before: int, length: int, stride: int) -> torch.Tensor:
-    """True where max == min of ``img`` over a (length x length) window (replicate borders)."""
-    after = length - 1 - before
-    p = F.pad(img, (before, after, before, after), mode="replicate")
+@lru_cache(maxsize=256)
+def _pad_index(n: int, before: int, after: int, mode: str) -> tuple[int, ...]:
+    """Source index of every position of a padded axis (MATLAB 'replicate' or 'symmetric')."""
+    idx = np.arange(-before, n + after)
+    if mode == "replicate":
+        idx = np.clip(idx, 0, n - 1)
+    else:  # symmetric: [0..n-1, n-1..0] repeated
+        idx = np.mod(idx, 2 * n)
+        idx = np.where(idx < n, idx, 2 * n - 1 - idx)
+    return tuple(int(i) for i in idx)
 
-    def _max(t: torch.Tensor) -> torch.Tensor:
-        t = F.max_pool2d(t, (length, 1), stride=(stride, 1))
-        return F.max_pool2d(t, (1, length), stride=(1, stride))
 
-    return _max(p) == -_max(-p)
+def _axis_slice(ndim: int, dim: int, start: int, stop: int, step: int) -> tuple[slice, ...]:
+    sl = [slice(None)] * ndim
+    sl[dim] = slice(start, stop, step)
+    return tuple(sl)
 
 
-def _flat_masks(img: torch.Tensor, window_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exactly flat window neighbourhoods at scale 1 and (through imresize's support) scale 2.
+def _pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """Pad one axis with MATLAB 'replicate' or 'symmetric' borders."""
+    n = x.shape[dim]
+    if max(before, after) > n:  # tiny axis: generic gather
+        idx = torch.tensor(_pad_index(n, before, after, mode), device=x.device)
+        return x.index_select(dim, idx)
+    if mode == "replicate":
+        head = x.narrow(dim, 0, 1).expand(
+            *[before if d == dim % x.dim() else -1 for d in range(x.dim())]
+        )
+        tail = x.narrow(dim, n - 1, 1).expand(
+            *[after if d == dim % x.dim() else -1 for d in range(x.dim())]
+        )
+    else:
+        head = x.narrow(dim, 0, before).flip(dim)
+        tail = x.narrow(dim, n - after, after).flip(dim)
+    return torch.cat([head, x, tail], dim)
 
-    Scale-2 pixel j (0-based) depends on scale-1 pixels 2j-3 .. 2j+4 (8-tap antialiased bicubic,
-    symmetric borders); its window j-a .. j+b therefore covers scale-1 pixels 2j-2a-3 ..
-    2j+2b+4 (border reflections fall inside the same range).
+
+def _fold_axis(
+    gp: torch.Tensor, dim: int, n: int, before: int, after: int, mode: str
+) -> torch.Tensor:
+    """Adjoint of :func:`_pad_axis`: add the padding's gradient back onto its source pixels."""
+    if max(before, after) > n:
+        idx = torch.tensor(_pad_index(n, before, after, mode), device=gp.device)
+        shape = list(gp.shape)
+        shape[dim] = n
+        return gp.new_zeros(shape).index_add(dim, idx, gp)
+    gx = gp.narrow(dim, before, n).clone()
+    head, tail = gp.narrow(dim, 0, before), gp.narrow(dim, before + n, after)
+    if mode == "replicate":
+        gx.narrow(dim, 0, 1).add_(head.sum(dim, keepdim=True))
+        gx.narrow(dim, n - 1, 1).add_(tail.sum(dim, keepdim=True))
+    else:
+        gx.narrow(dim, 0, before).add_(head.flip(dim))
+        gx.narrow(dim, n - after, after).add_(tail.flip(dim))
+    return gx
+
+
+class _Filter1d(torch.autograd.Function):
+    """out[j] = sum_t w[t] xp[stride j + t] along ``dim``, xp = x padded by (before, after)
+    with MATLAB 'replicate' or 'symmetric' borders. Computed as sums of shifted slices (much
+    faster on CPU than a one-channel conv2d with a thin kernel or a dense matrix); the backward
+    pass is the transposed filter (plain tensor operations, so it is itself differentiable)."""
+
+    @staticmethod
+    def forward(ctx, x, w, dim, stride, before, after, mode):  # type: ignore[override]
+        n = x.shape[dim]
+        xp = _pad_axis(x, dim, before, after, mode)
+        n_out = (n + before + after - len(w)) // stride + 1
+        out = None
+        for t, wt in enumerate(w):
+            part = xp[_axis_slice(x.dim(), dim, t, t + stride * (n_out - 1) + 1, stride)]
+            out = part * wt if out is None else out.add_(part, alpha=wt)
+        ctx.args = (w, dim, stride, n, before, after, mode)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        w, dim, stride, n, before, after, mode = ctx.args
+        n_out = g.shape[dim]
+        shape = list(g.shape)
+        shape[dim] = n + before + after
+        gp = g.new_zeros(shape)
+        for t, wt in enumerate(w):
+            sl = _axis_slice(g.dim(), dim, t, t + stride * (n_out - 1) + 1, stride)
+            gp[sl].add_(g, alpha=wt)
+        return _fold_axis(gp, dim, n, before, after, mode), None, None, None, None, None, None
+
+
+def _filter2d(
+    x: torch.Tensor, w: tuple[float, ...], stride: int, before: int, after: int, mode: str
+):
+    x = _Filter1d.apply(x, w, x.dim() - 2, stride, before, after, mode)
+    return _Filter1d.apply(x, w, x.dim() - 1, stride, before, after, mode)
+
+
+def _gauss_same_replicate(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """``imfilter(X, fspecial('gaussian', size, sigma), 'replicate')`` on N x C x H x W
+    (separable; the same values as :func:`qagen.filters.gaussian_filter` to ~1e-16 relative)."""
+    w = tuple(gaussian_kernel_1d(size, sigma, torch.float64).tolist())
+    return _filter2d(x, w, 1, (size - 1) // 2, size - 1 - (size - 1) // 2, "replicate")
+
+
+@lru_cache(maxsize=1)
+def _half_weights() -> tuple[float, ...]:
+    """The 8 taps of MATLAB ``imresize(X, 0.5)`` (antialiased bicubic), taken from an interior
+    row of :func:`qagen.filters.imresize`'s weight matrix (so the values are identical)."""
+    m = imresize_matrix(32, 0.5, torch.float64, torch.device("cpu"))
+    return tuple(m[8, 13:21].tolist())
+
+
+def imresize_half(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB ``imresize(X, 0.5)`` (bicubic, antialiased, symmetric borders) for even H and W.
+
+    Output pixel j (0-based) = sum_t w[t] X[2j - 3 + t], t = 0..7 (indices reflected at the
+    borders); the same values as :func:`qagen.filters.imresize` (its dense weight matrix) to
+    ~1e-16 relative, several times faster, with a cheap backward pass.
     """
-    a, b = (window_size - 1) // 2, window_size // 2
-    with torch.no_grad():
-        flat1 = _range_is_zero(img, a, window_size, 1)
-        flat2 = _range_is_zero(img, 2 * a + 3, 2 * (a + b) + 8, 2)
-    return flat1, flat2
+    if x.shape[-2] % 2 or x.shape[-1] % 2:
+        raise ValueError(f"imresize_half needs even height and width, got {tuple(x.shape[-2:])}")
+    return _filter2d(x, _half_weights(), 2, 3, 3, "symmetric")
 
 
 def mscn(
@@ -260,26 +432,35 @@ def mscn(
     window_size: int = 7,
     window_sigma: float = 7.0 / 6.0,
     c: float = 1.0,
-    flat: torch.Tensor | None = None,
+    snap: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean-subtracted contrast-normalised coefficients (``computequality.m``).
 
     mu = imfilter(I, w, 'replicate'), sigma = sqrt(|imfilter(I.^2, w, 'replicate') - mu.^2|),
     MSCN = (I - mu) ./ (sigma + c), w = fspecial('gaussian', window_size, window_sigma).
-    ``flat`` (bool, same shape): pixels whose MSCN and sigma are set to exactly 0 in the forward
-    pass (gradient of the plain formula kept). Returns ``(mscn, sigma)``.
+
+    ``snap``: numerators with |I - mu| <= 1e-12 M (M = the image's max |I|; :data:`SNAP_REL`)
+    are set to exactly 0 in the forward pass (identity gradient, so the gradient is that of the
+    plain formula). They are 0 in exact arithmetic (flat neighbourhoods, symmetric
+    neighbourhoods whose centre equals their weighted mean) and float64 rounding noise here and
+    in MATLAB. In the 8 reference images (LIVE, TID2013 I01, goldhill; 0-255 scale) the noise is
+    <= 8.5e-14 and the smallest genuine |I - mu| is 3.8e-9 (scale 2; 3.5e-6 at scale 1), so the
+    threshold (~2.5e-10 for 8-bit data) separates them with margins of ~3000 and ~15. sigma is
+    not snapped (its rounding noise, ~1e-6 on flat regions, only meets zero numerators). Meant
+    for float64 ``img`` (float32 noise is ~1e-5 M and is not snapped). Returns
+    ``(mscn, sigma)`` in ``img``'s dtype.
     """
-    mu = gaussian_filter(img, window_size, window_sigma, padding="same", pad_mode="replicate")
-    e2 = gaussian_filter(img * img, window_size, window_sigma, padding="same", pad_mode="replicate")
+    mu = _gauss_same_replicate(img, window_size, window_sigma)
+    e2 = _gauss_same_replicate(img * img, window_size, window_sigma)
+    num = img - mu
     var = (e2 - mu * mu).abs()
-    s_eps = torch.sqrt(var + SQRT_EPS)
-    s_val = torch.sqrt(var.detach())
-    if flat is not None:
-        s_val = s_val.masked_fill(flat, 0.0)
-    sigma = s_eps + (s_val - s_eps).detach()
-    out = (img - mu) / (sigma + c)
-    if flat is not None:
-        out = out - out.masked_fill(~flat, 0.0).detach()
+    sigma = _SqrtEps.apply(var, None)
+    out = num / (sigma + c)
+    if snap:
+        with torch.no_grad():
+            m = img.detach().abs().amax(dim=(-2, -1), keepdim=True)
+            zero = num.detach().abs() <= SNAP_REL * m
+        out = _ZeroST.apply(out, zero)
     return out, sigma
 
 
@@ -296,9 +477,11 @@ def _scale_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """18 features (and their validity) per block of one scale (``computefeature.m``)."""
     blk = _blocks(m, bs)
-    prods = [blk * torch.roll(blk, shifts=s, dims=(-2, -1)) for s in _SHIFTS]
-    v = torch.stack([blk, *prods], dim=2).flatten(-2)  # N x B x 5 x bs^2
-    alpha, bl, br, vl, vr = aggd_fit(v, shape_estimator)
+    sums = [_aggd_sums(blk.flatten(-2))]
+    for s in _SHIFTS:
+        sums.append(_aggd_sums((blk * torch.roll(blk, shifts=s, dims=(-2, -1))).flatten(-2)))
+    stacked = [torch.stack(parts, -1) for parts in zip(*sums, strict=True)]  # each N x B x 5
+    alpha, bl, br, vl, vr = _aggd_from_sums(stacked, bs * bs, shape_estimator)
     ok = vl & vr
     zero = torch.zeros_like(alpha)
     eta = torch.where(
@@ -347,7 +530,8 @@ def niqe_features(
     window_sigma: float = 7.0 / 6.0,
     c: float = 1.0,
     shape_estimator: str = "grid",
-    zero_flat: bool = True,
+    snap: bool = True,
+    compute_dtype: torch.dtype | None = torch.float64,
 ) -> NIQEFeatures:
     """The 36 NIQE features of every non-overlapping block of grey images (LIVE release).
 
@@ -356,9 +540,13 @@ def niqe_features(
     (``imresize(I, 0.5)``) ``block_size / 2`` blocks. Feature order per block:
     [a, (bl+br)/2] of the MSCN values, then [a, eta, bl, br] of the products with the (0,1),
     (1,0), (1,1), (-1,1) circular neighbours, for scale 1 then scale 2. ``window_size``,
-    ``window_sigma`` and ``c`` set the MSCN window and constant; ``zero_flat`` sets MSCN to 0
-    on exactly flat neighbourhoods (module doc). Reproduces ``computequality.m``'s feature matrix
-    to ~1e-13 on images without flat regions (float64).
+    ``window_sigma`` and ``c`` set the MSCN window and constant; ``snap`` zeroes rounding-noise
+    MSCN values (:func:`mscn`, module doc). MSCN and block statistics run in ``compute_dtype``
+    (float64 by default: float32 input then gives the float64 features, and the grid value of
+    alpha cannot flip with float32 rounding; None = the input dtype, faster, alpha may move by
+    one grid step and noise is not snapped), the fits in float64. ``features`` are float64,
+    ``sharpness`` has the input dtype. Reproduces ``computequality.m``'s feature matrix to
+    ~1e-13 on 8-bit images.
     """
     _check_block_size(block_size)
     check_tensor(img, "img", channels=(1,), min_size=block_size, metric="niqe_features",
@@ -366,14 +554,12 @@ def niqe_features(
     check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS)
     h = img.shape[-2] // block_size * block_size
     w = img.shape[-1] // block_size * block_size
-    img = img[..., :h, :w]
-    flat1 = flat2 = None
-    if zero_flat:
-        flat1, flat2 = _flat_masks(img, window_size)
-    m1, sigma = mscn(img, window_size, window_sigma, c, flat1)
+    dtype = img.dtype
+    img = img[..., :h, :w].to(compute_dtype or dtype)
+    m1, sigma = mscn(img, window_size, window_sigma, c, snap)
     f1, v1 = _scale_features(m1, block_size, shape_estimator)
-    sharp = _blocks(sigma, block_size).mean(dim=(-2, -1))
-    m2, _ = mscn(imresize(img, 0.5), window_size, window_sigma, c, flat2)
+    sharp = _blocks(sigma, block_size).mean(dim=(-2, -1)).to(dtype)
+    m2, _ = mscn(imresize_half(img), window_size, window_sigma, c, snap)
     f2, v2 = _scale_features(m2, block_size // 2, shape_estimator)
     return NIQEFeatures(torch.cat([f1, f2], -1), torch.cat([v1, v2], -1), sharp)
 
@@ -382,7 +568,9 @@ def niqe_features(
 # multivariate Gaussian model
 
 
-def mvg_fit(features: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mvg_fit(
+    features: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched MATLAB ``nanmean`` / ``nancov`` with a validity mask instead of NaNs.
 
     ``features``: N x B x D; ``mask``: N x B (row validity) or N x B x D (entry validity), True =
@@ -399,7 +587,9 @@ def mvg_fit(features: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[t
     if mask.dim() == 2:
         mask = mask.unsqueeze(-1).expand_as(features)
     if mask.shape != features.shape:
-        raise ValueError(f"mask must be N x B or N x B x D, got {tuple(mask.shape)} for {tuple(features.shape)}")
+        raise ValueError(
+            f"mask must be N x B or N x B x D, got {tuple(mask.shape)} for {tuple(features.shape)}"
+        )
     mf = mask.to(features.dtype)
     cnt = mf.sum(1)
     mu = torch.where(cnt > 0, (features * mf).sum(1) / cnt.clamp(min=1.0), features.mean(1))
@@ -463,14 +653,16 @@ class NIQEModel:
     source: str = ""
 
     def __post_init__(self) -> None:
-        mu = torch.as_tensor(np.asarray(self.mu, dtype=np.float64) if not isinstance(self.mu, torch.Tensor) else self.mu)
-        cov = torch.as_tensor(np.asarray(self.cov, dtype=np.float64) if not isinstance(self.cov, torch.Tensor) else self.cov)
-        mu = mu.detach().to("cpu", torch.float64).reshape(-1)
-        cov = cov.detach().to("cpu", torch.float64)
+        mu = torch.as_tensor(self.mu, dtype=torch.float64).detach().to("cpu").reshape(-1)
+        cov = torch.as_tensor(self.cov, dtype=torch.float64).detach().to("cpu")
         if mu.shape != (FEATURE_DIM,):
-            raise ValueError(f"NIQEModel: mu must have {FEATURE_DIM} values, got shape {tuple(mu.shape)}")
+            raise ValueError(
+                f"NIQEModel: mu must have {FEATURE_DIM} values, got shape {tuple(mu.shape)}"
+            )
         if cov.shape != (FEATURE_DIM, FEATURE_DIM):
-            raise ValueError(f"NIQEModel: cov must be {FEATURE_DIM}x{FEATURE_DIM}, got shape {tuple(cov.shape)}")
+            raise ValueError(
+                f"NIQEModel: cov must be {FEATURE_DIM}x{FEATURE_DIM}, got shape {tuple(cov.shape)}"
+            )
         if not (torch.isfinite(mu).all() and torch.isfinite(cov).all()):
             raise ValueError("NIQEModel: mu and cov must be finite (no NaN/Inf)")
         scale = float(cov.abs().max()) or 1.0
@@ -479,7 +671,9 @@ class NIQEModel:
         cov = (cov + cov.T) / 2.0
         ev = torch.linalg.eigvalsh(cov)
         if float(ev[0]) < -1e-10 * max(float(ev[-1]), 1e-300):
-            raise ValueError(f"NIQEModel: cov must be positive semi-definite (smallest eigenvalue {float(ev[0]):.3g})")
+            raise ValueError(
+                f"NIQEModel: cov must be positive semi-definite (smallest eigenvalue {float(ev[0]):.3g})"
+            )
         if not isinstance(self.variant, str) or not self.variant:
             raise ValueError(f"NIQEModel: variant must be a non-empty string, got {self.variant!r}")
         object.__setattr__(self, "mu", mu)
@@ -518,7 +712,9 @@ class NIQEModel:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, variant: str = VARIANT, block_size: int = 96) -> NIQEModel:
+    def load(
+        cls, path: str | os.PathLike, *, variant: str = VARIANT, block_size: int = 96
+    ) -> NIQEModel:
         """Read a model saved by :meth:`save` (``.npz``) or a MATLAB ``.mat`` file.
 
         ``variant`` and ``block_size`` are used only for ``.mat`` files, which do not record them.
@@ -540,7 +736,9 @@ class NIQEModel:
                     raise ValueError(f"{path}: not a NIQE model file (missing {sorted(missing)})")
                 n_blocks = int(d["n_blocks"]) if "n_blocks" in d.files else 0
                 source = str(d["source"]) if "source" in d.files else path.name
-                return cls(d["mu"], d["cov"], str(d["variant"]), int(d["block_size"]), n_blocks, source)
+                return cls(
+                    d["mu"], d["cov"], str(d["variant"]), int(d["block_size"]), n_blocks, source
+                )
         except (OSError, EOFError) as exc:  # zipfile errors are OSError subclasses or BadZipFile
             raise ValueError(f"cannot read NIQE model {path}: {exc}") from exc
 
@@ -565,7 +763,9 @@ def _resolve_model(model: NIQEModel | str | os.PathLike | None) -> NIQEModel:
         return model
     if isinstance(model, (str, os.PathLike)):
         return NIQEModel.load(model)
-    raise TypeError(f"model must be a NIQEModel, a path to a model file or None, got {type(model).__name__}")
+    raise TypeError(
+        f"model must be a NIQEModel, a path to a model file or None, got {type(model).__name__}"
+    )
 
 
 def _to_gray255(x: torch.Tensor, data_range: float, gray: str) -> torch.Tensor:
@@ -584,6 +784,7 @@ def niqe(
     *,
     shape_estimator: str = "grid",
     gray: str = "rgb2gray",
+    compute_dtype: torch.dtype | None = torch.float64,
 ) -> torch.Tensor:
     """NIQE of each image (lower is better): LIVE ``computequality(im, bs, bs, 0, 0, mu, cov)``.
 
@@ -592,14 +793,17 @@ def niqe(
     [0, data_range]. ``model``: the official LIVE model (default), a :class:`NIQEModel` or a
     model file. ``block_size``: block side at scale 1 (96 in the release; images smaller than
     one block raise; use e.g. 32 for small GAN samples). See the module doc for the pipeline,
-    the flat-region rule and the epsilons. Equals the LIVE MATLAB values to ~1e-12 (float64,
-    data_range 255). Returns shape [N] (``reduction="none"``) in ``x``'s dtype.
+    the flat-region rule and the epsilons. ``shape_estimator``: "grid" (LIVE, default) or
+    "continuous" (:func:`aggd_shape`). ``compute_dtype``: internal precision (float64 default,
+    also for float32 input; None = ``x``'s dtype). Equals the LIVE MATLAB values to ~1e-12
+    (data_range 255). Returns shape [N] (``reduction="none"``) in ``x``'s dtype.
     """
     data_range = check_data_range(data_range)
     _check_block_size(block_size)
     check_tensor(x, "x", data_range=data_range, min_size=block_size, metric="niqe",
                  hint=_too_small_hint(block_size))  # fmt: skip
     check_choice(gray, "gray", list(GRAY_WEIGHTS))
+    check_choice(reduction, "reduction", ("none", "mean", "sum"))
     model = _resolve_model(model)
     if model.variant != VARIANT:
         raise ValueError(
@@ -613,7 +817,10 @@ def niqe(
             UserWarning,
             stacklevel=2,
         )
-    feats = niqe_features(_to_gray255(x, data_range, gray), block_size, shape_estimator=shape_estimator)
+    img = _to_gray255(x.to(compute_dtype or x.dtype), data_range, gray)
+    feats = niqe_features(
+        img, block_size, shape_estimator=shape_estimator, compute_dtype=compute_dtype
+    )
     mu_t, cov_t = mvg_fit(feats.features, feats.valid)
     mu_p, cov_p = model.mu.to(x.device), model.cov.to(x.device)
     return reduce(mvg_distance(mu_p, cov_p, mu_t, cov_t).to(x.dtype), reduction)
@@ -639,14 +846,19 @@ def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) ->
 
 
 def _image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not files:
-        raise ValueError(f"fit_niqe_model: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        raise ValueError(
+            f"fit_niqe_model: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}"
+        )
     return files
 
 
 def _iter_inputs(
-    images: torch.Tensor | str | os.PathLike | Iterable[torch.Tensor | str | os.PathLike], data_range: float
+    images: torch.Tensor | str | os.PathLike | Iterable[torch.Tensor | str | os.PathLike],
+    data_range: float,
 ) -> Iterable[tuple[str, torch.Tensor, float]]:
     """Yield (name, N x C x H x W tensor, its data_range) for each input item."""
     from qagen.io import read_image
@@ -670,7 +882,9 @@ def _iter_inputs(
         elif isinstance(item, torch.Tensor):
             yield f"images[{i}]", item.unsqueeze(0) if item.dim() == 3 else item, data_range
         else:
-            raise TypeError(f"fit_niqe_model: images[{i}] must be a tensor or a path, got {type(item).__name__}")
+            raise TypeError(
+                f"fit_niqe_model: images[{i}] must be a tensor or a path, got {type(item).__name__}"
+            )
 
 
 def fit_niqe_model(
@@ -692,7 +906,8 @@ def fit_niqe_model(
     ``data_range`` ignored), a file, an N x C x H x W tensor in [0, data_range], or a sequence of
     tensors (C x H x W or N x C x H x W, any sizes) and/or paths. RGB goes through ``rgb2gray``
     as in :func:`niqe`. Every image must hold at least one block. Computed in float64 without
-    gradients. Note that the covariance of fewer than 37 blocks is singular (``pinv`` copes).
+    gradients. Fewer than 2 complete blocks raise; 37 or fewer give a singular covariance (a
+    warning; :func:`mvg_distance` uses its pseudo-inverse).
     """
     _check_block_size(block_size)
     if sharpness is not None and not (0.0 <= float(sharpness) < 1.0):
@@ -706,18 +921,24 @@ def fit_niqe_model(
                          hint=_too_small_hint(block_size))  # fmt: skip
             img = _to_gray255(x.to(torch.float64), dr, gray)
             f = niqe_features(img, block_size, shape_estimator=shape_estimator)
-            for i in range(f.features.shape[0]):
-                keep = torch.ones_like(f.sharpness[i], dtype=torch.bool)
-                if sharpness is not None:
-                    keep = f.sharpness[i] > float(sharpness) * f.sharpness[i].max()
-                rows.append(f.features[i][keep])
-                masks.append(f.valid[i][keep])
+            keep = torch.ones_like(f.sharpness, dtype=torch.bool)
+            if sharpness is not None:  # per image: sharpness > threshold * that image's maximum
+                keep = f.sharpness > float(sharpness) * f.sharpness.amax(dim=1, keepdim=True)
+            rows.append(f.features[keep])
+            masks.append(f.valid[keep])
     feats, valid = torch.cat(rows), torch.cat(masks)
     complete = int(valid.all(-1).sum())
     if complete < 2:
         raise ValueError(
             f"fit_niqe_model: only {complete} block(s) with complete features were kept; at least 2 "
             "are needed (use more or larger images, a smaller block_size or a lower sharpness)"
+        )
+    if complete <= FEATURE_DIM:
+        warnings.warn(
+            f"fit_niqe_model: {complete} complete blocks for {FEATURE_DIM} features: the covariance "
+            "is singular (NIQE then uses its pseudo-inverse); use more images for a full-rank model",
+            UserWarning,
+            stacklevel=2,
         )
     mu, cov = mvg_fit(feats.unsqueeze(0), valid.unsqueeze(0))
     return NIQEModel(mu[0], cov[0], VARIANT, block_size, feats.shape[0], "fit_niqe_model")
