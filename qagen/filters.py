@@ -98,6 +98,42 @@ def pad2d(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.T
     raise ValueError(f"pad_mode must be one of {list(PAD_MODES)}, got {mode!r}")
 
 
+def _band_matrix(kernel: torch.Tensor, n_in: int) -> torch.Tensor:
+    """(n_in - k + 1) x n_in banded matrix M with M[i, i + j] = kernel[j] ('valid' correlation)."""
+    k = kernel.numel()
+    key = ("band", tuple(kernel.detach().cpu().double().tolist()), n_in, kernel.dtype, kernel.device)
+
+    def build() -> torch.Tensor:
+        n_out = n_in - k + 1
+        m = torch.zeros(n_out, n_in, dtype=torch.float64)
+        idx = torch.arange(n_out)
+        kd = kernel.detach().cpu().double()
+        for j in range(k):
+            m[idx, idx + j] = kd[j]
+        return m.to(dtype=kernel.dtype, device=kernel.device)
+
+    return _cached(key, build)
+
+
+#: Largest side filtered with banded matrix products; larger images use shifted-slice sums.
+#: On CPU, BLAS matrix products beat PyTorch's depthwise convolution (and its backward) by
+#: 3-5x for images up to a few hundred pixels; their cost grows with the side, slices' do not.
+BAND_MATMUL_MAX = 640
+
+
+def _valid_filter_1d(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
+    n = x.shape[dim]
+    k = kernel.numel()
+    if n <= BAND_MATMUL_MAX:
+        m = _band_matrix(kernel, n)
+        return torch.matmul(m, x) if dim == -2 else torch.matmul(x, m.t())
+    n_out = n - k + 1
+    out = x.narrow(dim, 0, n_out) * kernel[0]
+    for j in range(1, k):
+        out = out + x.narrow(dim, j, n_out) * kernel[j]
+    return out
+
+
 def separable_filter(
     x: torch.Tensor,
     kernel: torch.Tensor,
@@ -107,19 +143,18 @@ def separable_filter(
     """Correlate every channel of ``x`` (N x C x H x W) with ``kernel`` along H then W.
 
     ``padding="valid"`` is ``filter2(w, X, 'valid')``; ``"same"`` pads with ``pad_mode`` using
-    MATLAB's centre (index floor((n+1)/2)), i.e. (n-1)//2 before and n//2 after.
+    MATLAB's centre (index floor((n+1)/2)), i.e. (n-1)//2 before and n//2 after. Implemented as
+    banded matrix products (small images) or shifted-slice sums (large images): both exact.
     """
-    n, c, h, w = x.shape
     k = kernel.numel()
     if padding == "same":
         before, after = (k - 1) // 2, k // 2
         x = pad2d(x, (before, after, before, after), pad_mode)
     elif padding != "valid":
         raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-    kv = kernel.to(dtype=x.dtype, device=x.device).view(1, 1, k, 1).expand(c, 1, k, 1)
-    kh = kernel.to(dtype=x.dtype, device=x.device).view(1, 1, 1, k).expand(c, 1, 1, k)
-    x = F.conv2d(x, kv, groups=c)
-    return F.conv2d(x, kh, groups=c)
+    kernel = kernel.to(dtype=x.dtype, device=x.device)
+    x = _valid_filter_1d(x, kernel, -2)
+    return _valid_filter_1d(x, kernel, -1)
 
 
 def gaussian_filter(
