@@ -54,11 +54,11 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from qagen._checks import check_choice, check_pair, reduce
 from qagen.color import rgb_to_gray, rgb_to_yiq
 from qagen.filters import _cached, matlab_downsample, matlab_scale_factor
+from qagen.iqa.gms import gradient_magnitude, similarity
 
 __all__ = ["phase_congruency", "fsim", "fsimc", "fsim_map"]
 
@@ -315,22 +315,8 @@ def _upcast(x: torch.Tensor) -> tuple[torch.Tensor, torch.dtype]:
 
 
 def _gradient_magnitude(y: torch.Tensor) -> torch.Tensor:
-    """sqrt(gx^2 + gy^2 + GRAD_EPS) with ``conv2(Y, [3 0 -3; 10 0 -10; 3 0 -3]/16, 'same')``.
-
-    The kernel is separable, [3 10 3]' / 16 times [1 0 -1]: with zero padding (conv2 'same'),
-    gx(i, j) = s(i, j + 1) - s(i, j - 1) for the vertical smoothing s = (3, 10, 3) / 16, and gy
-    likewise with the axes swapped (a few slices instead of a slow 1-channel convolution).
-    """
-    p = F.pad(y, (1, 1, 1, 1))
-    s = (3.0 * (p[..., :-2, :] + p[..., 2:, :]) + 10.0 * p[..., 1:-1, :]) / 16.0  # H x (W + 2)
-    t = (3.0 * (p[..., :, :-2] + p[..., :, 2:]) + 10.0 * p[..., :, 1:-1]) / 16.0  # (H + 2) x W
-    gx = s[..., :, 2:] - s[..., :, :-2]
-    gy = t[..., 2:, :] - t[..., :-2, :]
-    return torch.sqrt(gx * gx + gy * gy + GRAD_EPS)
-
-
-def _similarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
-    return (2.0 * a * b + c) / (a * a + b * b + c)
+    """sqrt(gx^2 + gy^2 + GRAD_EPS) with ``conv2(Y, [3 0 -3; 10 0 -10; 3 0 -3]/16, 'same')``."""
+    return gradient_magnitude(y, "scharr_fsim", GRAD_EPS)
 
 
 def _chroma_power(p: torch.Tensor, lambda_: float, negative_power: str) -> torch.Tensor:
@@ -370,9 +356,9 @@ def _local_maps(
     """
     fx = _features(x, data_range, chromatic)
     fy = _features(y, data_range, chromatic)
-    sim = _similarity(fx[0], fy[0], T1) * _similarity(fx[1], fy[1], T2)
+    sim = similarity(fx[0], fy[0], T1) * similarity(fx[1], fy[1], T2)
     if chromatic:
-        s_iq = _similarity(fx[2], fy[2], T3) * _similarity(fx[3], fy[3], T4)
+        s_iq = similarity(fx[2], fy[2], T3) * similarity(fx[3], fy[3], T4)
         sim = sim * _chroma_power(s_iq, lambda_, negative_power)
     return sim, torch.maximum(fx[0], fy[0])
 
