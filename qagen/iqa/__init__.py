@@ -3,18 +3,24 @@
 Every full-reference metric is called ``metric(x, y, data_range=1.0, reduction="none")`` with ``x``
 the distorted/generated image and ``y`` the reference, ``N x C x H x W`` float tensors in
 ``[0, data_range]``; it returns one value per image. ``available()`` and ``get(name)`` give the
-registry with each metric's metadata.
+registry with each metric's metadata. See ``docs/metrics.md``.
 """
 
 from qagen._checks import input_checks, input_checks_enabled, set_input_checks
 from qagen.iqa.cqs import chroma_similarity, chroma_similarity_map, cqs, gms_sobel_map
+from qagen.iqa.fsim import fsim, fsim_map, fsimc, phase_congruency
 from qagen.iqa.gms import gms_map, gmsd, gmsm
+from qagen.iqa.mdsi import mdsi, mdsi_map
+from qagen.iqa.niqe import NIQEModel, fit_niqe_model, niqe, niqe_distance, niqe_features
 from qagen.iqa.psnr import psnr
 from qagen.iqa.registry import MetricInfo, available, get, register
 from qagen.iqa.ssim import ms_ssim, ssim, ssim_distance, ssim_maps
+from qagen.iqa.vif import vif_p
 
 __all__ = [
-    "MetricInfo", "available", "chroma_similarity", "chroma_similarity_map", "cqs", "get",
-    "gms_map", "gms_sobel_map", "gmsd", "gmsm", "input_checks", "input_checks_enabled",
-    "ms_ssim", "psnr", "register", "set_input_checks", "ssim", "ssim_distance", "ssim_maps",
+    "MetricInfo", "NIQEModel", "available", "chroma_similarity", "chroma_similarity_map", "cqs",
+    "fit_niqe_model", "fsim", "fsim_map", "fsimc", "get", "gms_map", "gms_sobel_map", "gmsd",
+    "gmsm", "input_checks", "input_checks_enabled", "mdsi", "mdsi_map", "ms_ssim", "niqe",
+    "niqe_distance", "niqe_features", "phase_congruency", "psnr", "register", "set_input_checks",
+    "ssim", "ssim_distance", "ssim_maps", "vif_p",
 ]  # fmt: skip

@@ -29,7 +29,7 @@ SETUP = {
 }
 SYMMETRIC = {"psnr", "ssim", "ms_ssim", "ssim_distance", "gmsd", "gmsm", "cqs", "chroma", "fsim", "fsimc"}
 # Pointwise or zero-padded 'same' metrics accept any size.
-NO_MIN_SIZE = {"psnr", "chroma", "cqs"}
+NO_MIN_SIZE = {"psnr", "chroma", "cqs", "mdsi"}
 # Best value for identical images.
 BEST = {"psnr": float("inf"), "ssim_distance": 0.0, "gmsd": 0.0, "mdsi": 0.0}
 
