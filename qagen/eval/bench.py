@@ -60,7 +60,9 @@ def _resolve_metric(m: object) -> MetricSpec:
     else:
         info = m
     try:
-        return MetricSpec(info.name, info.fn, bool(info.full_reference), bool(info.higher_is_better))
+        return MetricSpec(
+            info.name, info.fn, bool(info.full_reference), bool(info.higher_is_better)
+        )
     except AttributeError as exc:
         raise TypeError(
             f"metric {m!r} must be a registry name or have name, fn, full_reference, higher_is_better"
@@ -100,9 +102,14 @@ def score_records(
             y = None
             if any(s.full_reference for s in specs):
                 if rec.reference is None:
-                    raise ValueError(f"{rec.distorted}: a full-reference metric needs a reference image")
+                    raise ValueError(
+                        f"{rec.distorted}: a full-reference metric needs a reference image"
+                    )
                 if ref_cache[0] != rec.reference:
-                    ref_cache = (rec.reference, read_image(rec.reference).to(device=device, dtype=dtype))
+                    ref_cache = (
+                        rec.reference,
+                        read_image(rec.reference).to(device=device, dtype=dtype),
+                    )
                 y = ref_cache[1]
                 if y.shape != x.shape:
                     raise ValueError(
@@ -111,7 +118,11 @@ def score_records(
                     )
             for s in specs:
                 try:
-                    v = s.fn(x, y, data_range=255.0) if s.full_reference else s.fn(x, data_range=255.0)
+                    v = (
+                        s.fn(x, y, data_range=255.0)
+                        if s.full_reference
+                        else s.fn(x, data_range=255.0)
+                    )
                 except Exception as exc:
                     raise RuntimeError(f"metric {s.name} failed on {rec.distorted}: {exc}") from exc
                 out[s.name][i] = float(torch.as_tensor(v).reshape(-1)[0])
@@ -213,10 +224,18 @@ class BenchResult:
         }
         with open(paths["scores"], "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["distorted", "reference", "dist_type", "level", "subjective", *self.metrics])
+            w.writerow(
+                ["distorted", "reference", "dist_type", "level", "subjective", *self.metrics]
+            )
             for i, r in enumerate(self.records):
                 w.writerow(
-                    [r.distorted, r.reference or "", r.dist_type, "" if r.level is None else r.level, r.score]
+                    [
+                        r.distorted,
+                        r.reference or "",
+                        r.dist_type,
+                        "" if r.level is None else r.level,
+                        r.score,
+                    ]
                     + [f"{self.scores[m][i]:.10g}" for m in self.metrics]
                 )
         rows = self.rows()
@@ -278,7 +297,9 @@ def bench_iqa(
     for s in specs:
         table[s.name] = {}
         for t in types:
-            mask = np.ones(len(recs), bool) if t == ALL else np.array([r.dist_type == t for r in recs])
+            mask = (
+                np.ones(len(recs), bool) if t == ALL else np.array([r.dist_type == t for r in recs])
+            )
             if mask.sum() < 3:
                 continue
             table[s.name][t] = correlations(

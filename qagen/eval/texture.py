@@ -82,7 +82,9 @@ def to_gray_uint8(image: object, data_range: float = 1.0) -> list[np.ndarray]:
         if t.dim() == 3:
             t = t.unsqueeze(0)
         if t.dim() != 4 or t.shape[1] not in (1, 3):
-            raise ValueError(f"image must be N x C x H x W with C = 1 or 3, got shape {tuple(image.shape)}")
+            raise ValueError(
+                f"image must be N x C x H x W with C = 1 or 3, got shape {tuple(image.shape)}"
+            )
         if t.is_floating_point():
             arr = t.double().numpy() * (255.0 / data_range)
         else:
@@ -92,7 +94,11 @@ def to_gray_uint8(image: object, data_range: float = 1.0) -> list[np.ndarray]:
         a = np.asarray(image)
         if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3)):
             raise ValueError(f"image must be H x W or H x W x 3, got shape {a.shape}")
-        a = a.astype(np.float64) if a.dtype == np.uint8 else a.astype(np.float64) * (255.0 / data_range)
+        a = (
+            a.astype(np.float64)
+            if a.dtype == np.uint8
+            else a.astype(np.float64) * (255.0 / data_range)
+        )
         arrs = [a if a.ndim == 3 else a[..., None]]
     out = []
     for a in arrs:
@@ -177,7 +183,14 @@ def glcm_features(
     values: dict[str, list[float]] = {k: [] for k in GLCM_PROPERTIES}
     for g in to_gray_uint8(image, data_range):
         q = _quantize(g, levels, quantization)
-        P = graycomatrix(q, distances=list(distances), angles=angles, levels=levels, symmetric=symmetric, normed=True)
+        P = graycomatrix(
+            q,
+            distances=list(distances),
+            angles=angles,
+            levels=levels,
+            symmetric=symmetric,
+            normed=True,
+        )
         ent = -np.sum(P * np.log2(P, where=P > 0, out=np.zeros_like(P)), axis=(0, 1))
         props = {
             "contrast": graycoprops(P, "contrast"),
@@ -279,11 +292,15 @@ def hog_similarity(
     )
     hx, hy = hog_descriptor(x, **kw), hog_descriptor(y, **kw)
     if len(hx) != len(hy):
-        raise ValueError(f"x and y must hold the same number of images, got {len(hx)} and {len(hy)}")
+        raise ValueError(
+            f"x and y must hold the same number of images, got {len(hx)} and {len(hy)}"
+        )
     sims = []
     for a, b in zip(hx, hy, strict=True):
         if a.shape != b.shape:
-            raise ValueError(f"HOG descriptors differ in length ({a.size} vs {b.size}): pass size=(H, W)")
+            raise ValueError(
+                f"HOG descriptors differ in length ({a.size} vs {b.size}): pass size=(H, W)"
+            )
         na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
         if na == 0.0 or nb == 0.0:
             sims.append(1.0 if na == nb else 0.0)

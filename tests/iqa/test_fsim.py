@@ -12,6 +12,7 @@ Independent numbers used here:
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -20,10 +21,12 @@ import torch
 from conftest import MATLAB
 from scipy.signal import convolve2d
 
-import qagen.iqa.fsim as fsim_module
 from qagen._checks import input_checks
 from qagen.filters import _KERNEL_CACHE
 from qagen.iqa.fsim import fsim, fsim_map, fsimc, phase_congruency
+
+# qagen.iqa exports a function named fsim, so `import qagen.iqa.fsim as m` would give the function.
+fsim_module = importlib.import_module("qagen.iqa.fsim")
 
 
 @pytest.fixture(autouse=True, scope="module")
