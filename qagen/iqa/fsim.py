@@ -19,8 +19,9 @@ Pipeline (everything on the 0-255 scale, i.e. the input times ``255 / data_range
    S_I = (2 I1 I2 + 200) / (I1^2 + I2^2 + 200) and S_Q likewise.
 
 Parity (tests/iqa/test_fsim.py, float64, ``data_range=255``), against the MATLAB values of
-``shared/data/README.md``: goldhill FSIM 8.7e-9 (all of it from :data:`GRAD_EPS` on the image's
-exactly flat areas), TID2013 I01 FSIM and FSIMc 7e-12; float32 within 2e-7. A NumPy
+``shared/data/README.md``: goldhill FSIM 7e-12 (with :data:`GRAD_EPS` = 1e-24; pyiqa's 1e-12
+moved it by 8.7e-9 on the image's exactly flat areas), TID2013 I01 FSIM and FSIMc 7e-12;
+float32 within 2e-7. A NumPy
 transcription of ``phasecong2`` agrees to 7e-11 (from :data:`PC_EPS`).
 
 Epsilons (all on the 0-255 scale; together they move the parity values by < 1e-8, the tests
@@ -83,7 +84,7 @@ LAMBDA = 0.03
 # ----- qagen epsilons (module docstring) ---------------------------------------------------------
 PC_EPS = 1e-8
 NOISE_EPS = 1e-12
-GRAD_EPS = 1e-12
+GRAD_EPS = 1e-24
 WEIGHT_EPS = 1e-10
 POWER_EPS = 1e-12
 

@@ -21,9 +21,10 @@ from qagen._checks import check_choice, check_pair, reduce
 from qagen.color import to_gray
 from qagen.filters import matlab_downsample
 
-#: Epsilon added to gx^2 + gy^2 (on the 0-255 scale) before the square root, as pyiqa does:
-#: finite gradients on flat regions (piq issue #308); moves GMSD by < 1e-9.
-GRAD_EPS = 1e-12
+#: Epsilon added to gx^2 + gy^2 (on the 0-255 scale) before the square root: finite gradients on
+#: flat regions (piq issue #308). pyiqa's 1e-12 moves goldhill's GMSD by 1.3e-8 (it has exactly
+#: flat areas); 1e-24 moves it by 1e-14 and keeps the float32 gradient finite.
+GRAD_EPS = 1e-24
 
 GMSD_C = 170.0  # on the 0-255 scale; 170 / 255^2 = 0.0026144 on [0, 1]
 
