@@ -108,6 +108,57 @@ def _cmd_niqe_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_preset(preset: str | None, recipe: str | None) -> str | None:
+    """``--preset demo`` means the shipped ``<recipe>-demo`` preset when there is one."""
+    from pathlib import Path
+
+    from qagen.train.config import available_presets
+
+    if preset is None or recipe is None or Path(preset).suffix == ".toml" or Path(preset).exists():
+        return preset
+    specific = f"{recipe}-{preset}"
+    return specific if specific in available_presets() else preset
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from qagen.train import available_recipes, train_main
+    from qagen.train.config import available_presets
+
+    if args.list:
+        print("recipes: " + ", ".join(available_recipes()))
+        print("presets: " + ", ".join(available_presets()))
+        return 0
+    if args.recipe is None and args.resume is None and args.preset is None:
+        raise SystemExit("error: name a RECIPE (see qagen train --list), or --resume DIR")
+    status = train_main(
+        args.recipe,
+        data=args.data,
+        preset=_train_preset(args.preset, args.recipe),
+        out=args.out,
+        max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
+        overrides=args.overrides,
+        resume=args.resume,
+    )
+    if args.no_report or os.environ.get("RANK", "0") not in ("", "0"):
+        return status
+    if args.out is not None:
+        run_dir = Path(args.out)
+    elif args.resume not in (None, "auto"):
+        r = Path(args.resume)
+        run_dir = r if r.is_dir() else (r.parent.parent if r.parent.name == "checkpoints" else r.parent)
+    else:
+        run_dir = Path("runs") / (args.recipe or "")
+    if (run_dir / "metrics.csv").is_file() or (run_dir / "samples").is_dir():
+        from qagen.train.report import write_report
+
+        print(f"qagen train: report: {write_report(run_dir)}", file=sys.stderr)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qagen", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -137,6 +188,26 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--block-size", type=int, default=96)
     n.add_argument("--sharpness", type=float, default=0.75)
     n.set_defaults(func=_cmd_niqe_fit)
+
+    t = sub.add_parser(
+        "train",
+        help="train a GAN recipe (qagen train --list); resumable, DDP under torchrun",
+        description="Train RECIPE on --data, or continue a run with --resume DIR. Writes "
+        "config.toml, checkpoints/*.pt, samples/*.png, metrics.csv, loss_curves.png and "
+        "report.html to --out (default runs/RECIPE). Exit status 1: stopped on a NaN/Inf loss.",
+    )
+    t.add_argument("recipe", nargs="?", metavar="RECIPE", help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe")
+    t.add_argument("--data", metavar="SPEC", help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | folder:PATH")
+    t.add_argument("--preset", help="shipped preset name or TOML file; 'demo' selects RECIPE-demo (default: the preset named RECIPE)")
+    t.add_argument("--out", metavar="DIR", help="run directory (default runs/RECIPE)")
+    t.add_argument("--max-steps", type=int, metavar="N", help="stop after N generator steps in total")
+    t.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes of this process")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a configuration field, e.g. --set train.batch_size=32 (repeatable)")  # fmt: skip
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR (or a checkpoint file; 'auto': --out's, if any)")
+    t.add_argument("--no-report", action="store_true", help="do not write loss_curves.png and report.html")
+    t.add_argument("--list", action="store_true", help="list the recipes and shipped presets")
+    t.set_defaults(func=_cmd_train)
     return p
 
 
