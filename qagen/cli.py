@@ -149,7 +149,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out)
     elif args.resume not in (None, "auto"):
         r = Path(args.resume)
-        run_dir = r if r.is_dir() else (r.parent.parent if r.parent.name == "checkpoints" else r.parent)
+        run_dir = (
+            r if r.is_dir() else (r.parent.parent if r.parent.name == "checkpoints" else r.parent)
+        )
     else:
         run_dir = Path("runs") / (args.recipe or "")
     if (run_dir / "metrics.csv").is_file() or (run_dir / "samples").is_dir():
@@ -196,16 +198,45 @@ def build_parser() -> argparse.ArgumentParser:
         "config.toml, checkpoints/*.pt, samples/*.png, metrics.csv, loss_curves.png and "
         "report.html to --out (default runs/RECIPE). Exit status 1: stopped on a NaN/Inf loss.",
     )
-    t.add_argument("recipe", nargs="?", metavar="RECIPE", help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe")
-    t.add_argument("--data", metavar="SPEC", help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | folder:PATH")
-    t.add_argument("--preset", help="shipped preset name or TOML file; 'demo' selects RECIPE-demo (default: the preset named RECIPE)")
+    t.add_argument(
+        "recipe",
+        nargs="?",
+        metavar="RECIPE",
+        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe",
+    )
+    t.add_argument(
+        "--data",
+        metavar="SPEC",
+        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | folder:PATH",
+    )
+    t.add_argument(
+        "--preset",
+        help="shipped preset name or TOML file; 'demo' selects RECIPE-demo "
+        "(default: the preset named RECIPE)",
+    )
     t.add_argument("--out", metavar="DIR", help="run directory (default runs/RECIPE)")
-    t.add_argument("--max-steps", type=int, metavar="N", help="stop after N generator steps in total")
-    t.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes of this process")
-    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a configuration field, e.g. --set train.batch_size=32 (repeatable)")  # fmt: skip
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR (or a checkpoint file; 'auto': --out's, if any)")
-    t.add_argument("--no-report", action="store_true", help="do not write loss_curves.png and report.html")
+    t.add_argument(
+        "--max-steps", type=int, metavar="N", help="stop after N generator steps in total"
+    )
+    t.add_argument(
+        "--max-minutes", type=float, metavar="M", help="stop after M minutes of this process"
+    )
+    t.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration field, e.g. --set train.batch_size=32 (repeatable)",
+    )
+    t.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR (or a checkpoint file; 'auto': --out's, if any)",
+    )
+    t.add_argument(
+        "--no-report", action="store_true", help="do not write loss_curves.png and report.html"
+    )
     t.add_argument("--list", action="store_true", help="list the recipes and shipped presets")
     t.set_defaults(func=_cmd_train)
     return p

@@ -4,12 +4,19 @@
   equilibrium controller.
 - :mod:`qagen.gan.penalties`: gradient penalty (two-/one-sided), Banach/Sobolev dual-norm penalty,
   QAGAN SSIM gradient penalty.
+- :mod:`qagen.gan.niqe_penalty`: QAGAN NIQE penalty on critic gradient maps and its pristine model.
 - :mod:`qagen.gan.nets`: ResNet (QAGAN/BWGAN) and DCGAN generators and critics.
 
 See ``docs/gan.md``.
 """
 
 from qagen.gan.nets import build_networks
+from qagen.gan.niqe_penalty import (
+    NIQEGradientPenalty,
+    PristineAccumulator,
+    gradient_map_features,
+    niqe_gradient_penalty,
+)
 from qagen.gan.objectives import (
     LOSSES,
     BEGANController,
@@ -39,6 +46,10 @@ from qagen.gan.penalties import (
 
 __all__ = [
     "ssim_gradient_penalty",
+    "niqe_gradient_penalty",
+    "gradient_map_features",
+    "NIQEGradientPenalty",
+    "PristineAccumulator",
     "LOSSES",
     "BEGANController",
     "banach_critic_loss",

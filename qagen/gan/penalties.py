@@ -530,6 +530,7 @@ def ssim_gradient_penalty(
     raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
 
 
-# niqe_gradient_penalty(...): NIQE distance of the critic gradient maps at the GP interpolates
-# (``GradientPenaltyTerms.grad``) to a pristine model, 'qagan' and 'live' variants
-# (REFERENCE 3.2.3), plus its pristine-model fitting -- to come with the QAGAN-NIQE recipe.
+# The NIQE penalty on the critic gradient maps at the GP interpolates
+# (``GradientPenaltyTerms.grad``), its 'qagan' and 'live' feature variants, batch/per-image
+# pooling and the pristine model (REFERENCE 3.2.3) live in ``qagen.gan.niqe_penalty``:
+# ``niqe_gradient_penalty``, ``gradient_map_features``, ``NIQEGradientPenalty``.

@@ -1,0 +1,568 @@
+"""NIQE penalty on critic gradient maps (QAGAN-NIQE; Kancharla & Channappayya 2019; REFERENCE 3.2.3).
+
+The critic gradient ``g = grad_x D(x_hat)`` at the gradient-penalty interpolates is treated as a
+grey image, its 36 NIQE features are computed, and their distance to a *pristine* multivariate
+Gaussian model estimated from gradient maps of real images is added to the critic loss::
+
+    NIQE_GP = E[ sqrt((mu_P - f)' pinv((S_P + S_T) / 2) (mu_P - f)) ],   S_T = 0 (one row)
+
+Everything is reimplemented from the formulas of REFERENCE 1.9 and 3.2.3; the differentiable NIQE
+building blocks come from :mod:`qagen.iqa.niqe` (``aggd_fit`` with its implicit-function gradient
+of the shape parameter, ``mscn``, ``imresize_half``, ``mvg_distance`` with ``pinv``).
+
+Feature variants (:data:`GRADIENT_NIQE_VARIANTS`)
+--------------------------------------------------
+``'qagan'`` (the authors' ``NIQE_penalty.py``, with its bugs fixed) and ``'live'`` (the LIVE
+NIQE feature pipeline applied to the gradient map as a single block). Both treat the whole map
+(32 x 32, 48 x 48, 64 x 64) as one block at scale 1 and its half-size version as one block at
+scale 2. Deviations of the authors' code from LIVE NIQE, item by item (numbering of REFERENCE
+3.2.3):
+
+=====  ===========================================================  ==========================
+item   authors' code                                                 ``'qagan'`` here
+=====  ===========================================================  ==========================
+1      grey (TF weights) of the critic gradient at the GP            **kept** (TF weights
+       interpolates; CelebA-64 crops to the top-left 32 x 32         0.2989/0.5870/0.1140);
+                                                                     **fixed**: the whole map
+2      MSCN window 3 x 3, sigma 0.5, zero 'SAME' padding             **kept**
+3      MSCN divides by variance + 1                                  **fixed**: std + 1 (NIQE)
+4      second scale: TF1 ``resize_bilinear`` to half size            **fixed**: 2 x 2 mean
+       (legacy sampling = plain decimation x[::2, ::2], aliased)      (= bilinear with half-pixel
+                                                                     centres); ``'decimate'``
+                                                                     available
+5      one block per image and scale, MSCN values pooled over the    **kept** (``pooling=
+       whole minibatch: one 36-vector per batch                      'batch'``); ``'image'``
+                                                                     gives one vector per image
+6a     AGGD sigma = sqrt(sum x^2 / (n - 1))                          **fixed**: mean (LIVE)
+6b     beta = sigma G(3/a)/G(1/a)                                    **fixed**: sigma
+                                                                     sqrt(G(1/a)/G(3/a))
+6c     eta with G(3/a)/G(1/a)                                        **fixed**: G(2/a)/G(1/a)
+6d     beta_l and beta_r swapped                                     **fixed**
+6e     shifts rolled over (batch, height): 3 of 4 "neighbour"        **fixed**: (0,1), (1,0),
+       products multiply different images                            (1,1), (-1,1), circular
+                                                                     within each image (LIVE)
+6f     4th shift's eta from the 3rd shift's fit                      **fixed**
+6g     alpha from the closed-form small-k approximation              **fixed**: exact inversion
+                                                                     of rho (continuous, with
+                                                                     implicit-function gradient)
+6h     empty AGGD side: sigma = 0.001, r = 0.5                       **fixed**: validity masks,
+                                                                     finite fallbacks
+7      NaN features set to 0; S_T = X'X/n - mu mu' = 0 for one      **kept**: S_T = 0 (a single
+       row; plain matrix inverse                                     row); **fixed**: ``pinv`` of
+                                                                     a ridge-regularised S_P
+8      penalty 0.1 * mean(NIQE)                                      **kept** (weight in the
+                                                                     recipe, 0.1 in the presets)
+9      pristine model hard-coded to the CelebA file, fitted with     **fixed**: estimated with
+       the LIVE extractor but scored with the QAGAN one              the *same* variant and
+                                                                     pooling, which are stored
+                                                                     in the model and checked
+=====  ===========================================================  ==========================
+
+``'live'``: 7 x 7 window of sigma 7/6 with replicate padding, MSCN = (I - mu) / (sigma + 1)
+(:func:`qagen.iqa.niqe.mscn`), second scale by MATLAB ``imresize(., 0.5)``
+(:func:`qagen.iqa.niqe.imresize_half`); otherwise as ``'qagan'``. ``'qagan-decimate'`` is
+``'qagan'`` with the authors' TF1 decimation at scale 2 (item 4 kept too).
+
+Both variants use the continuous shape estimator (the exact root of rho(alpha) = R, smooth in
+the input; LIVE's grid value differs by < 0.0005) and run each AGGD fit on the values scaled to
+unit RMS, scaling beta back: the fits are scale-equivariant, so this is exact, and it keeps the
+absolute gradient epsilon inside ``aggd_fit``'s square roots (1e-12, sized for 0-255 images)
+from biasing the gradients of tiny gradient maps.
+
+Both variants keep NIQE's constant C = 1, which was designed for 0-255 images. Critic gradient
+maps are small (a 1-Lipschitz critic on 32 x 32 x 3 inputs has per-pixel gradients ~0.02), so
+sigma << C and the "MSCN" is in effect the locally mean-subtracted map: alpha stays a shape
+feature, while beta scales with the gradient magnitude. This is what the authors' code computes
+too (items 2-3 change nothing about that).
+
+Pristine model
+--------------
+:class:`PristineAccumulator` keeps running float64 sums of the feature rows (shifted by a fixed
+reference row, so that ``E[x x'] - mu mu'`` does not cancel) and turns them into a
+:class:`qagen.iqa.niqe.NIQEModel` whose ``variant`` is ``"grad-<variant>-<pooling>"``: a model
+is only ever used with the feature extractor it was fitted with. Rows come from
+``grad_x D(x_real)`` (``source='critic_gradients'``, the authors' Python route B) or from the
+Sobel gradient magnitude of the real images (``'image_gradients'``, their MATLAB route A; note
+that its scale differs from that of critic gradients). :class:`NIQEGradientPenalty` bundles the
+variant, the accumulator, the model and the ridge, with ``state_dict`` for checkpoints.
+
+Ridge: the penalty uses ``S_P + ridge * diag(S_P)`` (each variance inflated by the factor
+``1 + ridge``; diagonal entries below 1e-12 * max are floored there). In the feature scaling of
+the model this is ``corr + ridge * I``, whose condition number is at most ``(36 + ridge) / ridge``
+(3,601 for the default 0.01), where the authors' shipped models reach 3e5-9e5 (REFERENCE 1.9.6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from qagen.color import GRAY_WEIGHTS
+from qagen.iqa.niqe import (
+    FEATURE_DIM,
+    NIQEModel,
+    aggd_fit,
+    imresize_half,
+    mscn,
+    mvg_distance,
+)
+
+__all__ = [
+    "GradientNIQEVariant",
+    "GRADIENT_NIQE_VARIANTS",
+    "POOLINGS",
+    "GradientNIQEFeatures",
+    "gradient_map_features",
+    "sobel_magnitude",
+    "model_variant_name",
+    "regularized_covariance",
+    "niqe_gradient_penalty",
+    "PristineAccumulator",
+    "NIQEGradientPenalty",
+]
+
+#: LIVE ``computefeature.m`` neighbour shifts (rows, cols): horizontal, vertical, main diagonal,
+#: anti-diagonal, applied circularly inside each map.
+NEIGHBOUR_SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))
+
+#: Epsilon inside sqrt(variance) of the MSCN denominator: sigma = sqrt(|var| + 1e-12). It moves
+#: sigma by at most 1e-6 (at var = 0), i.e. the MSCN by < 1e-6 relative with C = 1, and keeps
+#: the gradient finite on flat maps.
+MSCN_EPS = 1e-12
+
+POOLINGS = ("batch", "image")
+SOURCES = ("critic_gradients", "image_gradients")
+
+
+@dataclass(frozen=True)
+class GradientNIQEVariant:
+    """A NIQE feature extractor for gradient maps (see the module docstring)."""
+
+    name: str
+    window_size: int
+    window_sigma: float
+    c: float
+    padding: str  # "zeros" (TF 'SAME') or "replicate" (MATLAB imfilter)
+    downsample: str  # "mean2", "decimate" or "bicubic" (MATLAB imresize 0.5)
+    gray: str = "tf"
+    shape_estimator: str = "continuous"
+
+
+#: Named feature variants. ``'qagan-decimate'`` keeps the authors' TF1 bilinear sampling too.
+GRADIENT_NIQE_VARIANTS: dict[str, GradientNIQEVariant] = {
+    "qagan": GradientNIQEVariant("qagan", 3, 0.5, 1.0, "zeros", "mean2"),
+    "qagan-decimate": GradientNIQEVariant("qagan-decimate", 3, 0.5, 1.0, "zeros", "decimate"),
+    "live": GradientNIQEVariant("live", 7, 7.0 / 6.0, 1.0, "replicate", "bicubic"),
+}
+
+
+def _variant(variant: str | GradientNIQEVariant) -> GradientNIQEVariant:
+    if isinstance(variant, GradientNIQEVariant):
+        return variant
+    try:
+        return GRADIENT_NIQE_VARIANTS[variant]
+    except KeyError:
+        raise ValueError(
+            f"variant must be one of {sorted(GRADIENT_NIQE_VARIANTS)}, got {variant!r}"
+        ) from None
+
+
+def _check_pooling(pooling: str) -> str:
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
+    return pooling
+
+
+def model_variant_name(variant: str | GradientNIQEVariant, pooling: str) -> str:
+    """The ``NIQEModel.variant`` string of a gradient-map model: ``"grad-<variant>-<pooling>"``."""
+    return f"grad-{_variant(variant).name}-{_check_pooling(pooling)}"
+
+
+# --------------------------------------------------------------------------------------------
+# features
+
+
+def _gray(g: torch.Tensor, gray: str) -> torch.Tensor:
+    if g.ndim != 4 or g.shape[1] not in (1, 3):
+        raise ValueError(f"grad must be N x 1 x H x W or N x 3 x H x W, got {tuple(g.shape)}")
+    if g.shape[1] == 1:
+        return g
+    w = torch.tensor(GRAY_WEIGHTS[gray], dtype=g.dtype, device=g.device).view(1, 3, 1, 1)
+    return (g * w).sum(1, keepdim=True)
+
+
+def _gauss_kernel_2d(size: int, sigma: float, dtype: torch.dtype, device) -> torch.Tensor:
+    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    k = torch.exp(-(t**2) / (2.0 * sigma**2))
+    k = k / k.sum()
+    return torch.outer(k, k).to(dtype=dtype, device=device).view(1, 1, size, size)
+
+
+def _mscn_zeros(img: torch.Tensor, size: int, sigma: float, c: float) -> torch.Tensor:
+    """MSCN with a Gaussian window and zero 'same' padding (TF 'SAME'; odd ``size``)."""
+    k = _gauss_kernel_2d(size, sigma, img.dtype, img.device)
+    pad = size // 2
+    both = F.conv2d(torch.cat([img, img * img], 0), k, padding=pad)
+    mu, e2 = both.split(img.shape[0], 0)
+    sd = torch.sqrt((e2 - mu * mu).abs() + MSCN_EPS)
+    return (img - mu) / (sd + c)
+
+
+def _mscn(img: torch.Tensor, v: GradientNIQEVariant) -> torch.Tensor:
+    if v.padding == "zeros":
+        return _mscn_zeros(img, v.window_size, v.window_sigma, v.c)
+    if v.padding == "replicate":
+        return mscn(img, v.window_size, v.window_sigma, v.c, snap=False)[0]
+    raise ValueError(f"unknown padding {v.padding!r}")
+
+
+def _downsample(img: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "mean2":
+        return F.avg_pool2d(img, 2)
+    if how == "decimate":
+        return img[..., ::2, ::2]
+    if how == "bicubic":
+        return imresize_half(img)
+    raise ValueError(f"unknown downsample {how!r}")
+
+
+class GradientNIQEFeatures(NamedTuple):
+    """Output of :func:`gradient_map_features`."""
+
+    #: R x 36 float64 (R = 1 for ``pooling='batch'``, N for ``'image'``); never NaN.
+    features: torch.Tensor
+    #: R x 36 bool: False where LIVE NIQE would give NaN (an AGGD side without values).
+    valid: torch.Tensor
+
+
+def _scale_features(
+    m: torch.Tensor, pooling: str, shape_estimator: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """18 features of one scale from MSCN maps ``m`` (N x 1 x h x w)."""
+    vals = [m] + [m * torch.roll(m, shifts=s, dims=(-2, -1)) for s in NEIGHBOUR_SHIFTS]
+    v = torch.stack([t.flatten(1) for t in vals], 1)  # N x 5 x hw
+    if pooling == "batch":
+        v = v.transpose(0, 1).reshape(1, 5, -1)  # pool every image's values
+    # AGGD fits are scale-equivariant (alpha(kv) = alpha(v), beta(kv) = k beta(v)): fit the values
+    # scaled to unit RMS and scale beta back. Identical in exact arithmetic (the detached k is a
+    # constant of the identity, so gradients are exact too), and it keeps the absolute 1e-12
+    # gradient epsilon of aggd_fit's square roots negligible for tiny gradient maps.
+    with torch.no_grad():
+        ms = v.pow(2).mean(-1, dtype=torch.float64)
+        k = torch.where(ms > 0, ms.clamp(min=1e-300).rsqrt(), torch.ones_like(ms))
+    alpha, bl, br, vl, vr = aggd_fit(v * k.unsqueeze(-1).to(v.dtype), shape_estimator)
+    bl, br = bl / k, br / k  # R x 5 each, float64
+    ok = vl & vr
+    zero = torch.zeros_like(alpha)
+    eta = torch.where(
+        ok, (br - bl) * torch.exp(torch.lgamma(2.0 / alpha) - torch.lgamma(1.0 / alpha)), zero
+    )
+    feats = [alpha[:, 0], torch.where(ok[:, 0], (bl[:, 0] + br[:, 0]) / 2.0, zero[:, 0])]
+    valid = [torch.ones_like(ok[:, 0]), ok[:, 0]]
+    for i in range(1, 5):
+        feats += [alpha[:, i], eta[:, i], bl[:, i], br[:, i]]
+        valid += [torch.ones_like(ok[:, i]), ok[:, i], vl[:, i], vr[:, i]]
+    return torch.stack(feats, -1), torch.stack(valid, -1)
+
+
+def gradient_map_features(
+    grad: torch.Tensor,
+    variant: str | GradientNIQEVariant = "qagan",
+    pooling: str = "batch",
+) -> GradientNIQEFeatures:
+    """The 36 NIQE features of gradient maps, per batch (``pooling='batch'``) or per image.
+
+    ``grad``: N x 3 x H x W (converted to grey with the variant's weights, TF by default) or
+    N x 1 x H x W, H and W even; any scale (no range check: gradients are not images). Per scale
+    (the map, then its half-size version): MSCN with the variant's window, then the AGGD fit of
+    the MSCN values -> [alpha, (beta_l + beta_r) / 2], and of the products with the (0,1),
+    (1,0), (1,1), (-1,1) circular neighbours -> [alpha, eta, beta_l, beta_r] with
+    eta = (beta_r - beta_l) G(2/alpha) / G(1/alpha) (LIVE ``computefeature.m``; fits by
+    :func:`qagen.iqa.niqe.aggd_fit` with the continuous shape estimator). ``'batch'`` pools the
+    values of all N maps into each fit (the authors' code, REFERENCE 3.2.3 item 5); ``'image'``
+    fits each map alone. Differentiable with respect to ``grad`` (first order).
+    """
+    v = _variant(variant)
+    _check_pooling(pooling)
+    if not isinstance(grad, torch.Tensor) or not grad.is_floating_point():
+        raise TypeError("grad must be a floating-point tensor")
+    g = _gray(grad, v.gray)
+    if g.shape[0] == 0 or g.shape[-1] < 4 or g.shape[-2] < 4:
+        raise ValueError(f"grad must hold at least one map of >= 4 x 4, got {tuple(grad.shape)}")
+    if v.downsample != "decimate" and (g.shape[-1] % 2 or g.shape[-2] % 2):
+        raise ValueError(f"grad maps must have even height and width, got {tuple(g.shape[-2:])}")
+    f1, v1 = _scale_features(_mscn(g, v), pooling, v.shape_estimator)
+    f2, v2 = _scale_features(_mscn(_downsample(g, v.downsample), v), pooling, v.shape_estimator)
+    return GradientNIQEFeatures(torch.cat([f1, f2], -1), torch.cat([v1, v2], -1))
+
+
+def sobel_magnitude(images: torch.Tensor, gray: str = "tf") -> torch.Tensor:
+    """Sobel gradient magnitude of grey images, N x 1 x H x W (MATLAB ``imgradient(I, 'sobel')``
+    with replicate borders): sqrt(Gx^2 + Gy^2), Gx = [[-1 0 1], [-2 0 2], [-1 0 1]] * I.
+    The input of the authors' MATLAB pristine-model route (REFERENCE 3.2.3, route A)."""
+    g = _gray(images, gray)
+    kx = torch.tensor(
+        [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=g.dtype, device=g.device
+    )
+    k = torch.stack([kx, kx.T]).unsqueeze(1)
+    d = F.conv2d(F.pad(g, (1, 1, 1, 1), mode="replicate"), k)
+    return torch.sqrt(d.pow(2).sum(1, keepdim=True) + MSCN_EPS)
+
+
+# --------------------------------------------------------------------------------------------
+# penalty
+
+
+def regularized_covariance(cov: torch.Tensor, ridge: float) -> torch.Tensor:
+    """``cov + ridge * diag(max(cov_ii, 1e-12 max_j cov_jj))``: every variance inflated by the
+    factor ``1 + ridge`` (scale-free per feature). ``ridge = 0`` returns ``cov``."""
+    if ridge < 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge}")
+    if ridge == 0:
+        return cov
+    d = torch.diagonal(cov, dim1=-2, dim2=-1)
+    floor = 1e-12 * d.amax(-1, keepdim=True).clamp(min=1e-300)
+    return cov + ridge * torch.diag_embed(torch.maximum(d, floor))
+
+
+def _check_model(model: NIQEModel, expected: str) -> None:
+    if not isinstance(model, NIQEModel):
+        raise TypeError(f"model must be a qagen.iqa.niqe.NIQEModel, got {type(model).__name__}")
+    if model.variant != expected:
+        raise ValueError(
+            f"the pristine model has feature variant {model.variant!r}, but the penalty computes "
+            f"{expected!r} features; fit the model with the same variant and pooling"
+        )
+
+
+def niqe_gradient_penalty(
+    grad: torch.Tensor,
+    model: NIQEModel,
+    *,
+    variant: str | GradientNIQEVariant = "qagan",
+    pooling: str = "batch",
+    ridge: float = 0.01,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """QAGAN NIQE penalty ``E[ ||(f(grad) | mu_P, S_P)||_NIQE ]`` (REFERENCE 3.2.3; one-sided).
+
+    ``f`` = :func:`gradient_map_features` (``variant``, ``pooling``), ``grad`` the critic gradient
+    at the interpolates (``GradientPenaltyTerms.grad``, with graph). Each feature row is scored
+    with :func:`qagen.iqa.niqe.mvg_distance` against the pristine model (``pinv`` of
+    ``(S_P' + S_T) / 2`` with ``S_T = 0``, as a single row has no covariance, and ``S_P'`` =
+    :func:`regularized_covariance` of the model's covariance). ``model.variant`` must be
+    :func:`model_variant_name` (``variant``, ``pooling``). ``reduction``: ``'mean'`` (a scalar)
+    or ``'none'`` (one value per row: 1 row for ``'batch'``, N for ``'image'``). float64 result
+    (cast it to the loss dtype).
+    """
+    _check_model(model, model_variant_name(variant, pooling))
+    feats = gradient_map_features(grad, variant, pooling).features
+    mu = model.mu.to(feats.device)
+    cov = regularized_covariance(model.cov.to(feats.device), ridge)
+    dist = mvg_distance(mu, cov, feats, torch.zeros_like(cov))
+    if reduction == "none":
+        return dist
+    if reduction == "mean":
+        return dist.mean()
+    raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# pristine model
+
+
+class PristineAccumulator:
+    """Running float64 mean/covariance of feature rows, mergeable across ranks.
+
+    Sums are kept relative to a fixed reference row ``shift`` (the mean of the first rows), so
+    ``cov = (sum dd' - s s' / n) / (n - 1)`` (``d = x - shift``, ``s = sum d``) does not cancel.
+    ``update(rows, reduce_sum)``: ``reduce_sum`` sums a tensor over ranks (identity when
+    single-process), so every rank holds the same sums. Rows with an invalid entry are skipped.
+    The result equals ``mean`` and ``cov`` (normaliser n - 1, as MATLAB ``cov``) of the stacked
+    valid rows.
+    """
+
+    def __init__(self, dim: int = FEATURE_DIM) -> None:
+        self.dim = dim
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every row (the reference row too)."""
+        self.n = 0
+        self.shift: torch.Tensor | None = None
+        self.s = torch.zeros(self.dim, dtype=torch.float64)
+        self.ss = torch.zeros(self.dim, self.dim, dtype=torch.float64)
+
+    @torch.no_grad()
+    def update(
+        self,
+        rows: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        reduce_sum: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """Add the rows (R x D) whose entries are all valid; ``reduce_sum`` merges ranks."""
+        rows = rows.detach().to("cpu", torch.float64)
+        if rows.ndim != 2 or rows.shape[1] != self.dim:
+            raise ValueError(f"rows must be R x {self.dim}, got {tuple(rows.shape)}")
+        keep = (
+            valid.detach().to("cpu").all(-1)
+            if valid is not None
+            else torch.ones(rows.shape[0], dtype=torch.bool)
+        )
+        keep &= torch.isfinite(rows).all(-1)
+        x = rows[keep]
+        if self.shift is None:
+            head = torch.cat([x.sum(0), torch.tensor([float(x.shape[0])], dtype=torch.float64)])
+            head = reduce_sum(head) if reduce_sum is not None else head
+            if float(head[-1]) == 0:
+                return
+            self.shift = head[:-1] / head[-1]
+        d = x - self.shift
+        pack = torch.cat(
+            [torch.tensor([float(x.shape[0])], dtype=torch.float64), d.sum(0), (d.T @ d).flatten()]
+        )
+        if reduce_sum is not None:
+            pack = reduce_sum(pack)
+        self.n += int(round(float(pack[0])))
+        self.s += pack[1 : 1 + self.dim]
+        self.ss += pack[1 + self.dim :].view(self.dim, self.dim)
+
+    def mean_cov(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, cov)`` of the rows so far (float64); needs at least 2 rows."""
+        if self.n < 2 or self.shift is None:
+            raise ValueError(
+                f"the pristine model needs at least 2 valid feature rows, got {self.n}; "
+                "accumulate more batches before switching the NIQE penalty on"
+            )
+        m = self.s / self.n
+        cov = (self.ss - self.n * torch.outer(m, m)) / (self.n - 1)
+        return self.shift + m, (cov + cov.T) / 2.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "shift": self.shift.clone() if self.shift is not None else None,
+            "s": self.s.clone(),
+            "ss": self.ss.clone(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.n = int(state["n"])
+        shift = state["shift"]
+        self.shift = None if shift is None else shift.to("cpu", torch.float64).clone()
+        self.s = state["s"].to("cpu", torch.float64).clone()
+        self.ss = state["ss"].to("cpu", torch.float64).clone()
+
+
+class NIQEGradientPenalty:
+    """NIQE penalty on critic gradient maps with its pristine model (used by the QAGAN recipes).
+
+    ``variant``/``pooling``: see :func:`gradient_map_features`; ``ridge``: see
+    :func:`regularized_covariance`. Feed rows during a warm-up with :meth:`accumulate`
+    (gradient maps of real images), then :meth:`fit` turns the accumulated statistics into the
+    pristine model; or :meth:`set_model` / :meth:`load_model` use a saved model of the same
+    variant. :meth:`__call__` is :func:`niqe_gradient_penalty`. :meth:`state_dict` holds the
+    model and the accumulator (tensors and primitives only).
+    """
+
+    def __init__(self, variant: str = "qagan", pooling: str = "batch", ridge: float = 0.01) -> None:
+        self.variant = _variant(variant)
+        self.pooling = _check_pooling(pooling)
+        if not (isinstance(ridge, (int, float)) and ridge >= 0 and math.isfinite(ridge)):
+            raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
+        self.ridge = float(ridge)
+        self.key = model_variant_name(self.variant, pooling)
+        self.accumulator = PristineAccumulator()
+        self.model: NIQEModel | None = None
+        self.resolution = 0
+
+    # -- features and model
+    def features(self, grad: torch.Tensor) -> GradientNIQEFeatures:
+        return gradient_map_features(grad, self.variant, self.pooling)
+
+    @torch.no_grad()
+    def accumulate(
+        self,
+        grad: torch.Tensor,
+        reduce_sum: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """Add the feature rows of the gradient maps ``grad`` (of real images) to the statistics."""
+        f = self.features(grad.detach())
+        self.resolution = int(grad.shape[-1])
+        self.accumulator.update(f.features, f.valid, reduce_sum)
+
+    def fit(self, source: str = "critic_gradients", reset: bool = True) -> NIQEModel:
+        """Pristine model from the accumulated rows (then the accumulator restarts if ``reset``)."""
+        mu, cov = self.accumulator.mean_cov()
+        model = NIQEModel(mu, cov, self.key, self.resolution, self.accumulator.n, source)
+        self.model = model
+        if reset:
+            self.accumulator.reset()
+        return model
+
+    def set_model(self, model: NIQEModel) -> None:
+        _check_model(model, self.key)
+        self.model = model
+
+    def load_model(self, path: str) -> NIQEModel:
+        """Read a model file written by ``NIQEModel.save`` (its variant must match)."""
+        model = NIQEModel.load(path)
+        self.set_model(model)
+        return model
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None
+
+    def __call__(self, grad: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        if self.model is None:
+            raise RuntimeError("the NIQE penalty has no pristine model yet (accumulate, then fit)")
+        return niqe_gradient_penalty(
+            grad,
+            self.model,
+            variant=self.variant,
+            pooling=self.pooling,
+            ridge=self.ridge,
+            reduction=reduction,
+        )
+
+    # -- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            "key": self.key,
+            "resolution": self.resolution,
+            "accumulator": self.accumulator.state_dict(),
+            "model": None
+            if m is None
+            else {
+                "mu": m.mu.clone(),
+                "cov": m.cov.clone(),
+                "variant": m.variant,
+                "block_size": m.block_size,
+                "n_blocks": m.n_blocks,
+                "source": m.source,
+            },
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state["key"] != self.key:
+            raise ValueError(
+                f"the checkpoint's NIQE penalty uses {state['key']!r} features, this run "
+                f"{self.key!r}"
+            )
+        self.resolution = int(state["resolution"])
+        self.accumulator.load_state_dict(state["accumulator"])
+        m = state["model"]
+        self.model = (
+            None
+            if m is None
+            else NIQEModel(
+                m["mu"], m["cov"], m["variant"], m["block_size"], m["n_blocks"], m["source"]
+            )
+        )

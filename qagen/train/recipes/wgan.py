@@ -1,0 +1,273 @@
+"""WGAN-GP and the QAGAN recipes (``wgan-gp``, ``qagan-ssim``, ``qagan-niqe``, ``qagan-ssim-niqe``).
+
+One critic update (qagen's sign convention, critic scores real images high)::
+
+    x_hat = eps * x_fake + (1 - eps) * x_real,   eps ~ U[0, 1] per sample   (ctx.rand)
+    L_D = E[D(x_fake)] - E[D(x_real)]                        Wasserstein term
+        + gp_weight   * E[(||grad D(x_hat)|| - 1)^2]          WGAN-GP (Gulrajani et al. 2017)
+        + drift       * E[D(x_real)^2]                        drift (QAGAN/BWGAN code: 1e-5)
+        + ssim_weight * E_i[(|D(x_i) - D(x~_i)| / d_Q(x_i, x~_i) - 1)^2]    QAGAN SSIM-GP
+        + niqe_weight * NIQE(grad D(x_hat) | mu_P, S_P)                     QAGAN NIQE-GP
+
+and one generator update ``L_G = -E[D(G(z))]`` over ``g_batch_mult * batch`` fresh z.
+
+Presets and sources: WGAN-GP (REFERENCE 3.1; Gulrajani et al.'s CIFAR-10 ResNet recipe: lambda
+10, Adam 2e-4 (0, 0.9) decayed linearly to 0 over 100k generator steps, n_critic 5, batch 64,
+generator batch 2x), QAGAN (REFERENCE 3.2.1: lambda1 = 1.0 on the GP, lambda2 = 0.1 on the
+SSIM/NIQE penalty, drift 1e-5, one Adam 2e-4 (0, 0.9) with linear decay over MAX_ITERS = 1e6,
+n_critic 5, EMA 0.99, flips and dequantisation, generator batch 2x). The networks are the
+authors' ResNet (``qagen.gan.nets.resnet``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from qagen.gan.niqe_penalty import NIQEGradientPenalty, sobel_magnitude
+from qagen.gan.objectives import drift_penalty, wasserstein_critic_loss
+from qagen.gan.penalties import critic_gradient, gradient_penalty_terms, ssim_gradient_penalty
+from qagen.train.ema import unwrap
+from qagen.train.recipe import TrainContext, register_recipe
+
+from .common import GANConfig, GANRecipe
+
+__all__ = [
+    "NIQEPenaltyConfig",
+    "WGANGPConfig",
+    "QAGANConfig",
+    "QAGANSSIMConfig",
+    "QAGANNIQEConfig",
+    "QAGANSSIMNIQEConfig",
+    "WGANGP",
+    "QAGANSSIM",
+    "QAGANNIQE",
+    "QAGANSSIMNIQE",
+    "wgan_critic_objective",
+]
+
+_log = logging.getLogger("qagen.train")
+
+
+@dataclass
+class NIQEPenaltyConfig:
+    """The NIQE penalty on critic gradient maps (``[hparams.niqe]``; ``qagen.gan.niqe_penalty``).
+
+    ``variant``/``pooling``: the feature extractor ('qagan' batch-pooled = the authors' code with
+    its bugs fixed). ``source``: pristine statistics from ``grad_x D(x_real)``
+    ('critic_gradients', the authors' Python route) or the Sobel magnitude of the real images
+    ('image_gradients', their MATLAB route). The statistics of every critic update's real batch
+    are accumulated during the first ``warmup_steps`` generator steps (the penalty is off
+    meanwhile), then the model is fitted and the penalty switched on; with ``refit_every`` > 0
+    they keep being accumulated and the model is refitted every ``refit_every`` steps.
+    ``model_path``: a ``NIQEModel`` file (``.npz`` written by ``NIQEModel.save``) of the same
+    variant instead of the warm-up. ``ridge``: the pristine covariance used is
+    ``S_P + ridge * diag(S_P)``.
+    """
+
+    variant: Literal["qagan", "qagan-decimate", "live"] = "qagan"
+    pooling: Literal["batch", "image"] = "batch"
+    source: Literal["critic_gradients", "image_gradients"] = "critic_gradients"
+    warmup_steps: int = 200
+    refit_every: int = 0
+    ridge: float = 0.01
+    model_path: str = ""
+
+
+@dataclass
+class WGANGPConfig(GANConfig):
+    """WGAN-GP (Gulrajani et al. 2017; REFERENCE 3.1) with optional QAGAN penalties."""
+
+    gp_weight: float = 10.0
+    gp_mode: Literal["two-sided", "one-sided"] = "two-sided"
+    ssim_weight: float = 0.0
+    ssim_variant: Literal["paper", "standard"] = "paper"
+    niqe_weight: float = 0.0
+    niqe: NIQEPenaltyConfig = field(default_factory=NIQEPenaltyConfig)
+
+
+@dataclass
+class QAGANConfig(WGANGPConfig):
+    """QAGAN defaults (REFERENCE 3.2.1): the authors' hyper-parameters."""
+
+    gp_weight: float = 1.0
+    drift: float = 1e-5
+    flip: bool = True
+    dequantize: bool = True
+    shared_optimizer: bool = True
+    max_iters: int = 1_000_000
+
+
+@dataclass
+class QAGANSSIMConfig(QAGANConfig):
+    ssim_weight: float = 0.1
+
+
+@dataclass
+class QAGANNIQEConfig(QAGANConfig):
+    niqe_weight: float = 0.1
+
+
+@dataclass
+class QAGANSSIMNIQEConfig(QAGANConfig):
+    ssim_weight: float = 0.1
+    niqe_weight: float = 0.1
+
+
+def wgan_critic_objective(
+    critic: Any,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    eps: torch.Tensor,
+    *,
+    gp_weight: float = 10.0,
+    gp_mode: str = "two-sided",
+    drift: float = 0.0,
+    ssim_weight: float = 0.0,
+    ssim_variant: str = "paper",
+    niqe_weight: float = 0.0,
+    niqe: NIQEGradientPenalty | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The critic loss of one update (module docstring) and its terms (detached, unweighted).
+
+    ``eps`` (N x 1 x 1 x 1) gives the interpolates ``eps * fake + (1 - eps) * real`` (the
+    authors' orientation). The critic is evaluated once on ``[real; fake]`` (it has no batch
+    norm, so this equals two evaluations) and once, with its input gradient, at the
+    interpolates. The NIQE term is added when ``niqe_weight > 0`` and ``niqe`` has a model.
+    Terms: ``wdist`` = E D(x) - E D(x~), ``gp``, ``grad_norm`` (mean ||grad||), ``drift``
+    (E[D(x)^2]), ``ssim_gp``, ``niqe_gp``.
+    """
+    n = real.shape[0]
+    scores = critic(torch.cat([real, fake], 0))
+    d_real, d_fake = scores[:n], scores[n:]
+    x_hat = eps * fake.detach() + (1.0 - eps) * real.detach()
+    gp = gradient_penalty_terms(critic, real, fake, mode=gp_mode, interpolates=x_hat)
+    loss = wasserstein_critic_loss(d_real, d_fake) + gp_weight * gp.penalty
+    terms = {
+        "wdist": (d_real.mean() - d_fake.mean()).detach(),
+        "gp": gp.penalty.detach(),
+        "grad_norm": gp.norm.mean().detach(),
+    }
+    if drift:
+        loss = loss + drift_penalty(d_real, drift)
+        terms["drift"] = d_real.detach().pow(2).mean()
+    if ssim_weight:
+        ssim = ssim_gradient_penalty(d_real, d_fake, real, fake, variant=ssim_variant)
+        loss = loss + ssim_weight * ssim.to(loss.dtype)
+        terms["ssim_gp"] = ssim.detach()
+    if niqe_weight and niqe is not None and niqe.ready:
+        pen = niqe(gp.grad)
+        loss = loss + niqe_weight * pen.to(loss.dtype)
+        terms["niqe_gp"] = pen.detach().to(loss.dtype)
+    return loss, terms
+
+
+@register_recipe("wgan-gp")
+class WGANGP(GANRecipe):
+    """WGAN-GP (Gulrajani et al. 2017) on the QAGAN/BWGAN ResNet; base of the QAGAN recipes."""
+
+    Config = WGANGPConfig
+
+    def __init__(self, cfg: WGANGPConfig, ctx: TrainContext) -> None:
+        super().__init__(cfg, ctx)
+        if cfg.gp_weight < 0 or cfg.ssim_weight < 0 or cfg.niqe_weight < 0:
+            raise ValueError("hparams.gp_weight, ssim_weight and niqe_weight must be >= 0")
+        self.niqe: NIQEGradientPenalty | None = None
+        if cfg.niqe_weight > 0:
+            nc = cfg.niqe
+            self.niqe = NIQEGradientPenalty(nc.variant, nc.pooling, nc.ridge)
+            if nc.model_path:
+                model = self.niqe.load_model(nc.model_path)
+                _log.info("NIQE penalty: pristine model %s", model)
+            elif nc.warmup_steps < 1:
+                raise ValueError(
+                    "hparams.niqe.warmup_steps must be >= 1 (the pristine model is estimated "
+                    "during the warm-up) unless hparams.niqe.model_path names a model file"
+                )
+            if nc.refit_every < 0:
+                raise ValueError("hparams.niqe.refit_every must be >= 0")
+
+    # -- NIQE pristine statistics
+    def _reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if not self.ctx.distributed:
+            return t
+        dev = t.to(self.ctx.device)
+        return (self.ctx.all_reduce_mean(dev) * self.ctx.world_size).cpu()
+
+    def _collecting(self, step: int) -> bool:
+        nc = self.cfg.niqe
+        if self.niqe is None or nc.model_path:
+            return False
+        return step < nc.warmup_steps or nc.refit_every > 0
+
+    def before_step(self, step: int) -> None:
+        nq, nc = self.niqe, self.cfg.niqe
+        if nq is None or nc.model_path:
+            return
+        due = not nq.ready and step >= nc.warmup_steps
+        if nq.ready and nc.refit_every > 0 and step > nc.warmup_steps:
+            due = (step - nc.warmup_steps) % nc.refit_every == 0
+        if due:
+            model = nq.fit(source=f"{nc.source} (qagen, up to step {step})")
+            if self.ctx.is_main:
+                _log.info("NIQE penalty on from step %d: %s", step, model)
+
+    @torch.no_grad()
+    def _pristine_maps(self, real: torch.Tensor) -> torch.Tensor:
+        if self.cfg.niqe.source == "image_gradients":
+            return sobel_magnitude(real)
+        with torch.enable_grad():  # input gradient only, no parameter gradient, no DDP hooks
+            return critic_gradient(unwrap(self.D), real, create_graph=False).grad
+
+    def critic_step(self, real, fake, eps, step):
+        cfg = self.cfg
+        if self._collecting(step):
+            assert self.niqe is not None
+            self.niqe.accumulate(self._pristine_maps(real), self._reduce_sum)
+        return wgan_critic_objective(
+            self.D,
+            real,
+            fake,
+            eps,
+            gp_weight=cfg.gp_weight,
+            gp_mode=cfg.gp_mode,
+            drift=cfg.drift,
+            ssim_weight=cfg.ssim_weight,
+            ssim_variant=cfg.ssim_variant,
+            niqe_weight=cfg.niqe_weight,
+            niqe=self.niqe,
+        )
+
+    # -- extra state: the NIQE pristine model and its running statistics
+    def state_dict(self) -> dict[str, Any]:
+        return {"niqe": self.niqe.state_dict()} if self.niqe is not None else {}
+
+    def load_state_dict(self, state: Any) -> None:
+        if self.niqe is not None and "niqe" in state:
+            self.niqe.load_state_dict(state["niqe"])
+        elif self.niqe is not None and not self.cfg.niqe.model_path:
+            raise ValueError("the checkpoint holds no NIQE penalty state")
+
+
+@register_recipe("qagan-ssim")
+class QAGANSSIM(WGANGP):
+    """QAGAN with the SSIM gradient penalty (REFERENCE 3.2.2)."""
+
+    Config = QAGANSSIMConfig
+
+
+@register_recipe("qagan-niqe")
+class QAGANNIQE(WGANGP):
+    """QAGAN with the NIQE penalty on critic gradient maps (REFERENCE 3.2.3)."""
+
+    Config = QAGANNIQEConfig
+
+
+@register_recipe("qagan-ssim-niqe")
+class QAGANSSIMNIQE(WGANGP):
+    """QAGAN with both quality-aware penalties (lambda2 = 0.1 each)."""
+
+    Config = QAGANSSIMNIQEConfig

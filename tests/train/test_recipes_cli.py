@@ -1,0 +1,123 @@
+"""``qagen train`` end to end on the built-in data, resume from the command line, and the shipped
+presets (parse, hold the authors' values, demo presets differ only in size)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from qagen.cli import main
+from qagen.train import load_checkpoint, resolve_run_config
+from qagen.train.config import available_presets, load_toml
+
+SMALL = [
+    "--set", "g_channels=8", "--set", "d_channels=8", "--set", "train.batch_size=4",
+    "--set", "n_critic=1", "--set", "data.num_workers=0", "--set", "train.sample_every=1",
+    "--set", "train.n_samples=4", "--set", "train.log_every=1", "--set", "train.progress=false",
+    "--set", "train.tensorboard=false", "--set", "train.checkpoint_every=1",
+    "--set", "train.keep_last=0",
+]  # fmt: skip
+
+
+def _steps(path):
+    with open(path, newline="") as fh:
+        return [int(r["step"]) for r in csv.DictReader(fh)]
+
+
+def test_train_cli_writes_a_run_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "qagan-ssim", "--data", "builtin", "--preset", "demo", "--out", str(out)]
+    assert main([*args, "--max-steps", "2", *SMALL]) == 0
+    assert (out / "config.toml").is_file()
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == [
+        "step_00000001.pt",
+        "step_00000002.pt",
+    ]
+    assert sorted(p.name for p in (out / "samples").glob("*.png")) == [
+        "step_00000001.png",
+        "step_00000002.png",
+    ]
+    assert _steps(out / "metrics.csv") == [1, 2]
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and (out / "loss_curves.png").is_file()
+    saved = load_toml(out / "config.toml")
+    # --preset demo selected qagan-ssim-demo; --set overrides were applied on top of it
+    assert saved["hparams"]["g_channels"] == 8 and saved["train"]["ema_decay"] == 0.99
+    assert saved["hparams"]["ssim_weight"] == 0.1 and saved["data"]["spec"] == "builtin"
+
+    # continue the run up to 3 generator steps in total
+    assert main(["train", "--resume", str(out), "--max-steps", "3"]) == 0
+    assert "stopped at step 3 (max_steps)" in capsys.readouterr().err
+    assert _steps(out / "metrics.csv") == [1, 2, 3]
+    assert load_checkpoint(out / "checkpoints" / "step_00000003.pt")["step"] == 3
+
+    # a fresh run into the same directory is refused with a hint to resume
+    assert main([*args, "--max-steps", "1", *SMALL]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_train_cli_errors_and_list(capsys):
+    assert main(["train", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "qagan-niqe" in listed and "bwgan-l10" in listed
+    assert main(["train", "qagan-sim", "--data", "builtin"]) == 2
+    assert "did you mean qagan-ssim" in capsys.readouterr().err
+    assert main(["train", "wgan-gp", "--data", "builtin", "--set", "hparams.lrr=1"]) == 2
+    assert "hparams.lr" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ presets
+def test_presets_hold_the_authors_values():
+    for name in ("qagan-ssim", "qagan-niqe", "qagan-ssim-niqe"):
+        run = resolve_run_config(name)
+        hp = run.hparams
+        # REFERENCE 3.2.1: lambda1 = 1.0 on the GP, lambda2 = 0.1, drift 1e-5, one Adam
+        # 2e-4 (0, 0.9) decayed over MAX_ITERS = 1e6, n_critic 5, EMA 0.99, batch 64, 128 ch
+        assert hp.gp_weight == 1.0 and hp.drift == 1e-5
+        assert hp.lr == 2e-4 and hp.betas == (0.0, 0.9) and hp.shared_optimizer
+        assert hp.max_iters == 1_000_000 and hp.n_critic == 5 and hp.g_batch_mult == 2
+        assert hp.g_channels == hp.d_channels == 128 and hp.z_dim == 128
+        assert hp.flip and hp.dequantize
+        assert run.train.ema_decay == 0.99 and run.train.batch_size == 64
+        assert hp.ssim_weight == (0.1 if "ssim" in name else 0.0)
+        assert hp.niqe_weight == (0.1 if "niqe" in name else 0.0)
+        assert hp.ssim_variant == "paper" and hp.niqe.variant == "qagan"
+    wgan = resolve_run_config("wgan-gp").hparams
+    # REFERENCE 3.1: lambda 10, n_critic 5, the CIFAR ResNet recipe's 2e-4 decayed over 100k
+    assert wgan.gp_weight == 10.0 and wgan.n_critic == 5 and wgan.max_iters == 100_000
+    assert wgan.drift == 0.0 and not wgan.shared_optimizer and wgan.betas == (0.0, 0.9)
+    bw = resolve_run_config("bwgan").hparams
+    # REFERENCE 3.3: s = 0, p = 2, c = 5, MAX_ITERS 100,000, drift 1e-5
+    assert (bw.s, bw.p, bw.c, bw.max_iters, bw.drift) == (0.0, 2.0, 5.0, 100_000, 1e-5)
+    assert resolve_run_config("bwgan", preset="bwgan-l10").hparams.p == 10.0
+    assert resolve_run_config("bwgan", preset="bwgan-sobolev").hparams.s == -1.5
+
+
+DEMO_KEYS = {
+    ("train", "batch_size"),
+    ("train", "log_every"),
+    ("train", "sample_every"),
+    ("train", "checkpoint_every"),
+    ("train", "keep_last"),
+    ("data", "num_workers"),
+    ("hparams", "g_channels"),
+    ("hparams", "d_channels"),
+    ("hparams", "niqe"),  # warmup_steps only, checked below
+}
+
+
+@pytest.mark.parametrize(
+    "name", ["wgan-gp", "bwgan", "qagan-ssim", "qagan-niqe", "qagan-ssim-niqe"]
+)
+def test_demo_presets_change_only_sizes(name):
+    assert f"{name}-demo" in available_presets()
+    full, demo = resolve_run_config(name), resolve_run_config(name, preset=f"{name}-demo")
+    diff = set()
+    for section in ("train", "data", "hparams"):
+        a, b = vars(getattr(full, section)), vars(getattr(demo, section))
+        diff |= {(section, k) for k in a if a[k] != b[k]}
+    assert diff <= DEMO_KEYS, diff - DEMO_KEYS
+    if hasattr(full.hparams, "niqe"):
+        a, b = vars(full.hparams.niqe), vars(demo.hparams.niqe)
+        assert {k for k in a if a[k] != b[k]} <= {"warmup_steps"}
