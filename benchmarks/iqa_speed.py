@@ -34,15 +34,34 @@ def _contenders() -> dict[str, list[tuple[str, Callable]]]:
     return {
         "ssim": [
             ("qagen", lambda x, y: iqa.ssim(x, y)),
-            ("pytorch-msssim", lambda x, y: pytorch_msssim.ssim(x, y, data_range=1.0, size_average=False)),
-            ("piq", lambda x, y: piq.ssim(x, y, data_range=1.0, downsample=False, reduction="none")),
-            ("torchmetrics", lambda x, y: tm.structural_similarity_index_measure(x, y, data_range=1.0, reduction="none")),
+            (
+                "pytorch-msssim",
+                lambda x, y: pytorch_msssim.ssim(x, y, data_range=1.0, size_average=False),
+            ),
+            (
+                "piq",
+                lambda x, y: piq.ssim(x, y, data_range=1.0, downsample=False, reduction="none"),
+            ),
+            (
+                "torchmetrics",
+                lambda x, y: tm.structural_similarity_index_measure(
+                    x, y, data_range=1.0, reduction="none"
+                ),
+            ),
         ],
         "ms_ssim": [
             ("qagen", lambda x, y: iqa.ms_ssim(x, y)),
-            ("pytorch-msssim", lambda x, y: pytorch_msssim.ms_ssim(x, y, data_range=1.0, size_average=False)),
+            (
+                "pytorch-msssim",
+                lambda x, y: pytorch_msssim.ms_ssim(x, y, data_range=1.0, size_average=False),
+            ),
             ("piq", lambda x, y: piq.multi_scale_ssim(x, y, data_range=1.0, reduction="none")),
-            ("torchmetrics", lambda x, y: tm.multiscale_structural_similarity_index_measure(x, y, data_range=1.0, reduction="none")),
+            (
+                "torchmetrics",
+                lambda x, y: tm.multiscale_structural_similarity_index_measure(
+                    x, y, data_range=1.0, reduction="none"
+                ),
+            ),
         ],
         "gmsd": [
             ("qagen", lambda x, y: iqa.gmsd(x, y)),
@@ -63,7 +82,9 @@ def _contenders() -> dict[str, list[tuple[str, Callable]]]:
         # No other library implements these: timed for reference (ratio column empty).
         "psnr": [("qagen", lambda x, y: iqa.psnr(x, y))],
         "cqs": [("qagen", lambda x, y: iqa.cqs(x, y))],
-        "fsimc": [("qagen", lambda x, y: __import__("qagen.iqa.fsim", fromlist=["fsimc"]).fsimc(x, y))],
+        "fsimc": [
+            ("qagen", lambda x, y: __import__("qagen.iqa.fsim", fromlist=["fsimc"]).fsimc(x, y))
+        ],
     }
 
 
@@ -83,7 +104,9 @@ def _time(fn: Callable, x: torch.Tensor, y: torch.Tensor, backward: bool, device
     return time.perf_counter() - t0
 
 
-def bench(batches: list[int], repeats: int, warmup: int, device: str, size: int = 256) -> list[dict]:
+def bench(
+    batches: list[int], repeats: int, warmup: int, device: str, size: int = 256
+) -> list[dict]:
     from qagen._checks import set_input_checks
 
     set_input_checks(True)  # ours pays for its input checks, as a user would
@@ -97,7 +120,7 @@ def bench(batches: list[int], repeats: int, warmup: int, device: str, size: int 
             for backward in (False, True):
                 times: dict[str, list[float]] = {lib: [] for lib, _ in entries}
                 for _ in range(warmup):
-                    for lib, fn in entries:
+                    for _lib, fn in entries:
                         _time(fn, x, y, backward, device)
                 for _ in range(repeats):
                     for lib, fn in entries:  # interleaved
@@ -110,16 +133,24 @@ def bench(batches: list[int], repeats: int, warmup: int, device: str, size: int 
                 if len(entries) == 1:
                     rows.append(dict(metric=metric, batch=n, mode="fwd+bwd" if backward else "fwd",
                                      ours_ms=ours * 1e3, lib="-", theirs_ms=float("nan"), ratio=float("nan")))  # fmt: skip
-                print(f"  {metric:8s} N={n:<3d} {'fwd+bwd' if backward else 'fwd':7s} qagen {ours * 1e3:9.2f} ms", flush=True)
+                print(
+                    f"  {metric:8s} N={n:<3d} {'fwd+bwd' if backward else 'fwd':7s} qagen {ours * 1e3:9.2f} ms",
+                    flush=True,
+                )
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| metric | batch | pass | qagen (ms) | library | library (ms) | ours/theirs |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| metric | batch | pass | qagen (ms) | library | library (ms) | ours/theirs |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         theirs = "-" if r["lib"] == "-" else f"{r['theirs_ms']:.2f}"
         ratio = "-" if r["lib"] == "-" else f"{r['ratio']:.2f}"
-        lines.append(f"| {r['metric']} | {r['batch']} | {r['mode']} | {r['ours_ms']:.2f} | {r['lib']} | {theirs} | {ratio} |")
+        lines.append(
+            f"| {r['metric']} | {r['batch']} | {r['mode']} | {r['ours_ms']:.2f} | {r['lib']} | {theirs} | {ratio} |"
+        )
     return "\n".join(lines)
 
 
@@ -129,7 +160,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
+    )
     p.add_argument("--out", default=None, help="also write the Markdown table to this file")
     args = p.parse_args()
     if args.threads:

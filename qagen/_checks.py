@@ -45,7 +45,9 @@ def check_data_range(data_range: float) -> float:
     """Validate ``data_range``: a finite positive number."""
     if isinstance(data_range, torch.Tensor):
         if data_range.numel() != 1:
-            raise ValueError(f"data_range must be a scalar, got a tensor of shape {tuple(data_range.shape)}")
+            raise ValueError(
+                f"data_range must be a scalar, got a tensor of shape {tuple(data_range.shape)}"
+            )
         data_range = float(data_range)
     if isinstance(data_range, bool) or not isinstance(data_range, (int, float)):
         raise TypeError(f"data_range must be a number, got {type(data_range).__name__}")
@@ -102,7 +104,11 @@ def check_tensor(
             raise ValueError(f"{where}{name} contains NaN or Inf values")
         tol = RANGE_TOLERANCE * data_range
         if lo < low - tol or hi > low + data_range + tol:
-            span = f"[0, data_range={data_range:g}]" if low == 0 else f"[{low:g}, {low + data_range:g}]"
+            span = (
+                f"[0, data_range={data_range:g}]"
+                if low == 0
+                else f"[{low:g}, {low + data_range:g}]"
+            )
             raise ValueError(
                 f"{where}{name} has values in [{lo:.6g}, {hi:.6g}], outside {span}; "
                 "pass the right data_range, or switch the check off with "
@@ -123,18 +129,29 @@ def check_pair(
 ) -> float:
     """Validate a (distorted ``x``, reference ``y``) pair; returns ``data_range`` as float."""
     data_range = check_data_range(data_range)
-    kw = dict(data_range=data_range, channels=channels, min_size=min_size, metric=metric, hint=hint, low=low)
+    kw = dict(
+        data_range=data_range,
+        channels=channels,
+        min_size=min_size,
+        metric=metric,
+        hint=hint,
+        low=low,
+    )
     check_tensor(x, "x", **kw)
     check_tensor(y, "y", **kw)
     if x.shape != y.shape:
         where = f"{metric}: " if metric else ""
-        raise ValueError(f"{where}x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"{where}x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if x.dtype != y.dtype:
         where = f"{metric}: " if metric else ""
         raise TypeError(f"{where}x and y must have the same dtype, got {x.dtype} and {y.dtype}")
     if x.device != y.device:
         where = f"{metric}: " if metric else ""
-        raise ValueError(f"{where}x and y must be on the same device, got {x.device} and {y.device}")
+        raise ValueError(
+            f"{where}x and y must be on the same device, got {x.device} and {y.device}"
+        )
     return data_range
 
 

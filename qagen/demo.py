@@ -35,8 +35,12 @@ def distortions(ref: Image.Image, seed: int = 0) -> dict[str, Image.Image]:
     blur = ref.filter(ImageFilter.GaussianBlur(radius=2))
     a = np.asarray(ref).astype(np.float64)
     rng = np.random.default_rng(seed)
-    noise = Image.fromarray(np.clip(np.round(a + rng.normal(0, 12, a.shape)), 0, 255).astype(np.uint8))
-    contrast = Image.fromarray(np.clip(np.round(a.mean() + 0.5 * (a - a.mean())), 0, 255).astype(np.uint8))
+    noise = Image.fromarray(
+        np.clip(np.round(a + rng.normal(0, 12, a.shape)), 0, 255).astype(np.uint8)
+    )
+    contrast = Image.fromarray(
+        np.clip(np.round(a.mean() + 0.5 * (a - a.mean())), 0, 255).astype(np.uint8)
+    )
     return {"jpeg": jpeg, "blur": blur, "noise": noise, "contrast": contrast}
 
 
@@ -70,7 +74,11 @@ def run(out: Path) -> list[dict[str, object]]:
         for n in names:
             info = get(n)
             t0 = time.perf_counter()
-            v = info.fn(x, y, data_range=255.0) if info.full_reference else info.fn(x, data_range=255.0)
+            v = (
+                info.fn(x, y, data_range=255.0)
+                if info.full_reference
+                else info.fn(x, data_range=255.0)
+            )
             row[n] = float(v.item())
             row[f"_{n}_s"] = time.perf_counter() - t0
         for n in MAP_METRICS:
@@ -78,7 +86,9 @@ def run(out: Path) -> list[dict[str, object]]:
                 info = get(n)
                 m = info.map_fn(x, y, data_range=255.0)
                 m = m[0] if isinstance(m, tuple) else m
-                save_heatmap(m[:1, :1], out / f"map_{n}_{dname}.png", title=f"{info.map_function}: {dname}")
+                save_heatmap(
+                    m[:1, :1], out / f"map_{n}_{dname}.png", title=f"{info.map_function}: {dname}"
+                )
         rows.append(row)
     _write_tables(rows, names, out)
     return rows
@@ -91,7 +101,9 @@ def _write_tables(rows: list[dict[str, object]], names: list[str], out: Path) ->
     header = ["distortion", *[f"{n} {arrows[n]}" for n in names]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        lines.append("| " + " | ".join([str(r["distortion"])] + [f"{r[n]:.4f}" for n in names]) + " |")
+        lines.append(
+            "| " + " | ".join([str(r["distortion"])] + [f"{r[n]:.4f}" for n in names]) + " |"
+        )
     table = "\n".join(lines)
     (out / "scores.md").write_text(table + "\n")
     with open(out / "scores.csv", "w", newline="") as f:
@@ -109,7 +121,9 @@ def main() -> None:
     out = Path(args.out)
     t0 = time.perf_counter()
     run(out)
-    print(f"\nwrote scores.md, scores.csv, distorted images and quality maps to {out}/ in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"\nwrote scores.md, scores.csv, distorted images and quality maps to {out}/ in {time.perf_counter() - t0:.1f} s"
+    )
 
 
 if __name__ == "__main__":

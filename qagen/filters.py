@@ -43,7 +43,9 @@ def _gaussian_1d_np(size: int, sigma: float) -> tuple[float, ...]:
     # The 2-D kernel stays separable when nothing was zeroed (all practical sizes here).
     g /= g.sum()
     if not np.allclose(np.outer(g, g), g2, rtol=0, atol=1e-15):
-        raise ValueError(f"gaussian kernel size={size} sigma={sigma} is not separable after fspecial's eps cut")
+        raise ValueError(
+            f"gaussian kernel size={size} sigma={sigma} is not separable after fspecial's eps cut"
+        )
     return tuple(g.tolist())
 
 
@@ -101,7 +103,13 @@ def pad2d(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.T
 def _band_matrix(kernel: torch.Tensor, n_in: int) -> torch.Tensor:
     """(n_in - k + 1) x n_in banded matrix M with M[i, i + j] = kernel[j] ('valid' correlation)."""
     k = kernel.numel()
-    key = ("band", tuple(kernel.detach().cpu().double().tolist()), n_in, kernel.dtype, kernel.device)
+    key = (
+        "band",
+        tuple(kernel.detach().cpu().double().tolist()),
+        n_in,
+        kernel.dtype,
+        kernel.device,
+    )
 
     def build() -> torch.Tensor:
         n_out = n_in - k + 1
@@ -165,7 +173,9 @@ def gaussian_filter(
     pad_mode: str = "replicate",
 ) -> torch.Tensor:
     """Separable Gaussian filtering with an ``fspecial('gaussian', size, sigma)`` window."""
-    return separable_filter(x, gaussian_kernel_1d(size, sigma, x.dtype, x.device), padding, pad_mode)
+    return separable_filter(
+        x, gaussian_kernel_1d(size, sigma, x.dtype, x.device), padding, pad_mode
+    )
 
 
 def conv2_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -256,7 +266,9 @@ def imresize_matrix(
     """Cached torch version of the MATLAB ``imresize`` weight matrix for one dimension."""
     return _cached(
         ("imresize", in_len, float(scale), antialias, dtype, device),
-        lambda: torch.from_numpy(_imresize_matrix_np(in_len, float(scale), antialias)).to(dtype=dtype, device=device),
+        lambda: torch.from_numpy(_imresize_matrix_np(in_len, float(scale), antialias)).to(
+            dtype=dtype, device=device
+        ),
     )
 
 

@@ -22,7 +22,9 @@ def _is_grey_palette(img: Image.Image) -> bool:
     return bool(np.all(rgb[:, 0] == rgb[:, 1]) and np.all(rgb[:, 1] == rgb[:, 2]))
 
 
-def read_image(path: str | Path, dtype: torch.dtype = torch.float64, mode: str | None = None) -> torch.Tensor:
+def read_image(
+    path: str | Path, dtype: torch.dtype = torch.float64, mode: str | None = None
+) -> torch.Tensor:
     """Read an image file as a ``1 x C x H x W`` tensor of its 8-bit values (0-255).
 
     ``mode`` forces "L" (grey) or "RGB"; by default grey files (L, grey-palette P) give 1
@@ -57,7 +59,9 @@ def write_image(x: torch.Tensor, path: str | Path, data_range: float = 1.0) -> N
         if x.shape[0] != 1:
             raise ValueError(f"x must hold one image, got a batch of {x.shape[0]}")
         x = x[0]
-    arr = (x.detach().float().cpu().clamp(0, data_range) / data_range * 255.0).round().to(torch.uint8)
+    arr = (
+        (x.detach().float().cpu().clamp(0, data_range) / data_range * 255.0).round().to(torch.uint8)
+    )
     arr = arr.permute(1, 2, 0).numpy()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(path)

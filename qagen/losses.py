@@ -55,7 +55,9 @@ class GMSMLoss(_IQALoss):
     downsampling, c = 0.0026 on the unit scale, :func:`qagen.iqa.cqs.gms_sobel_map`) for RGB input;
     ``form="gmsd"`` uses Xue et al.'s Prewitt GMS (:func:`qagen.iqa.gmsm`) and accepts grey."""
 
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", form: str = "began", **kwargs) -> None:
+    def __init__(
+        self, data_range: float = 1.0, reduction: str = "mean", form: str = "began", **kwargs
+    ) -> None:
         if form not in ("began", "gmsd"):
             raise ValueError(f"form must be 'began' or 'gmsd', got {form!r}")
         super().__init__(data_range, reduction, **kwargs)
@@ -109,7 +111,9 @@ class CompositeIQALoss(nn.Module):
         weights = dict({"l1": 2.0, "gmsm": 1.0, "chroma": 0.0} if weights is None else weights)
         unknown = set(weights) - set(self.TERMS)
         if unknown:
-            raise ValueError(f"weights has unknown terms {sorted(unknown)}; allowed: {list(self.TERMS)}")
+            raise ValueError(
+                f"weights has unknown terms {sorted(unknown)}; allowed: {list(self.TERMS)}"
+            )
         if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
             raise ValueError(f"weights must be >= 0 with a positive sum, got {weights}")
         self.weights = weights
@@ -126,7 +130,9 @@ class CompositeIQALoss(nn.Module):
             g = gms_sobel_map(x, y, self.data_range, c=self.c, c_scale=self.c_scale)
             out["gmsm"] = 1.0 - g.mean(dim=(1, 2, 3))
         if self.weights.get("chroma", 0):
-            out["chroma"] = 1.0 - chroma_similarity(x, y, self.data_range, c=self.c, c_scale=self.c_scale)
+            out["chroma"] = 1.0 - chroma_similarity(
+                x, y, self.data_range, c=self.c, c_scale=self.c_scale
+            )
         return out
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

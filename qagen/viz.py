@@ -27,7 +27,9 @@ def save_heatmap(
             raise ValueError(f"qmap must hold a single map, got shape {tuple(qmap.shape)}")
         m = m[0]
     h, w = m.shape
-    fig, ax = plt.subplots(figsize=(max(3.0, 5.0 * w / max(h, w)) + 1.2, max(3.0, 5.0 * h / max(h, w))), dpi=100)
+    fig, ax = plt.subplots(
+        figsize=(max(3.0, 5.0 * w / max(h, w)) + 1.2, max(3.0, 5.0 * h / max(h, w))), dpi=100
+    )
     im = ax.imshow(m.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_axis_off()
     if title:

@@ -12,8 +12,8 @@ from qagen.color import matlab_round, rgb_to_gray, round_ste
 from qagen.filters import (
     box_downsample_symmetric,
     conv2_same,
-    gaussian_kernel_1d,
     gaussian_filter,
+    gaussian_kernel_1d,
     imresize,
     matlab_downsample,
     matlab_scale_factor,
@@ -52,7 +52,9 @@ def test_downsampling_conventions():
     # imfilter 'symmetric' box (centre floor((f+1)/2)), then 1:f:end.
     padded = np.pad(a, ((0, 1), (0, 1)), mode="symmetric")
     sym = correlate(padded, np.ones((2, 2)) / 4, mode="constant", origin=(-1, -1))[:7, :10]
-    np.testing.assert_allclose(box_downsample_symmetric(t, 2)[0, 0].numpy(), sym[::2, ::2], rtol=1e-12)
+    np.testing.assert_allclose(
+        box_downsample_symmetric(t, 2)[0, 0].numpy(), sym[::2, ::2], rtol=1e-12
+    )
     np.testing.assert_allclose(
         pad_symmetric(t, (2, 1, 1, 3))[0, 0].numpy(), np.pad(a, ((1, 3), (2, 1)), mode="symmetric")
     )
@@ -69,7 +71,9 @@ def test_gaussian_filter_same_replicate_matches_scipy():
     a = rng.random((12, 13))
     k = gaussian_kernel_1d(7, 7 / 6, torch.float64).numpy()
     expected = correlate(a, np.outer(k, k), mode="nearest")
-    got = gaussian_filter(torch.from_numpy(a)[None, None], 7, 7 / 6, padding="same", pad_mode="replicate")
+    got = gaussian_filter(
+        torch.from_numpy(a)[None, None], 7, 7 / 6, padding="same", pad_mode="replicate"
+    )
     np.testing.assert_allclose(got[0, 0].numpy(), expected, rtol=1e-12)
 
 
@@ -95,5 +99,7 @@ def test_rgb2gray_rounds_half_away_and_passes_gradients():
     exact = 0.298936021293775 * 10 + 0.587043074451121 * 20 + 0.114020904255103 * 30
     assert g.item() == float(np.floor(exact + 0.5))
     g.sum().backward()
-    assert torch.allclose(x.grad.flatten(), torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103]))
+    assert torch.allclose(
+        x.grad.flatten(), torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103])
+    )
     assert round_ste(torch.tensor(2.4)).item() == 2.0

@@ -19,9 +19,13 @@ def _pair(c=3, s=48, seed=0):
 def test_losses_are_one_minus_similarity():
     x, y = _pair()
     torch.testing.assert_close(SSIMLoss()(x, y), (1 - ssim(x, y)).mean())
-    torch.testing.assert_close(MSSSIMLoss(scales=3)(x, y), (1 - ms_ssim(x, y, scales=3, negative="clamp")).mean())
+    torch.testing.assert_close(
+        MSSSIMLoss(scales=3)(x, y), (1 - ms_ssim(x, y, scales=3, negative="clamp")).mean()
+    )
     torch.testing.assert_close(ChromaLoss(reduction="none")(x, y), 1 - chroma_similarity(x, y))
-    torch.testing.assert_close(GMSMLoss()(x, y), (1 - gms_sobel_map(x, y).mean(dim=(1, 2, 3))).mean())
+    torch.testing.assert_close(
+        GMSMLoss()(x, y), (1 - gms_sobel_map(x, y).mean(dim=(1, 2, 3))).mean()
+    )
     torch.testing.assert_close(SSIMDistance(reduction="sum")(x, y), ssim_distance(x, y).sum())
 
 
@@ -43,7 +47,15 @@ def test_composite_is_weighted_mean_of_distances():
 
 
 @pytest.mark.parametrize(
-    "loss", [SSIMLoss(), MSSSIMLoss(scales=3), GMSMLoss(), ChromaLoss(), SSIMDistance(), CompositeIQALoss()]
+    "loss",
+    [
+        SSIMLoss(),
+        MSSSIMLoss(scales=3),
+        GMSMLoss(),
+        ChromaLoss(),
+        SSIMDistance(),
+        CompositeIQALoss(),
+    ],
 )
 def test_losses_have_finite_gradients_for_identical_and_flat_images(loss):
     for x in (torch.rand(2, 3, 48, 48), torch.zeros(2, 3, 48, 48), torch.ones(2, 3, 48, 48)):

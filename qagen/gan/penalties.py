@@ -506,7 +506,9 @@ def ssim_gradient_penalty(
     from qagen.iqa.ssim import ssim_distance
 
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
     d_real, d_fake = d_real.reshape(-1), d_fake.reshape(-1)
     if d_real.shape[0] != real.shape[0] or d_fake.shape[0] != fake.shape[0]:
         raise ValueError(

@@ -36,14 +36,21 @@ def _c_on_255(c: float, c_scale: str) -> float:
     return c * 255.0**2 if c_scale == "unit" else c
 
 
-def _yiq255(x: torch.Tensor, y: torch.Tensor, data_range: float, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _yiq255(
+    x: torch.Tensor, y: torch.Tensor, data_range: float, metric: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     data_range = check_pair(x, y, data_range=data_range, channels=(3,), metric=metric)
     scale = 255.0 / data_range
     return rgb_to_yiq(x * scale, "began"), rgb_to_yiq(y * scale, "began")
 
 
 def chroma_similarity_map(
-    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, *, c: float = CQS_C, c_scale: str = "unit"
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    *,
+    c: float = CQS_C,
+    c_scale: str = "unit",
 ) -> torch.Tensor:
     """Chrominance similarity map S(I_x, I_y) * S(Q_x, Q_y), ``N x 1 x H x W`` (RGB input)."""
     c255 = _c_on_255(c, c_scale)
@@ -66,7 +73,12 @@ def chroma_similarity(
 
 
 def gms_sobel_map(
-    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, *, c: float = CQS_C, c_scale: str = "unit"
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    *,
+    c: float = CQS_C,
+    c_scale: str = "unit",
 ) -> torch.Tensor:
     """GMS map on the BEGAN-IQA Y channel with the unnormalised Sobel operator (no downsampling)."""
     c255 = _c_on_255(c, c_scale)

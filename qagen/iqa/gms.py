@@ -37,7 +37,9 @@ _OPERATORS = {
 }
 
 
-def gradient_magnitude(y: torch.Tensor, kernel: str = "prewitt", eps: float = GRAD_EPS) -> torch.Tensor:
+def gradient_magnitude(
+    y: torch.Tensor, kernel: str = "prewitt", eps: float = GRAD_EPS
+) -> torch.Tensor:
     """sqrt(gx^2 + gy^2 + eps) with MATLAB ``conv2(Y, h, 'same')`` gradients (zero padding).
 
     ``kernel`` in "prewitt" (/3), "sobel" (unnormalised), "scharr_fsim" (/16). The operators are
@@ -77,7 +79,9 @@ def gms_map(
     "rgb2gray": MATLAB's rounded rgb2gray). Computed on the 0-255 scale (x * 255 / data_range).
     ``downsample`` is GMSD's 2x2 average pre-downsampling (H' = ceil(H/2)).
     """
-    data_range = check_pair(x, y, data_range=data_range, metric="gms_map", min_size=2 if downsample else 1)
+    data_range = check_pair(
+        x, y, data_range=data_range, metric="gms_map", min_size=2 if downsample else 1
+    )
     if c <= 0:
         raise ValueError(f"gms_map: c must be > 0, got {c}")
     scale = 255.0 / data_range
@@ -91,7 +95,9 @@ def gms_map(
     return similarity(mx, my, c)
 
 
-def gmsm(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "none", **kwargs) -> torch.Tensor:
+def gmsm(
+    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "none", **kwargs
+) -> torch.Tensor:
     """Gradient magnitude similarity mean (higher is better, 1 for identical images).
 
     Keyword arguments as :func:`gms_map`.
@@ -99,7 +105,9 @@ def gmsm(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: s
     return reduce(gms_map(x, y, data_range, **kwargs).mean(dim=(1, 2, 3)), reduction)
 
 
-def gmsd(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "none", **kwargs) -> torch.Tensor:
+def gmsd(
+    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "none", **kwargs
+) -> torch.Tensor:
     """Gradient magnitude similarity deviation (lower is better, 0 for identical images).
 
     std of the GMS map with MATLAB ``std2``'s N - 1 normaliser; reproduces ``GMSD.m``. For

@@ -33,7 +33,9 @@ def psnr(
     eps: float = 0.0,
 ) -> torch.Tensor:
     """PSNR in dB per image (higher is better; +inf for identical images unless ``eps > 0``)."""
-    data_range = check_pair(x, y, data_range=data_range, metric="psnr", min_size=2 * crop_border + 1)
+    data_range = check_pair(
+        x, y, data_range=data_range, metric="psnr", min_size=2 * crop_border + 1
+    )
     check_choice(channel, "channel", ("all", "y"))
     if crop_border < 0:
         raise ValueError(f"psnr: crop_border must be >= 0, got {crop_border}")
@@ -46,5 +48,7 @@ def psnr(
     # where() twice: +inf for mse == 0 with a zero (not NaN) gradient there.
     pos = mse > 0
     safe = torch.where(pos, mse, torch.ones_like(mse))
-    value = torch.where(pos, 10.0 * torch.log10(data_range**2 / safe), torch.full_like(mse, float("inf")))
+    value = torch.where(
+        pos, 10.0 * torch.log10(data_range**2 / safe), torch.full_like(mse, float("inf"))
+    )
     return reduce(value, reduction)

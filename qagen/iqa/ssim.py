@@ -71,7 +71,9 @@ def _lcs_maps(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Luminance and contrast-structure maps with one grouped filtering of [x, y, x^2, y^2, xy]."""
     c = x.shape[1]
-    stats = separable_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), kernel, padding, pad_mode)
+    stats = separable_filter(
+        torch.cat([x, y, x * x, y * y, x * y], dim=1), kernel, padding, pad_mode
+    )
     mu_x, mu_y, exx, eyy, exy = stats.split(c, dim=1)
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     s_xx, s_yy, s_xy = exx - mu_xx, eyy - mu_yy, exy - mu_xy
@@ -80,9 +82,15 @@ def _lcs_maps(
     return lum, cs
 
 
-def _ssim_setup(x, y, data_range, win_size, sigma, gray, downsample, padding, pad_mode, metric, min_size=None):
+def _ssim_setup(
+    x, y, data_range, win_size, sigma, gray, downsample, padding, pad_mode, metric, min_size=None
+):
     data_range = check_pair(
-        x, y, data_range=data_range, metric=metric, min_size=win_size if min_size is None else min_size
+        x,
+        y,
+        data_range=data_range,
+        metric=metric,
+        min_size=win_size if min_size is None else min_size,
     )
     check_choice(gray, "gray", GRAY_OPTIONS)
     check_choice(padding, "padding", ("valid", "same"))
@@ -94,7 +102,9 @@ def _ssim_setup(x, y, data_range, win_size, sigma, gray, downsample, padding, pa
         f = matlab_scale_factor(*x.shape[-2:])
         x, y = box_downsample_symmetric(x, f), box_downsample_symmetric(y, f)
         if padding == "valid" and min(x.shape[-2:]) < win_size:
-            raise ValueError(f"{metric}: after downsampling by {f} the image is smaller than win_size={win_size}")
+            raise ValueError(
+                f"{metric}: after downsampling by {f} the image is smaller than win_size={win_size}"
+            )
     return data_range, x, y
 
 
@@ -119,9 +129,13 @@ def ssim_maps(
     convention). ``padding="valid"`` gives (H - win + 1) x (W - win + 1) maps (MATLAB parity);
     ``"same"`` pads with ``pad_mode`` so maps align with the input pixels.
     """
-    data_range, x, y = _ssim_setup(x, y, data_range, win_size, sigma, gray, downsample, padding, pad_mode, "ssim_maps")
+    data_range, x, y = _ssim_setup(
+        x, y, data_range, win_size, sigma, gray, downsample, padding, pad_mode, "ssim_maps"
+    )
     kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
-    lum, cs = _lcs_maps(x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode)
+    lum, cs = _lcs_maps(
+        x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode
+    )
     return lum * cs, lum, cs
 
 
@@ -153,7 +167,9 @@ def ssim(
     return reduce(s.mean(dim=(1, 2, 3)), reduction)
 
 
-def _dq_pool(dmap_sq: torch.Tensor, pooling: str, eps: float, clamp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _dq_pool(
+    dmap_sq: torch.Tensor, pooling: str, eps: float, clamp: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     if clamp:
         dmap_sq = dmap_sq.clamp_min(0.0)
     dmap = torch.sqrt(dmap_sq + eps)
@@ -198,17 +214,25 @@ def ssim_distance(
     check_choice(pooling, "pooling", ("mean_of_sqrt_map", "sqrt_of_mean"))
     if variant == "paper":
         if float(data_range) != 2.0:
-            raise ValueError(f"ssim_distance(variant='paper') expects images in [-1, 1] with data_range=2, got {data_range}")
+            raise ValueError(
+                f"ssim_distance(variant='paper') expects images in [-1, 1] with data_range=2, got {data_range}"
+            )
         check_pair(x, y, data_range=2.0, metric="ssim_distance", min_size=1, low=-1.0)
         if x.shape[1] == 3:
             x, y = to_gray(x, "tf"), to_gray(y, "tf")
         kernel = _paper_window(x.dtype, x.device)
-        lum, cs = _lcs_maps(x, y, kernel, (0.01 * 2) ** 2, (0.03 * 2) ** 2, "same", "zeros", cs_extra=0.01)
+        lum, cs = _lcs_maps(
+            x, y, kernel, (0.01 * 2) ** 2, (0.03 * 2) ** 2, "same", "zeros", cs_extra=0.01
+        )
         values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=False)
     else:
-        data_range, x, y = _ssim_setup(x, y, data_range, win_size, sigma, gray, False, padding, pad_mode, "ssim_distance")
+        data_range, x, y = _ssim_setup(
+            x, y, data_range, win_size, sigma, gray, False, padding, pad_mode, "ssim_distance"
+        )
         kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
-        lum, cs = _lcs_maps(x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode)
+        lum, cs = _lcs_maps(
+            x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode
+        )
         values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=True)
     values = reduce(values, reduction)
     return (values, dmap) if return_map else values
@@ -260,18 +284,32 @@ def ms_ssim(
     :func:`_safe_pow`. Reproduces ``msssim.m`` within 1e-4 (tests, float64, data_range=255).
     """
     if not isinstance(scales, int) or not 1 <= scales <= 5 and weights is None:
-        raise ValueError(f"ms_ssim: scales must be an integer in 1..5 (or give weights), got {scales}")
+        raise ValueError(
+            f"ms_ssim: scales must be an integer in 1..5 (or give weights), got {scales}"
+        )
     if weights is None:
         w = MS_SSIM_WEIGHTS[:scales]
         w = tuple(v / sum(w) for v in w) if scales < 5 else w
     else:
         w = tuple(float(v) for v in weights)
         if len(w) != scales:
-            raise ValueError(f"ms_ssim: weights must have {scales} entries (one per scale), got {len(w)}")
+            raise ValueError(
+                f"ms_ssim: weights must have {scales} entries (one per scale), got {len(w)}"
+            )
     check_choice(negative, "negative", ("relu", "clamp", "normalize"))
     min_size = ms_ssim_min_size(scales, win_size)
     data_range, x, y = _ssim_setup(
-        x, y, data_range, win_size, sigma, gray, False, "valid", "replicate", "ms_ssim", min_size=min_size
+        x,
+        y,
+        data_range,
+        win_size,
+        sigma,
+        gray,
+        False,
+        "valid",
+        "replicate",
+        "ms_ssim",
+        min_size=min_size,
     )
     kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2

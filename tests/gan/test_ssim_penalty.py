@@ -41,8 +41,13 @@ def test_paper_penalty_matches_numpy():
     fake = torch.rand(3, 3, 12, 12, generator=g, dtype=torch.float64) * 2 - 1
     d_real = torch.randn(3, generator=g, dtype=torch.float64)
     d_fake = torch.randn(3, generator=g, dtype=torch.float64)
-    dq = np.array([_np_dq_paper(real[i].permute(1, 2, 0).numpy(), fake[i].permute(1, 2, 0).numpy()) for i in range(3)])
-    expected = ((np.abs(d_real.numpy() - d_fake.numpy()) / dq - 1) ** 2)
+    dq = np.array(
+        [
+            _np_dq_paper(real[i].permute(1, 2, 0).numpy(), fake[i].permute(1, 2, 0).numpy())
+            for i in range(3)
+        ]
+    )
+    expected = (np.abs(d_real.numpy() - d_fake.numpy()) / dq - 1) ** 2
     got = ssim_gradient_penalty(d_real, d_fake, real, fake, reduction="none")
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
     assert abs(ssim_gradient_penalty(d_real, d_fake, real, fake).item() - expected.mean()) < 1e-10
@@ -62,7 +67,9 @@ def test_penalty_zero_when_critic_is_dq_lipschitz_tight_and_gradients_flow():
     (pen + (d_real * 2).sum()).backward()
     assert torch.isfinite(d_real.grad).all()
     # Identical pairs: d_Q ~ 1e-4 (eps) but never 0 or NaN.
-    v = ssim_gradient_penalty(torch.zeros(4), torch.zeros(4), real, real.clone(), variant="standard")
+    v = ssim_gradient_penalty(
+        torch.zeros(4), torch.zeros(4), real, real.clone(), variant="standard"
+    )
     assert torch.isfinite(v)
 
 

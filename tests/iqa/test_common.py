@@ -27,7 +27,18 @@ SETUP = {
     "mdsi": (3, 32),
     "vif_p": (1, 41),
 }
-SYMMETRIC = {"psnr", "ssim", "ms_ssim", "ssim_distance", "gmsd", "gmsm", "cqs", "chroma", "fsim", "fsimc"}
+SYMMETRIC = {
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "ssim_distance",
+    "gmsd",
+    "gmsm",
+    "cqs",
+    "chroma",
+    "fsim",
+    "fsimc",
+}
 # Pointwise or zero-padded 'same' metrics accept any size.
 NO_MIN_SIZE = {"psnr", "chroma", "cqs", "mdsi"}
 # Best value for identical images.
@@ -78,7 +89,9 @@ def test_identical_images_give_best_value(name):
 def test_symmetric(name):
     fn = _entry(name).fn
     x, y = _pair(name)
-    torch.testing.assert_close(fn(x, y, data_range=1.0), fn(y, x, data_range=1.0), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        fn(x, y, data_range=1.0), fn(y, x, data_range=1.0), rtol=1e-10, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SETUP))
@@ -104,11 +117,20 @@ def test_finite_gradients(name, case):
         y = torch.rand(2, c, s, s, generator=g, dtype=torch.float64)
         x = y.clone()
     elif case == "constant":
-        x, y = torch.full((2, c, s, s), 0.3, dtype=torch.float64), torch.full((2, c, s, s), 0.6, dtype=torch.float64)
+        x, y = (
+            torch.full((2, c, s, s), 0.3, dtype=torch.float64),
+            torch.full((2, c, s, s), 0.6, dtype=torch.float64),
+        )
     elif case == "zeros":
-        x, y = torch.zeros(2, c, s, s, dtype=torch.float64), torch.zeros(2, c, s, s, dtype=torch.float64)
+        x, y = (
+            torch.zeros(2, c, s, s, dtype=torch.float64),
+            torch.zeros(2, c, s, s, dtype=torch.float64),
+        )
     elif case == "max":
-        x, y = torch.ones(2, c, s, s, dtype=torch.float64), torch.ones(2, c, s, s, dtype=torch.float64)
+        x, y = (
+            torch.ones(2, c, s, s, dtype=torch.float64),
+            torch.ones(2, c, s, s, dtype=torch.float64),
+        )
     else:
         x, y = (torch.rand(2, c, s, s, generator=g, dtype=torch.float64) for _ in range(2))
     for dtype in (torch.float64, torch.float32):
@@ -130,7 +152,11 @@ def test_bad_input_errors_name_the_argument(name):
     with pytest.raises(ValueError, match="same shape"):
         fn(x, torch.cat([y, y], dim=-1), data_range=1.0)
     with pytest.raises(ValueError, match="channels"):
-        fn(torch.rand(1, 2, s, s, dtype=torch.float64), torch.rand(1, 2, s, s, dtype=torch.float64), data_range=1.0)
+        fn(
+            torch.rand(1, 2, s, s, dtype=torch.float64),
+            torch.rand(1, 2, s, s, dtype=torch.float64),
+            data_range=1.0,
+        )
     with pytest.raises(TypeError, match="x must be a floating-point"):
         fn((x * 255).to(torch.uint8), y, data_range=1.0)
     bad = x.clone()

@@ -250,7 +250,9 @@ def test_gradcheck(combination):
     x = (y + 0.2 * torch.randn(1, 3, 16, 16, generator=g, dtype=torch.float64)).clamp(0.05, 0.95)
     x.requires_grad_(True)
     # fast_mode (a random projection of the Jacobian): the full check takes ~50 s on 2 cores.
-    assert torch.autograd.gradcheck(lambda t: mdsi(t, y, combination=combination), (x,), fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda t: mdsi(t, y, combination=combination), (x,), fast_mode=True
+    )
     yy = y.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(
         lambda t: mdsi(x.detach(), t, combination=combination), (yy,), fast_mode=True

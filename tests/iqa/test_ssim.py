@@ -27,7 +27,10 @@ def test_ssim_2009_downsampling_matches_matlab(tid_pair, goldhill_pair):
     got = ssim(dist, ref, 255, gray="rgb2gray", downsample=True).item()
     assert abs(got - MATLAB["tid"]["ssim_rgb2gray"]) < MATLAB_ATOL
     gd, gr = goldhill_pair
-    assert abs(ssim(gd, gr, 255, downsample=True).item() - MATLAB["goldhill"]["ssim_2009"]) < MATLAB_ATOL
+    assert (
+        abs(ssim(gd, gr, 255, downsample=True).item() - MATLAB["goldhill"]["ssim_2009"])
+        < MATLAB_ATOL
+    )
 
 
 def test_ms_ssim_matches_matlab(tid_pair):
@@ -99,7 +102,10 @@ def test_ssim_maps_product_and_closed_form():
     # Two constant images a, b: CS = 1 and L = (2ab + C1)/(a^2 + b^2 + C1) exactly.
     a, b = 0.2, 0.7
     c1 = (0.01 * 1.0) ** 2
-    s, lum, cs = ssim_maps(torch.full((1, 1, 11, 11), a, dtype=torch.float64), torch.full((1, 1, 11, 11), b, dtype=torch.float64))
+    s, lum, cs = ssim_maps(
+        torch.full((1, 1, 11, 11), a, dtype=torch.float64),
+        torch.full((1, 1, 11, 11), b, dtype=torch.float64),
+    )
     assert torch.allclose(cs, torch.ones_like(cs))
     assert abs(lum.item() - (2 * a * b + c1) / (a * a + b * b + c1)) < 1e-12
     # 'same' padding keeps the input size.
@@ -116,10 +122,18 @@ def test_ssim_distance_closed_form_and_metric_properties():
     assert abs(ssim_distance(x, y).item() - expected) < 1e-12
     g = torch.Generator().manual_seed(3)
     u, v, w = (torch.rand(4, 1, 16, 16, generator=g, dtype=torch.float64) for _ in range(3))
-    duv, dvu = ssim_distance(u, v, pooling="sqrt_of_mean", eps=0), ssim_distance(v, u, pooling="sqrt_of_mean", eps=0)
+    duv, dvu = (
+        ssim_distance(u, v, pooling="sqrt_of_mean", eps=0),
+        ssim_distance(v, u, pooling="sqrt_of_mean", eps=0),
+    )
     torch.testing.assert_close(duv, dvu)
     # Triangle inequality of the l2-pooled d_Q (Brunet et al. 2012).
-    assert torch.all(duv <= ssim_distance(u, w, pooling="sqrt_of_mean", eps=0) + ssim_distance(w, v, pooling="sqrt_of_mean", eps=0) + 1e-12)
+    assert torch.all(
+        duv
+        <= ssim_distance(u, w, pooling="sqrt_of_mean", eps=0)
+        + ssim_distance(w, v, pooling="sqrt_of_mean", eps=0)
+        + 1e-12
+    )
     assert ssim_distance(u, u, eps=0).abs().max() < 1e-7
     vals, dmap = ssim_distance(u, v, return_map=True)
     torch.testing.assert_close(vals, dmap.mean(dim=(1, 2, 3)))
@@ -165,7 +179,11 @@ def test_gradcheck_ssim_family():
     y = torch.rand(1, 1, 14, 14, generator=g, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda t: ssim(t, y), (x,), fast_mode=True)
     assert torch.autograd.gradcheck(lambda t: ssim_distance(t, y), (x,), fast_mode=True)
-    assert torch.autograd.gradcheck(lambda t: ssim_distance(t * 2 - 1, y * 2 - 1, 2.0, variant="paper"), (x,), fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda t: ssim_distance(t * 2 - 1, y * 2 - 1, 2.0, variant="paper"), (x,), fast_mode=True
+    )
     x2 = torch.rand(1, 1, 22, 22, generator=g, dtype=torch.float64, requires_grad=True)
     y2 = torch.rand(1, 1, 22, 22, generator=g, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda t: ms_ssim(t, y2, scales=2, negative="normalize"), (x2,), fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda t: ms_ssim(t, y2, scales=2, negative="normalize"), (x2,), fast_mode=True
+    )
