@@ -167,32 +167,6 @@ def flush_denormals():
     torch.set_flush_denormal(False)
 
 
-@pytest.fixture(scope="module")
-def random_inception(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised state dict of the FID Inception (He-normal convolutions, unit
-    batch-norm statistics), saved like the standard file."""
-    import torchvision
-
-    with torch.device("meta"):  # shapes only, no initialisation cost
-        shapes = torchvision.models.Inception3(
-            num_classes=1008, aux_logits=False, init_weights=False
-        ).state_dict()
-    g = torch.Generator().manual_seed(0)
-    sd = {}
-    for k, v in shapes.items():
-        if k.endswith("num_batches_tracked"):
-            continue
-        if k.endswith("conv.weight") or k == "fc.weight":
-            sd[k] = torch.randn(v.shape, generator=g) * (2.0 / v[0].numel()) ** 0.5
-        elif k.endswith("bn.weight") or k.endswith("running_var"):
-            sd[k] = torch.ones(v.shape)
-        else:
-            sd[k] = 0.01 * torch.randn(v.shape, generator=g)
-    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
-    torch.save(sd, path)
-    return path
-
-
 def _folder(path: Path, seed: int, n: int, size: int = 24) -> Path:
     path.mkdir(parents=True)
     rng = np.random.default_rng(seed)

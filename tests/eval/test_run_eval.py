@@ -315,32 +315,6 @@ def test_inception_metrics_without_weights(toy_run: Path, monkeypatch: pytest.Mo
     assert "average" in data["swd"] and "fid, kid, is skipped" in log.getvalue()
 
 
-@pytest.fixture(scope="module")
-def random_inception(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised FID-Inception state dict saved to a file (as tests/eval/test_fid.py
-    does): exercises the whole weights-file path, numbers are meaningless."""
-    import torchvision
-
-    with torch.device("meta"):
-        shapes = torchvision.models.Inception3(
-            num_classes=1008, aux_logits=False, init_weights=False
-        ).state_dict()
-    g = torch.Generator().manual_seed(0)
-    sd = {}
-    for k, v in shapes.items():
-        if k.endswith("num_batches_tracked"):
-            continue
-        if k.endswith("conv.weight") or k == "fc.weight":
-            sd[k] = torch.randn(v.shape, generator=g) * (2.0 / v[0].numel()) ** 0.5
-        elif k.endswith("bn.weight") or k.endswith("running_var"):
-            sd[k] = torch.ones(v.shape)
-        else:
-            sd[k] = 0.01 * torch.randn(v.shape, generator=g)
-    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
-    torch.save(sd, path)
-    return path
-
-
 def test_fid_kid_is_end_to_end(
     toy_run: Path, random_inception: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
