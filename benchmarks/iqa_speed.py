@@ -27,8 +27,8 @@ def _contenders() -> dict[str, list[tuple[str, Callable]]]:
     import pytorch_msssim
     import torchmetrics.functional.image as tm
 
-    from qagen.iqa.fsim import fsim
-    from qagen.iqa.mdsi import mdsi
+    from qagen.iqa.feature_similarity import fsim
+    from qagen.iqa.mean_deviation import mdsi
     from qagen.iqa.vif import vif_p
 
     return {
@@ -83,7 +83,12 @@ def _contenders() -> dict[str, list[tuple[str, Callable]]]:
         "psnr": [("qagen", lambda x, y: iqa.psnr(x, y))],
         "cqs": [("qagen", lambda x, y: iqa.cqs(x, y))],
         "fsimc": [
-            ("qagen", lambda x, y: __import__("qagen.iqa.fsim", fromlist=["fsimc"]).fsimc(x, y))
+            (
+                "qagen",
+                lambda x, y: __import__("qagen.iqa.feature_similarity", fromlist=["fsimc"]).fsimc(
+                    x, y
+                ),
+            )
         ],
     }
 

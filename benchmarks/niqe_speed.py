@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from qagen.iqa.niqe import niqe
+from qagen.iqa.naturalness import niqe
 
 
 def _time(fn, repeat: int) -> tuple[list[float], list[float]]:

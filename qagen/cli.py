@@ -75,7 +75,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         x = read_image(args.ref)
         kwargs = {}
         if args.model:
-            from qagen.iqa.niqe import NIQEModel
+            from qagen.iqa.naturalness import NIQEModel
 
             kwargs["model"] = NIQEModel.load(args.model)
         if args.block_size:
@@ -112,7 +112,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_niqe_fit(args: argparse.Namespace) -> int:
-    from qagen.iqa.niqe import fit_niqe_model
+    from qagen.iqa.naturalness import fit_niqe_model
 
     model = fit_niqe_model(args.folder, block_size=args.block_size, sharpness=args.sharpness)
     model.save(args.output)

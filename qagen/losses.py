@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from qagen._checks import reduce
-from qagen.iqa.cqs import CQS_C, chroma_similarity, gms_sobel_map
-from qagen.iqa.ssim import ms_ssim, ssim, ssim_distance
+from qagen.iqa.chroma import CQS_C, chroma_similarity, gms_sobel_map
+from qagen.iqa.structural import ms_ssim, ssim, ssim_distance
 
 
 class _IQALoss(nn.Module):
@@ -52,7 +52,7 @@ class MSSSIMLoss(_IQALoss):
 
 class GMSMLoss(_IQALoss):
     """1 - GMSM. Default: the BEGAN-IQA form (unnormalised Sobel on the YIQ Y channel, no
-    downsampling, c = 0.0026 on the unit scale, :func:`qagen.iqa.cqs.gms_sobel_map`) for RGB input;
+    downsampling, c = 0.0026 on the unit scale, :func:`qagen.iqa.chroma.gms_sobel_map`) for RGB input;
     ``form="gmsd"`` uses Xue et al.'s Prewitt GMS (:func:`qagen.iqa.gmsm`) and accepts grey."""
 
     def __init__(

@@ -440,7 +440,7 @@ def niqe_block_size(height: int, width: int) -> int:
 
 def _niqe_features(x: torch.Tensor, block: int, batch_size: int) -> tuple[torch.Tensor, ...]:
     from qagen.color import rgb_to_gray
-    from qagen.iqa.niqe import niqe_features
+    from qagen.iqa.naturalness import niqe_features
 
     feats, valid = [], []
     for lo in range(0, x.shape[0], batch_size):
@@ -470,7 +470,7 @@ def _niqe_scores(feats: torch.Tensor, valid: torch.Tensor, model: Any) -> dict:
 
 
 def _niqe_scores_impl(feats: torch.Tensor, valid: torch.Tensor, model: Any) -> dict:
-    from qagen.iqa.niqe import mvg_distance, mvg_fit
+    from qagen.iqa.naturalness import mvg_distance, mvg_fit
 
     mu_p, cov_p = model.mu, model.cov
     mu_i, cov_i = mvg_fit(feats, valid)  # one test model per image
@@ -496,7 +496,7 @@ def niqe_set(
 ) -> dict:
     """NIQE of a set of (small) generated images, against the LIVE pristine model.
 
-    The 36 NIQE features (:func:`qagen.iqa.niqe.niqe_features`, MATLAB ``rgb2gray`` on 8-bit
+    The 36 NIQE features (:func:`qagen.iqa.naturalness.niqe_features`, MATLAB ``rgb2gray`` on 8-bit
     values) of every non-overlapping ``block_size`` block (default :func:`niqe_block_size`) of
     every image are pooled into **one** test Gaussian for the set, and ``value`` is its NIQE
     distance to the LIVE pristine model (lower is better). A 32x32 image has only four 16x16
@@ -510,7 +510,7 @@ def niqe_set(
     values are not comparable with published NIQE numbers, only with each other (same block
     size): compare the generated set with the real set.
     """
-    from qagen.iqa.niqe import NIQEModel, mvg_distance
+    from qagen.iqa.naturalness import NIQEModel, mvg_distance
 
     if fake.dim() != 4:
         raise ValueError(f"fake must be N x C x H x W, got shape {tuple(fake.shape)}")

@@ -7,7 +7,7 @@ Gaussian model estimated from gradient maps of real images is added to the criti
     NIQE_GP = E[ sqrt((mu_P - f)' pinv((S_P + S_T) / 2) (mu_P - f)) ],   S_T = 0 (one row)
 
 Everything is reimplemented from the formulas of REFERENCE 1.9 and 3.2.3; the differentiable NIQE
-building blocks come from :mod:`qagen.iqa.niqe` (``aggd_fit`` with its implicit-function gradient
+building blocks come from :mod:`qagen.iqa.naturalness` (``aggd_fit`` with its implicit-function gradient
 of the shape parameter, ``mscn``, ``imresize_half``, ``mvg_distance`` with ``pinv``).
 
 Feature variants (:data:`GRADIENT_NIQE_VARIANTS`)
@@ -59,8 +59,8 @@ item   authors' code                                                 ``'qagan'``
 =====  ===========================================================  ==========================
 
 ``'live'``: 7 x 7 window of sigma 7/6 with replicate padding, MSCN = (I - mu) / (sigma + 1)
-(:func:`qagen.iqa.niqe.mscn`), second scale by MATLAB ``imresize(., 0.5)``
-(:func:`qagen.iqa.niqe.imresize_half`); otherwise as ``'qagan'``. ``'qagan-decimate'`` is
+(:func:`qagen.iqa.naturalness.mscn`), second scale by MATLAB ``imresize(., 0.5)``
+(:func:`qagen.iqa.naturalness.imresize_half`); otherwise as ``'qagan'``. ``'qagan-decimate'`` is
 ``'qagan'`` with the authors' TF1 decimation at scale 2 (item 4 kept too).
 
 Both variants use the continuous shape estimator (the exact root of rho(alpha) = R, smooth in
@@ -79,7 +79,7 @@ Pristine model
 --------------
 :class:`PristineAccumulator` keeps running float64 sums of the feature rows (shifted by a fixed
 reference row, so that ``E[x x'] - mu mu'`` does not cancel) and turns them into a
-:class:`qagen.iqa.niqe.NIQEModel` whose ``variant`` is ``"grad-<variant>-<pooling>"``: a model
+:class:`qagen.iqa.naturalness.NIQEModel` whose ``variant`` is ``"grad-<variant>-<pooling>"``: a model
 is only ever used with the feature extractor it was fitted with. Rows come from
 ``grad_x D(x_real)`` (``source='critic_gradients'``, the authors' Python route B) or from the
 Sobel gradient magnitude of the real images (``'image_gradients'``, their MATLAB route A; note
@@ -103,7 +103,7 @@ import torch
 import torch.nn.functional as F
 
 from qagen.color import GRAY_WEIGHTS
-from qagen.iqa.niqe import (
+from qagen.iqa.naturalness import (
     FEATURE_DIM,
     NIQEModel,
     aggd_fit,
@@ -283,7 +283,7 @@ def gradient_map_features(
     the MSCN values -> [alpha, (beta_l + beta_r) / 2], and of the products with the (0,1),
     (1,0), (1,1), (-1,1) circular neighbours -> [alpha, eta, beta_l, beta_r] with
     eta = (beta_r - beta_l) G(2/alpha) / G(1/alpha) (LIVE ``computefeature.m``; fits by
-    :func:`qagen.iqa.niqe.aggd_fit` with the continuous shape estimator). ``'batch'`` pools the
+    :func:`qagen.iqa.naturalness.aggd_fit` with the continuous shape estimator). ``'batch'`` pools the
     values of all N maps into each fit (the authors' code, REFERENCE 3.2.3 item 5); ``'image'``
     fits each map alone. Differentiable with respect to ``grad`` (first order).
     """
@@ -332,7 +332,9 @@ def regularized_covariance(cov: torch.Tensor, ridge: float) -> torch.Tensor:
 
 def _check_model(model: NIQEModel, expected: str) -> None:
     if not isinstance(model, NIQEModel):
-        raise TypeError(f"model must be a qagen.iqa.niqe.NIQEModel, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a qagen.iqa.naturalness.NIQEModel, got {type(model).__name__}"
+        )
     if model.variant != expected:
         raise ValueError(
             f"the pristine model has feature variant {model.variant!r}, but the penalty computes "
@@ -353,7 +355,7 @@ def niqe_gradient_penalty(
 
     ``f`` = :func:`gradient_map_features` (``variant``, ``pooling``), ``grad`` the critic gradient
     at the interpolates (``GradientPenaltyTerms.grad``, with graph). Each feature row is scored
-    with :func:`qagen.iqa.niqe.mvg_distance` against the pristine model (``pinv`` of
+    with :func:`qagen.iqa.naturalness.mvg_distance` against the pristine model (``pinv`` of
     ``(S_P' + S_T) / 2`` with ``S_T = 0``, as a single row has no covariance, and ``S_P'`` =
     :func:`regularized_covariance` of the model's covariance). ``model.variant`` must be
     :func:`model_variant_name` (``variant``, ``pooling``). ``reduction``: ``'mean'`` (a scalar)

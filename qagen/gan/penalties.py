@@ -503,7 +503,7 @@ def ssim_gradient_penalty(
     size, which 32 px images need), clamp and ``eps``. A non-finite d_Q falls back to sqrt(2).
     """
     from qagen._checks import input_checks
-    from qagen.iqa.ssim import ssim_distance
+    from qagen.iqa.structural import ssim_distance
 
     if real.shape != fake.shape:
         raise ValueError(

@@ -7,14 +7,14 @@ registry with each metric's metadata. See ``docs/metrics.md``.
 """
 
 from qagen._checks import input_checks, input_checks_enabled, set_input_checks
-from qagen.iqa.cqs import chroma_similarity, chroma_similarity_map, cqs, gms_sobel_map
-from qagen.iqa.fsim import fsim, fsim_map, fsimc, phase_congruency
+from qagen.iqa.chroma import chroma_similarity, chroma_similarity_map, cqs, gms_sobel_map
+from qagen.iqa.feature_similarity import fsim, fsim_map, fsimc, phase_congruency
 from qagen.iqa.gms import gms_map, gmsd, gmsm
-from qagen.iqa.mdsi import mdsi, mdsi_map
-from qagen.iqa.niqe import NIQEModel, fit_niqe_model, niqe, niqe_distance, niqe_features
-from qagen.iqa.psnr import psnr
+from qagen.iqa.mean_deviation import mdsi, mdsi_map
+from qagen.iqa.naturalness import NIQEModel, fit_niqe_model, niqe, niqe_distance, niqe_features
+from qagen.iqa.peak_snr import psnr
 from qagen.iqa.registry import MetricInfo, available, get, register
-from qagen.iqa.ssim import ms_ssim, ssim, ssim_distance, ssim_maps
+from qagen.iqa.structural import ms_ssim, ssim, ssim_distance, ssim_maps
 from qagen.iqa.vif import vif_p
 
 __all__ = [

@@ -7,7 +7,7 @@ GMS = (2 m_x m_y + c) / (m_x^2 + m_y^2 + c) with c = 170, GMSM = mean(GMS),
 GMSD = std(GMS) (MATLAB ``std2``, N - 1 normaliser).
 
 The Sobel variant (unnormalised Sobel, no downsampling) is the GMSM of the colour quality score as
-used by BEGAN-IQA (see :mod:`qagen.iqa.cqs`).
+used by BEGAN-IQA (see :mod:`qagen.iqa.chroma`).
 
 Reproduces ``GMSD.m`` within 1e-4 absolute (tests: TID2013 I01 and goldhill, float64).
 """

@@ -39,7 +39,7 @@ from qagen.eval.run import (
 )
 from qagen.eval.swd import swd
 from qagen.eval.texture import glcm_features
-from qagen.iqa.niqe import niqe
+from qagen.iqa.naturalness import niqe
 from qagen.train import Recipe, register_recipe, train_main
 
 Z, RES = 16, 32

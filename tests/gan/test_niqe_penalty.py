@@ -19,7 +19,7 @@ from qagen.gan.niqe_penalty import (
     sobel_magnitude,
 )
 from qagen.gan.penalties import gradient_penalty_terms
-from qagen.iqa.niqe import NIQEModel
+from qagen.iqa.naturalness import NIQEModel
 
 TF_GRAY = np.array([0.2989, 0.5870, 0.1140])
 SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))

@@ -57,7 +57,7 @@ def test_penalty_zero_when_critic_is_dq_lipschitz_tight_and_gradients_flow():
     g = torch.Generator().manual_seed(1)
     real = torch.rand(4, 3, 16, 16, generator=g) * 2 - 1
     fake = torch.rand(4, 3, 16, 16, generator=g) * 2 - 1
-    from qagen.iqa.ssim import ssim_distance
+    from qagen.iqa.structural import ssim_distance
 
     dq = ssim_distance(fake, real, data_range=2.0, variant="paper")
     d_fake = torch.zeros(4, requires_grad=True)

@@ -1,4 +1,4 @@
-"""FSIM / FSIMc / phase congruency (qagen.iqa.fsim).
+"""FSIM / FSIMc / phase congruency (qagen.iqa.feature_similarity).
 
 Independent numbers used here:
 
@@ -23,10 +23,10 @@ from scipy.signal import convolve2d
 
 from qagen._checks import input_checks
 from qagen.filters import _KERNEL_CACHE
-from qagen.iqa.fsim import fsim, fsim_map, fsimc, phase_congruency
+from qagen.iqa.feature_similarity import fsim, fsim_map, fsimc, phase_congruency
 
-# qagen.iqa exports a function named fsim, so `import qagen.iqa.fsim as m` would give the function.
-fsim_module = importlib.import_module("qagen.iqa.fsim")
+# qagen.iqa exports a function named fsim, so `import qagen.iqa.feature_similarity as m` would give the function.
+fsim_module = importlib.import_module("qagen.iqa.feature_similarity")
 
 
 @pytest.fixture(autouse=True, scope="module")

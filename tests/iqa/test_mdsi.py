@@ -15,7 +15,7 @@ import torch
 from conftest import MATLAB
 from scipy.signal import convolve2d
 
-from qagen.iqa.mdsi import mdsi, mdsi_map
+from qagen.iqa.mean_deviation import mdsi, mdsi_map
 
 # Required: 1e-4 absolute in float64. Measured <= 5e-14 on all four values, asserted 1e-9 so
 # that a regression in the emulation of MDSI.m shows.

@@ -23,7 +23,7 @@ from qagen._checks import input_checks
 from qagen.color import rgb_to_gray
 from qagen.filters import imresize
 from qagen.io import read_image
-from qagen.iqa.niqe import (
+from qagen.iqa.naturalness import (
     FEATURE_DIM,
     NIQEModel,
     aggd_fit,

@@ -13,8 +13,8 @@ from torch.utils.data import Dataset
 
 import qagen.train.main as train_main_mod
 from qagen.gan.niqe_penalty import NIQEGradientPenalty, niqe_gradient_penalty
-from qagen.iqa.niqe import NIQEModel
-from qagen.iqa.ssim import ssim_distance
+from qagen.iqa.naturalness import NIQEModel
+from qagen.iqa.structural import ssim_distance
 from qagen.train import (
     TrainContext,
     Trainer,
