@@ -7,11 +7,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+#: Image file extensions qagen reads from folders (case-insensitive): one set everywhere.
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".pnm",
+)
+
+
+def list_images(
+    root: str | Path, recursive: bool = True, extensions: Sequence[str] = IMAGE_EXTENSIONS
+) -> list[Path]:
+    """Sorted image paths under ``root`` with one of ``extensions`` (hidden files skipped)."""
+    root = Path(root)
+    exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
+    it = root.rglob("*") if recursive else root.glob("*")
+    return sorted(
+        p
+        for p in it
+        if p.suffix.lower() in exts
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def _is_grey_palette(img: Image.Image) -> bool:

@@ -11,41 +11,11 @@ import torch
 from torch.utils.data import Dataset
 
 from qagen.data.transforms import ImagePostprocess, resize_shorter_center_crop, to_uint8_chw
+from qagen.io import IMAGE_EXTENSIONS, list_images
 
 __all__ = ["ImageFolderDataset", "IMAGE_EXTENSIONS", "list_images"]
 
 _log = logging.getLogger("qagen.data")
-
-#: File extensions read by :class:`ImageFolderDataset` (case-insensitive).
-IMAGE_EXTENSIONS = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".bmp",
-    ".gif",
-    ".tif",
-    ".tiff",
-    ".webp",
-    ".ppm",
-    ".pgm",
-    ".pnm",
-)
-
-
-def list_images(
-    root: str | Path, recursive: bool = True, extensions: Sequence[str] = IMAGE_EXTENSIONS
-) -> list[Path]:
-    """Sorted image paths under ``root`` with one of ``extensions`` (hidden files skipped)."""
-    root = Path(root)
-    exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
-    it = root.rglob("*") if recursive else root.glob("*")
-    return sorted(
-        p
-        for p in it
-        if p.suffix.lower() in exts
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
 
 
 def _decode(path: Path) -> torch.Tensor:
