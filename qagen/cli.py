@@ -1,4 +1,4 @@
-"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa.
+"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa, reproduce.
 
 Images are read with :func:`qagen.io.read_image_file` at their own bit depth and scored with
 ``data_range`` = the files' white level (255 for 8-bit, 65535 for 16-bit; ``--data-range``
@@ -335,6 +335,28 @@ def _cmd_bench_iqa(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from qagen.experiments import BUDGETS, available_experiments, get_experiment, reproduce
+
+    if args.list or args.name is None:
+        if not args.list:
+            raise InputError("name an EXPERIMENT (qagen reproduce --list shows them)")
+        for name in available_experiments():
+            exp = get_experiment(name)
+            print(f"{name}\n    {exp.paper}\n    {exp.table}; columns: {', '.join(exp.columns)}")
+        print("budgets: " + "; ".join(f"{k}: {v}" for k, v in BUDGETS.items()))
+        return 0
+    out = args.out or str(Path("runs") / "reproduce" / f"{args.name}-{args.budget}")
+    table = reproduce(
+        args.name, args.budget, out, data=args.data, inception_weights=args.inception_weights,
+        device=args.device, progress=not args.no_progress,
+    )  # fmt: skip
+    from qagen.experiments.tables import table_markdown
+
+    print(table_markdown(table))
+    return 0
+
+
 def _add_metric_options(p: argparse.ArgumentParser, shortcuts: bool = True) -> None:
     p.add_argument("--data-range", type=float, default=None, metavar="R",
                    help="value of white in the files' own units (default: 255 for 8-bit files, "
@@ -494,6 +516,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="score only the first N images (smoke tests)"
     )
     b.set_defaults(func=_cmd_bench_iqa)
+    rep = sub.add_parser(
+        "reproduce",
+        help="regenerate a paper's table: train its runs, evaluate, write table.{md,csv,json}",
+        description="Run a published table as an experiment: its runs are trained by the normal "
+        "trainer (one run directory each under DIR/runs, resumable: re-running continues "
+        "unfinished runs and reuses finished ones), evaluated, and DIR/table.md, table.csv, "
+        "table.json and report.html put our value beside the paper's in every cell.",
+    )
+    rep.add_argument("name", nargs="?", metavar="EXPERIMENT", help="see --list")
+    rep.add_argument("--list", action="store_true", help="list the experiments and budgets")
+    rep.add_argument("--budget", default="smoke", help="smoke (< 3 min on 2 CPU cores: the "
+                     "pipeline), cpu (< 30 min, built-in data), paper (the paper's settings)")  # fmt: skip
+    rep.add_argument(
+        "--out", metavar="DIR", help="output folder (default runs/reproduce/NAME-BUDGET)"
+    )
+    rep.add_argument("--data", metavar="SPEC", help="data for the runs (e.g. cifar10:ROOT for "
+                     "--budget paper; default: the built-in photos)")  # fmt: skip
+    rep.add_argument("--inception-weights", metavar="FILE", default=None,
+                     help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth): "
+                     "without them FID/KID/IS cells are null with the reason")  # fmt: skip
+    rep.add_argument("--device", default="cpu")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.set_defaults(func=_cmd_reproduce)
     return p
 
 
