@@ -108,6 +108,7 @@ EXPECTED_SPLITS = {
     "wgan-gp": "train",
     "qagan-ssim-stl10": "unlabeled",
     "qagan-niqe-stl10": "unlabeled",
+    "qagan-niqe-code": "all",
     "qagan-ssim-demo": "train",
     "qagan-niqe-demo": "train",
     "qagan-ssim-niqe-demo": "train",

@@ -59,7 +59,10 @@ class NIQEPenaltyConfig:
     """The NIQE penalty on critic gradient maps (``[hparams.niqe]``; ``qagen.gan.niqe_penalty``).
 
     ``variant``/``pooling``: the feature extractor ('qagan' batch-pooled = the authors' code with
-    its bugs fixed). ``source``: pristine statistics from ``grad_x D(x_real)``
+    its bugs fixed; 'qagan-code' = the authors' code as written, bugs included, batch pooling
+    only; with ``ridge = 0`` it also scores with their plain matrix inverse). ``res``:
+    'qagan-code' only, the crop size of the authors' ``niqe(img, res)`` (0: the whole map; their
+    64 px CelebA script passes 32). ``source``: pristine statistics from ``grad_x D(x_real)``
     ('critic_gradients', the authors' Python route) or the Sobel magnitude of the real images
     ('image_gradients', their MATLAB route). The statistics of every critic update's real batch
     are accumulated during the first ``warmup_steps`` generator steps (the penalty is off
@@ -70,13 +73,14 @@ class NIQEPenaltyConfig:
     ``S_P + ridge * diag(S_P)``.
     """
 
-    variant: Literal["qagan", "qagan-decimate", "live"] = "qagan"
+    variant: Literal["qagan", "qagan-decimate", "qagan-code", "live"] = "qagan"
     pooling: Literal["batch", "image"] = "batch"
     source: Literal["critic_gradients", "image_gradients"] = "critic_gradients"
     warmup_steps: int = 200
     refit_every: int = 0
     ridge: float = 0.01
     model_path: str = ""
+    res: int = 0
 
 
 @dataclass
@@ -197,6 +201,11 @@ class WGANGP(GANRecipe):
                     "hparams.niqe.pooling must be 'batch' with variant 'qagan-code' (the authors' "
                     f"code pools the minibatch), got {nc.pooling!r}"
                 )
+            if nc.res < 0 or (nc.res and nc.variant != "qagan-code"):
+                raise InputError(
+                    "hparams.niqe.res must be 0, or the crop size with variant 'qagan-code', "
+                    f"got {nc.res} with variant {nc.variant!r}"
+                )
             if nc.model_path and not Path(nc.model_path).expanduser().is_file():
                 raise InputError(f"hparams.niqe.model_path: no such file: {nc.model_path}")
 
@@ -205,7 +214,7 @@ class WGANGP(GANRecipe):
         self.niqe: NIQEGradientPenalty | None = None
         if cfg.niqe_weight > 0:
             nc = cfg.niqe
-            self.niqe = NIQEGradientPenalty(nc.variant, nc.pooling, nc.ridge)
+            self.niqe = NIQEGradientPenalty(nc.variant, nc.pooling, nc.ridge, nc.res or None)
             if nc.model_path:
                 model = self.niqe.load_model(str(Path(nc.model_path).expanduser()))
                 _log.info("NIQE penalty: pristine model %s", model)
