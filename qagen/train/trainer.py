@@ -238,8 +238,8 @@ class Trainer:
     def _begin_branch(self) -> None:
         """Rank 0: move aside the work of an abandoned branch (checkpoints newer than the one
         resumed from, unreadable newer ones), then let the logger cut metrics.csv."""
-        if self.write and self._resumed_from is not None:
-            unreadable = [p for p, _ in self._unreadable]
+        if self.write and getattr(self, "_resumed_from", None) is not None:
+            unreadable = [p for p, _ in getattr(self, "_unreadable", [])]
             ckpt.abandon_after(self.out, self.step, extra=unreadable)
         self.logger.start()
         barrier()
