@@ -192,14 +192,15 @@ def abandon_after(run_dir: str | Path, step: int, extra: Iterable[str | Path] = 
     _fsync_dir(ckpt_dir)
     what = ", ".join(p.name for p in moved_ckpts)
     more = f" and {len(samples)} sample grid(s)" if samples else ""
+    copied = (run_dir / "metrics.csv").is_file()
     _log.warning(
-        "resuming from step %d: the newer checkpoint(s) of the abandoned branch (%s)%s were "
-        "moved to %s (with a copy of metrics.csv); metrics.csv now continues from step %d",
+        "resuming from step %d, older than the run's newest checkpoint: a new branch starts; "
+        "the abandoned branch's checkpoint(s) (%s)%s were moved to %s%s",
         step,
         what,
         more,
         dest,
-        step,
+        f" with a copy of metrics.csv, which now continues from step {step}" if copied else "",
     )
     return dest
 

@@ -254,13 +254,6 @@ def train_main(
                 f"{run.train.max_steps}; pass a larger --max-steps to continue the run"
             )
             return TrainStatus(0, out_dir)
-        if point.path.parent.resolve() == (out_dir / "checkpoints").resolve():
-            newer = [p.name for k, p in ckpt.list_checkpoints(out_dir / "checkpoints") if k > step]
-            if newer:
-                _say(
-                    f"resuming from step {step}, older than {', '.join(newer)}: starting a new "
-                    "branch; the newer checkpoints move to an abandoned-<timestamp>/ folder"
-                )
     dataset = build_training_dataset(run.data)
     trainer = Trainer(run, dataset, out_dir, resume=point)
     try:
