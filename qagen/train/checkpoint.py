@@ -6,6 +6,12 @@ moved over the final name with ``os.replace``: a crash or an exception during th
 the previous checkpoints untouched and no partial file under a final name. Everything in it is a
 tensor or a primitive container, so it loads with ``torch.load(weights_only=True)``.
 
+Resuming never loses or mixes up work: :func:`load_resume_point` falls back past an unreadable
+(truncated) newest checkpoint with a warning, and :func:`abandon_after` moves the checkpoints
+and sample grids of a branch abandoned by resuming from an older checkpoint into
+``RUN/abandoned-<timestamp>/`` instead of letting keep-last-K delete the new work or a later
+``--resume`` jump back to them.
+
 Layout (the trainer fills it; see ``docs/training.md``)::
 
     format, version, torch_version   identification
