@@ -121,11 +121,17 @@ def _cmd_niqe_fit(args: argparse.Namespace) -> int:
 
 
 def _train_preset(preset: str | None, recipe: str | None) -> str | None:
-    """``--preset demo`` means the shipped ``<recipe>-demo`` preset when there is one."""
+    """``--preset demo`` means the shipped ``<recipe>-demo`` preset when there is one.
+
+    An unknown recipe is reported first (``UnknownNameError`` listing the recipes), so that a
+    misspelt recipe is not blamed on the preset it implies."""
     from pathlib import Path
 
+    from qagen.train import get_recipe
     from qagen.train.config import available_presets
 
+    if recipe is not None:
+        get_recipe(recipe)
     if preset is None or recipe is None or Path(preset).suffix == ".toml" or Path(preset).exists():
         return preset
     specific = f"{recipe}-{preset}"
@@ -134,7 +140,6 @@ def _train_preset(preset: str | None, recipe: str | None) -> str | None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
     from qagen.train import available_recipes, train_main
     from qagen.train.config import available_presets
@@ -145,27 +150,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     if args.recipe is None and args.resume is None and args.preset is None:
         raise SystemExit("error: name a RECIPE (see qagen train --list), or --resume DIR")
-    status = train_main(
-        args.recipe,
-        data=args.data,
-        preset=_train_preset(args.preset, args.recipe),
-        out=args.out,
-        max_steps=args.max_steps,
-        max_minutes=args.max_minutes,
-        overrides=args.overrides,
-        resume=args.resume,
-    )
+    try:
+        status = train_main(
+            args.recipe,
+            data=args.data,
+            preset=_train_preset(args.preset, args.recipe),
+            out=args.out,
+            max_steps=args.max_steps,
+            max_minutes=args.max_minutes,
+            overrides=args.overrides,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        print(
+            "qagen train: aborted by Ctrl-C: nothing was saved after the newest checkpoint "
+            "(continue with --resume RUN_DIR)",
+            file=sys.stderr,
+        )
+        return 130
     if args.no_report or os.environ.get("RANK", "0") not in ("", "0"):
         return status
-    if args.out is not None:
-        run_dir = Path(args.out)
-    elif args.resume not in (None, "auto"):
-        r = Path(args.resume)
-        run_dir = (
-            r if r.is_dir() else (r.parent.parent if r.parent.name == "checkpoints" else r.parent)
-        )
-    else:
-        run_dir = Path("runs") / (args.recipe or "")
+    run_dir = status.run_dir  # the directory train_main actually used
     if (run_dir / "metrics.csv").is_file() or (run_dir / "samples").is_dir():
         from qagen.eval.report import write_report
         from qagen.train.report import plot_curves, read_metrics
@@ -174,7 +179,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             steps, cols, _ = read_metrics(run_dir / "metrics.csv")
             plot_curves(steps, cols, run_dir / "loss_curves.png")
         print(f"qagen train: report: {write_report(run_dir)}", file=sys.stderr)
-    return status
+    return int(status)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from qagen.errors import InputError, UnknownNameError
+
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli backport
@@ -78,7 +80,9 @@ class TrainConfig:
     good state so that a non-finite loss at step k leaves a checkpoint of step k-1 (it costs one
     copy of the models, EMA and optimiser state on the training device). ``sample_every``,
     ``checkpoint_every`` and ``log_every`` are in steps; 0 disables periodic output (a final
-    checkpoint is always written).
+    checkpoint is always written). ``checkpoint_every_minutes`` also writes a checkpoint whenever
+    that much wall-clock time has passed since the last one (0: by steps only), so a crash or a
+    ``kill -9`` never loses more than a few minutes of training.
     """
 
     max_steps: int = 100_000
@@ -92,6 +96,7 @@ class TrainConfig:
     sample_every: int = 1000
     n_samples: int = 64
     checkpoint_every: int = 5000
+    checkpoint_every_minutes: float = 5.0
     keep_last: int = 3
     max_minutes: float = 0.0
     rollback: bool = True
@@ -587,14 +592,9 @@ def preset_path(preset: str | Path) -> Path:
     p = Path(preset)
     if p.suffix == ".toml" or p.exists():
         if not p.is_file():
-            raise ValueError(f"preset file not found: {p}")
+            raise InputError(f"--preset: preset file not found: {p}")
         return p
     shipped = _preset_dir() / f"{preset}.toml"
     if shipped.is_file():
         return shipped
-    names = available_presets()
-    close = difflib.get_close_matches(str(preset), names, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise ValueError(
-        f"unknown preset {str(preset)!r}{hint}; shipped presets: {', '.join(names) or '(none)'}"
-    )
+    raise UnknownNameError("preset", str(preset), available_presets())

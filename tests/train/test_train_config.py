@@ -134,8 +134,8 @@ def test_presets_and_precedence(tmp_path):
     assert run.recipe == "toy-wgan-gp" and run.data.spec == "folder:/x"
     assert run.hparams.lr == 0.001 and run.hparams.betas == (0.5, 0.99)  # override > preset
     assert run.train.batch_size == 16 and run.train.max_steps == 80  # argument > override
-    with pytest.raises(ValueError, match="is for recipe 'toy-wgan-gp', not 'other'"):
-        resolve_run_config("other", preset=str(preset))
+    with pytest.raises(ValueError, match="is for recipe 'toy-wgan-gp', not 'wgan-gp'"):
+        resolve_run_config("wgan-gp", preset=str(preset))
     preset.write_text('recipe = "toy-wgan-gp"\n[hparams]\nlearning_rate = 1\n')
     with pytest.raises(ValueError, match="unknown configuration key 'hparams.learning_rate'"):
         resolve_run_config(None, preset=str(preset))
