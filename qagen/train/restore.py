@@ -156,6 +156,7 @@ class RestoredRun:
         batch_size: int = 64,
         key: str | None = None,
         inputs: Any = None,
+        progress: bool = False,
     ) -> torch.Tensor:
         """``n`` images ``N x C x H x W`` (float32, CPU, clamped to [0, 1]) from the generator.
 
@@ -169,7 +170,7 @@ class RestoredRun:
           meanwhile (for recipes that draw noise inside ``sample``). A generator whose batch
           norm uses batch statistics depends on ``batch_size``.
         * A recipe returning several grids (``{name: images}``) needs ``key`` (default: the
-          first).
+          first). ``progress`` shows a bar over the batches on stderr.
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -184,9 +185,17 @@ class RestoredRun:
         total = min(_count(inputs) or n, n)
         modules = self.ema if ema else {}
         out = []
+        starts = range(0, total, batch_size)
+        if progress:
+            import sys
+
+            from tqdm import tqdm
+
+            desc = f"sampling the {'EMA' if modules else 'raw'} generator"
+            starts = tqdm(starts, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True)
         with preserved_rng(self.device):
             torch.manual_seed(int(seed or 0))
-            for lo in range(0, total, batch_size):
+            for lo in starts:
                 part = _slice(inputs, lo, min(lo + batch_size, total))
                 img = sample_isolated(self.recipe, part, modules, device=self.device)
                 if isinstance(img, Mapping):
