@@ -67,8 +67,8 @@ def figure_png(fig: Any, dpi: int | None = None) -> bytes:
 class PlainFormatter(Formatter):
     """Tick labels written in full (``0.0002``, ``0.00019995``), no offset, no multiplier.
 
-    For a set of ticks, the smallest number of significant digits (3 to 10) that gives every
-    tick a distinct label is used; the cursor read-out uses 6 digits.
+    For a set of ticks, the smallest number of significant digits (at least 3) that writes every
+    tick to within 1 % of the tick spacing is used; the cursor read-out uses 6 digits.
     """
 
     def __call__(self, x: float, pos: int | None = None) -> str:
@@ -78,12 +78,14 @@ class PlainFormatter(Formatter):
         return _fmt(value, 6)
 
     def format_ticks(self, values: Sequence[float]) -> list[str]:
-        vals = list(values)
-        for digits in range(3, 11):
+        vals = [float(v) for v in values]
+        gaps = [abs(b - a) for a, b in zip(vals, vals[1:], strict=False) if b != a]
+        tol = 0.01 * min(gaps) if gaps else 0.0
+        for digits in range(3, 13):
             labels = [_fmt(v, digits) for v in vals]
-            if len(set(labels)) == len(labels):
+            if all(abs(float(t) - v) <= tol for t, v in zip(labels, vals, strict=True)):
                 return labels
-        return [_fmt(v, 12) for v in vals]
+        return [_fmt(v, 15) for v in vals]
 
 
 def _fmt(v: float, digits: int) -> str:
@@ -96,10 +98,15 @@ def _fmt(v: float, digits: int) -> str:
     return text
 
 
-def plain_axes(ax: Any) -> None:
-    """Use :class:`PlainFormatter` on both axes of ``ax``."""
+def plain_axes(ax: Any, *, integer_x: bool = False) -> None:
+    """Use :class:`PlainFormatter` on both axes of ``ax``; ``integer_x`` puts the x ticks on
+    integers (steps)."""
     ax.xaxis.set_major_formatter(PlainFormatter())
     ax.yaxis.set_major_formatter(PlainFormatter())
+    if integer_x:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def smooth(values: Sequence[float], window: int | None = None) -> list[float]:
@@ -189,7 +196,7 @@ def plot_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.tick_params(labelsize=8)
-        plain_axes(ax)
+        plain_axes(ax, integer_x=True)
     for ax in list(axes.flat)[len(groups) :]:
         ax.set_axis_off()
     fig.suptitle(title, fontsize=12)
