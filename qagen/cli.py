@@ -192,7 +192,13 @@ def _eval_options(args: argparse.Namespace):
 def _cmd_eval(args: argparse.Namespace) -> int:
     from qagen.eval.run import eval_command
 
-    return eval_command(args.run_dir, _eval_options(args), report=args.report)
+    options = _eval_options(args)
+    status = eval_command(args.run_dir, options)
+    if args.report:
+        from qagen.eval.report import report_command
+
+        status = status or report_command(args.run_dir, device=options.device)
+    return status
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

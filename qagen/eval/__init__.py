@@ -12,6 +12,7 @@ texture statistics, run evaluation and run reports (docs/evaluation.md).
 * ``qagen.eval.options``: ``EvalOptions`` (every setting of ``qagen eval``) and the metric-name
   parser.
 * ``qagen.eval.niqe_set``: NIQE of a set of small images (pooled and per image).
+* ``qagen.eval.reference``: ``load_reference``, the real images of an evaluation.
 * ``qagen.eval.run``: ``evaluate_run`` / ``eval_command`` (``qagen eval RUN_DIR``).
 * ``qagen.eval.report``: the run report (``qagen report RUN_DIR``) and its section registry;
   ``qagen.eval.sections``: the section providers of each recipe family.
@@ -37,7 +38,8 @@ _EXPORTS = {
     "generation": ("evaluate_images", "write_eval_json"),
     "options": ("GENERATION_METRICS", "EvalOptions", "parse_metric_names"),
     "niqe_set": ("niqe_block_size", "niqe_set"),
-    "run": ("eval_command", "evaluate_run", "load_reference"),
+    "run": ("eval_command", "evaluate_run"),
+    "reference": ("ReferenceSet", "load_reference"),
     "report": ("RunReportData", "register_run_sections", "report_command", "run_sections",
                "write_report"),
     "swd": ("SWDResult", "swd"),

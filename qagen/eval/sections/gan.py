@@ -39,7 +39,7 @@ def quality_maps(
     """
     import torch
 
-    from qagen.eval.run import load_reference
+    from qagen.eval.reference import load_reference
     from qagen.iqa import gms_map, ssim_maps
 
     restored = run.restore("last")
