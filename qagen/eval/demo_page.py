@@ -4,7 +4,11 @@ run, all through the one report renderer.
 
 Command line (the Makefile's ``demo`` target)::
 
-    python -m qagen.eval.demo_page runs/demo --run runs/demo/train --title "qagen demo ..."
+    python -m qagen.eval.demo_page runs/demo --run runs/demo/train --evaluate swd,niqe,glcm \
+        --eval-n 64 --title "qagen demo ..."
+
+``--evaluate`` runs ``qagen eval`` on the run first, in the same process (the demo is timed:
+one process imports torch, builds the recipe and the dataset once).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qagen.eval.options import EvalOptions
 from qagen.report import Cell, Figure, Gallery, Paragraph, Section, Table
 
 __all__ = ["iqa_demo_sections", "main", "write_demo_page"]
@@ -128,7 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--run", required=True, help="the demo training run directory")
     p.add_argument("--out", default=None, help="default DEMO_DIR/report.html")
     p.add_argument("--title", default=None)
+    p.add_argument("--evaluate", default=None, metavar="METRICS",
+                   help="evaluate the run first (qagen eval --metrics METRICS)")  # fmt: skip
+    p.add_argument("--eval-n", type=int, default=64, help="images per set for --evaluate")
     args = p.parse_args(argv)
+    if args.evaluate:
+        from qagen.eval.run import eval_command
+
+        eval_command(args.run, EvalOptions(metrics=args.evaluate, n_samples=args.eval_n))
     path = write_demo_page(args.demo_dir, args.run, out=args.out, title=args.title)
     print(f"wrote {path}")
     return 0

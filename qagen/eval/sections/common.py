@@ -70,7 +70,9 @@ def summary_section(run: RunReportData) -> list[Section]:
             )
     ckpts = ", ".join(str(s) for s, _ in run.checkpoints) if run.checkpoints else "none"
     rows.append(("checkpoints (steps)", ckpts))
-    blocks: list[Any] = [KeyValues(rows, caption="The run.")]
+    blocks: list[Any] = [
+        KeyValues(rows, caption="The run (config.toml, metrics.csv, checkpoints/).")
+    ]
     if run.config_error:
         blocks.append(Paragraph(f"config.toml could not be read: {run.config_error}", note=True))
     hp = _flatten(run.config.get("hparams") or {})
