@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from qagen.errors import InputError
+
 from . import checkpoint as ckpt
 from .build import build_ema, build_recipe, fixed_sample_inputs, preserved_rng, sample_isolated
 from .config import RunConfig, load_toml, run_config_from_dict
@@ -132,7 +134,7 @@ class RestoredRun:
         from qagen.data import build_dataset
 
         if not self.run.data.spec:
-            raise ValueError("the run's configuration names no dataset (data.spec)")
+            raise InputError("the run's configuration names no dataset (data.spec)")
         return build_dataset(
             self.run.data.spec, self.run.data.resolution, split or self.run.data.split, **kwargs
         )
@@ -173,11 +175,11 @@ class RestoredRun:
           first). ``progress`` shows a bar over the batches on stderr.
         """
         if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+            raise InputError(f"n must be >= 1, got {n}")
         if inputs is None:
             inputs = self.sample_inputs(n, seed)
         if inputs is None:
-            raise ValueError(
+            raise InputError(
                 f"recipe {self.run.recipe!r} has no sample inputs (sample_inputs returned None), "
                 "so it cannot be sampled"
             )
@@ -201,7 +203,7 @@ class RestoredRun:
                 if isinstance(img, Mapping):
                     name = key if key is not None else next(iter(img))
                     if name not in img:
-                        raise ValueError(f"the recipe's samples have no grid {name!r}: {list(img)}")
+                        raise InputError(f"the recipe's samples have no grid {name!r}: {list(img)}")
                     img = img[name]
                 out.append(img.detach().float().clamp(0.0, 1.0).cpu())
         return torch.cat(out)
@@ -224,7 +226,7 @@ def restore_run(
     training dataset loaded lazily (``ctx.batches_per_epoch`` is 1: not known without the
     data). The global RNG states are left as they were. ``device``: ``"cpu"``, ``"cuda"``,
     ``"auto"``, ... Errors: ``FileNotFoundError`` (no run directory or checkpoint),
-    ``ValueError`` (no configuration, weights that do not fit the recipe).
+    :class:`qagen.errors.InputError` (no configuration, weights that do not fit the recipe).
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -235,7 +237,7 @@ def restore_run(
     if not cfg and (run_dir / "config.toml").is_file():
         cfg = load_toml(run_dir / "config.toml")
     if not cfg:
-        raise ValueError(f"{path} holds no configuration and {run_dir}/config.toml is missing")
+        raise InputError(f"{path} holds no configuration and {run_dir}/config.toml is missing")
     cls = recipe_cls or get_recipe(cfg["recipe"])
     run = run_config_from_dict(cfg, cls.Config)
     dev = resolve_device(str(device))
@@ -266,13 +268,13 @@ def restore_run(
     saved = state.get("modules", {})
     missing = [n for n in modules if n not in saved]
     if missing:
-        raise ValueError(f"{path} has no weights for {missing} of recipe {run.recipe!r}")
+        raise InputError(f"{path} has no weights for {missing} of recipe {run.recipe!r}")
     try:
         for name, m in modules.items():
             unwrap(m).load_state_dict(saved[name])
         recipe.load_state_dict(state.get("recipe", {}))
     except (RuntimeError, KeyError) as err:
-        raise ValueError(f"{path} does not fit recipe {run.recipe!r} as configured: {err}") from err
+        raise InputError(f"{path} does not fit recipe {run.recipe!r} as configured: {err}") from err
     ema: dict[str, nn.Module] = {}
     shadow = build_ema(recipe, run.train)
     if shadow is not None and all(n in (state.get("ema") or {}) for n in shadow.modules):

@@ -251,6 +251,11 @@ def test_sampling_follows_the_checkpoint(toy_run: Path) -> None:
     )
     # EMA (decay 0.5) and raw weights differ after 4 steps
     assert (got - raw).abs().max() > 1e-3
+    # the run's dataset, any split: the test split is the test folder, in file order
+    test = restored.dataset("test", value_range=(0.0, 1.0))
+    assert len(test) == N_TEST
+    torch.testing.assert_close(test[3], _real_test(toy_run)[3], atol=1e-6, rtol=0)
+    assert len(restored.dataset()) == 40  # default: the training split
     # an older checkpoint by step number, and a missing one
     assert restore_run(toy_run, 2).step == 2
     with pytest.raises(FileNotFoundError, match="steps available: 2, 4"):
