@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from qagen.errors import InputError, InputTypeError
 
 from . import checkpoint as ckpt
+from .build import build_ema, build_recipe, fixed_sample_inputs, sample_isolated
+from .build import seed_all as _seed_all
 from .config import RunConfig, TrainConfig, config_from_dict, run_config_to_dict, write_toml
 from .distributed import (
     DistInfo,
@@ -55,9 +56,9 @@ from .distributed import (
     shutdown_distributed,
 )
 from .ema import EMA, unwrap
-from .loader import BatchStream, derive_seed, to_device
+from .loader import BatchStream, derive_seed
 from .logger import MetricsLogger
-from .recipe import Recipe, TrainContext, get_recipe
+from .recipe import Recipe, get_recipe
 from .schedules import apply_lr, current_lrs
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError"]
@@ -111,14 +112,6 @@ def _validate_train(cfg: TrainConfig) -> None:
     for name, ok, why in checks:
         if not ok:
             raise InputError(f"train.{name} {why}, got {getattr(cfg, name)!r}")
-
-
-def _seed_all(seed: int) -> None:
-    torch.manual_seed(seed)  # CPU and every CUDA device
-    np.random.seed(seed % (1 << 32))
-    import random
-
-    random.seed(seed)
 
 
 @contextlib.contextmanager
@@ -270,43 +263,31 @@ class Trainer:
                     f"{self.run.recipe!r}"
                 )
 
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(derive_seed(cfg.seed, "shared"))
         self.streams = {}
         main = self._make_stream("main", self.dataset, cfg.batch_size, num_workers=None)
 
-        # Identical initialisation on every rank (DDP would broadcast rank 0's anyway).
-        _seed_all(derive_seed(cfg.seed, "init"))
-        self.ctx = TrainContext(
+        # The construction code shared with qagen.train.restore_run (qagen/train/build.py):
+        # identical initialisation on every rank (DDP would broadcast rank 0's anyway).
+        built = build_recipe(
             self.run,
+            self.recipe_cls,
             device=self.device,
+            dataset=self.dataset,
+            batches_per_epoch=main.batches_per_epoch,
+            stream_factory=self._make_stream,
             rank=dist.rank,
             world_size=dist.world_size,
             local_rank=dist.local_rank,
-            dataset=self.dataset,
-            generator=self.generator,
-            batches_per_epoch=main.batches_per_epoch,
-            stream_factory=self._make_stream,
         )
-        self.recipe = self.recipe_cls(self.run.hparams, self.ctx)
-        self.ctx._stream_factory = None
-        modules = self.recipe.modules()
-        ema_names = list(self.recipe.ema_modules())
-        unknown = [n for n in ema_names if n not in modules]
-        if unknown:
-            raise ValueError(f"ema_modules() names {unknown}, not in modules() {list(modules)}")
-        self.ema = None
-        if ema_names and cfg.ema_decay > 0:
-            self.ema = EMA({n: modules[n] for n in ema_names}, cfg.ema_decay, cfg.ema_start)
+        self.generator, self.ctx, self.recipe = built.generator, built.ctx, built.recipe
+        self.ema = build_ema(self.recipe, cfg)
         self.lr_schedules = dict(self.recipe.lr_schedules())
         optimizers = self.recipe.optimizers()
         for name in self.lr_schedules:
             if name not in optimizers:
                 raise ValueError(f"lr_schedules() names optimiser {name!r}, not in optimizers()")
 
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "samples"))
-        self.fixed_inputs = self.recipe.sample_inputs(cfg.n_samples, gen)
-        self.fixed_inputs = to_device(self.fixed_inputs, self.device)
+        self.fixed_inputs = fixed_sample_inputs(self.recipe, cfg, self.device)
 
         # Independent training streams per rank.
         _seed_all(derive_seed(cfg.seed, "rank", dist.rank))
@@ -720,20 +701,9 @@ class Trainer:
             return
         assert self.recipe is not None
         ema = dict(self.ema.modules) if self.ema is not None else {}
-        mods = [unwrap(m) for m in self.recipe.modules().values()] + list(ema.values())
-        flags = [(sub, sub.training) for m in mods for sub in m.modules()]
-        bufs = [(b, b.detach().clone()) for m in mods for b in m.buffers()]
-        rng = ckpt.capture_rng_state(self.device)
-        shared = self.generator.get_state()
-        try:
-            images = self.recipe.sample(self.fixed_inputs, ema)
-        finally:
-            for sub, training in flags:
-                sub.training = training
-            for b, saved in bufs:
-                b.copy_(saved)
-            ckpt.restore_rng_state(rng, self.device)
-            self.generator.set_state(shared)
+        images = sample_isolated(
+            self.recipe, self.fixed_inputs, ema, device=self.device, shared_generator=self.generator
+        )
         if not self.write:
             return
         from torchvision.utils import save_image
