@@ -254,11 +254,17 @@ def _cmd_niqe_fit(args: argparse.Namespace) -> int:
 
 
 def _train_preset(preset: str | None, recipe: str | None) -> str | None:
-    """``--preset demo`` means the shipped ``<recipe>-demo`` preset when there is one."""
+    """``--preset demo`` means the shipped ``<recipe>-demo`` preset when there is one.
+
+    An unknown recipe is reported first (``UnknownNameError`` listing the recipes), so that a
+    misspelt recipe is not blamed on the preset it implies."""
     from pathlib import Path
 
+    from qagen.train import get_recipe
     from qagen.train.config import available_presets
 
+    if recipe is not None:
+        get_recipe(recipe)
     if preset is None or recipe is None or Path(preset).suffix == ".toml" or Path(preset).exists():
         return preset
     specific = f"{recipe}-{preset}"
@@ -267,7 +273,6 @@ def _train_preset(preset: str | None, recipe: str | None) -> str | None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
     from qagen.train import available_recipes, train_main
     from qagen.train.config import available_presets
@@ -278,52 +283,122 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     if args.recipe is None and args.resume is None and args.preset is None:
         raise InputError("name a RECIPE (see qagen train --list), or --resume DIR")
-    status = train_main(
-        args.recipe,
-        data=args.data,
-        preset=_train_preset(args.preset, args.recipe),
-        out=args.out,
-        max_steps=args.max_steps,
-        max_minutes=args.max_minutes,
-        overrides=args.overrides,
-        resume=args.resume,
-    )
+    try:
+        status = train_main(
+            args.recipe,
+            data=args.data,
+            preset=_train_preset(args.preset, args.recipe),
+            out=args.out,
+            max_steps=args.max_steps,
+            max_minutes=args.max_minutes,
+            overrides=args.overrides,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        print(
+            "qagen train: aborted by Ctrl-C: nothing was saved after the newest checkpoint "
+            "(continue with --resume RUN_DIR)",
+            file=sys.stderr,
+        )
+        return 130
     if args.no_report or os.environ.get("RANK", "0") not in ("", "0"):
         return status
-    if args.out is not None:
-        run_dir = Path(args.out)
-    elif args.resume not in (None, "auto"):
-        r = Path(args.resume)
-        run_dir = (
-            r if r.is_dir() else (r.parent.parent if r.parent.name == "checkpoints" else r.parent)
-        )
-    else:
-        run_dir = Path("runs") / (args.recipe or "")
+    run_dir = status.run_dir  # the directory train_main actually used
     if (run_dir / "metrics.csv").is_file() or (run_dir / "samples").is_dir():
-        from qagen.eval.report import write_report
-        from qagen.train.report import plot_curves, read_metrics
+        from qagen.eval.report import write_report  # also writes loss_curves.png
 
-        if (run_dir / "metrics.csv").is_file():
-            steps, cols, _ = read_metrics(run_dir / "metrics.csv")
-            plot_curves(steps, cols, run_dir / "loss_curves.png")
         print(f"qagen train: report: {write_report(run_dir)}", file=sys.stderr)
-    return status
+    return int(status)
+
+
+#: ``qagen eval`` options that map one to one onto EvalOptions fields (dest -> field).
+_EVAL_FIELDS = (
+    "metrics", "n_samples", "checkpoint", "generator", "real", "reference_split",
+    "inception_weights", "seed", "batch_size", "device", "niqe_block", "swd_baseline",
+    "verify_hash", "feature_layer", "fid_method", "kid_subsets", "kid_subset_size",
+    "isc_splits", "cache_dir", "progress",
+)  # fmt: skip
+
+
+def _eval_options(args: argparse.Namespace):
+    """The EvalOptions of a parsed ``qagen eval`` command line."""
+    from qagen.eval.options import EvalOptions
+
+    return EvalOptions(**{f: getattr(args, f) for f in _EVAL_FIELDS})
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from qagen.eval.run import eval_command
 
-    return eval_command(
-        args.run_dir, metrics=args.metrics, n_samples=args.n_samples, checkpoint=args.checkpoint,
-        inception_weights=args.inception_weights, device=args.device, use_ema=not args.raw,
-        real=args.real, seed=args.seed,
-    )  # fmt: skip
+    options = _eval_options(args)
+    status = eval_command(args.run_dir, options)
+    if args.report:
+        from qagen.eval.report import report_command
+
+        status = status or report_command(args.run_dir, device=options.device)
+    return status
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from qagen.eval.report import report_command
 
-    return report_command(args.run_dir, device=args.device)
+    return report_command(args.run_dir, out=args.out, title=args.title, device=args.device)
+
+
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    """``qagen eval``: every default comes from :class:`qagen.eval.options.EvalOptions`."""
+    from qagen.eval.options import EvalOptions
+
+    d = EvalOptions()
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a training run; writes RUN_DIR/eval.json",
+        description="Sample the run's generator and compare it with real images (SWD, FID, "
+        "KID, IS, NIQE, GLCM); writes RUN_DIR/eval.json and appends to eval_history.jsonl. "
+        "Progress goes to stderr. The report is written by 'qagen report' (or --report).",
+    )
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--metrics", default=d.metrics, help="comma list of swd,fid,kid,is,niqe,glcm "
+                   "or 'all' (default: all; FID/KID/IS are skipped without Inception weights "
+                   "unless named)")  # fmt: skip
+    e.add_argument("--n-samples", type=int, default=d.n_samples, metavar="N",
+                   help=f"generated and real images (default {d.n_samples})")  # fmt: skip
+    e.add_argument("--checkpoint", default=d.checkpoint,
+                   help="'last', a step number or a checkpoint file (default last)")  # fmt: skip
+    e.add_argument("--generator", choices=("ema", "raw"), default=d.generator,
+                   help="the EMA copy (as the sample grids) or the raw weights (the QAGAN "
+                   "authors evaluated the raw generator); default ema")  # fmt: skip
+    e.add_argument("--real", default=d.real, metavar="SPEC|DIR",
+                   help="reference images: dataset spec or folder (default: the run's data)")  # fmt: skip
+    e.add_argument("--reference-split", default=d.reference_split, metavar="SPLIT",
+                   help="split of the reference data (default: test if the dataset has one, "
+                   "else the run's training split)")  # fmt: skip
+    e.add_argument("--inception-weights", default=d.inception_weights, metavar="PATH",
+                   help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth); "
+                   "or set QAGEN_INCEPTION_WEIGHTS")  # fmt: skip
+    e.add_argument("--seed", type=int, default=d.seed)
+    e.add_argument("--batch-size", type=int, default=d.batch_size, metavar="B")
+    e.add_argument("--device", default=d.device)
+    e.add_argument("--niqe-block", type=int, default=d.niqe_block, metavar="PX",
+                   help="NIQE block size (default: largest even <= min(H, W)/2, at most 96)")  # fmt: skip
+    e.add_argument("--no-swd-baseline", dest="swd_baseline", action="store_false",
+                   default=d.swd_baseline, help="skip SWD between two real sets (its scale)")  # fmt: skip
+    e.add_argument("--no-verify-hash", dest="verify_hash", action="store_false",
+                   default=d.verify_hash, help="accept Inception weights of another hash")  # fmt: skip
+    e.add_argument("--feature-layer", default=d.feature_layer, choices=("64", "192", "768", "2048"))
+    e.add_argument("--fid-method", default=d.fid_method, choices=("eigvals", "eigh", "sqrtm"))
+    e.add_argument("--kid-subsets", type=int, default=d.kid_subsets)
+    e.add_argument("--kid-subset-size", type=int, default=d.kid_subset_size,
+                   help="default min(1000, n)")  # fmt: skip
+    e.add_argument("--isc-splits", type=int, default=d.isc_splits, help="default min(10, n)")
+    e.add_argument("--cache-dir", default=d.cache_dir, metavar="DIR",
+                   help="reference-statistics cache ('off' to disable; default "
+                   "$QAGEN_CACHE_DIR or ~/.cache/qagen)")  # fmt: skip
+    e.add_argument("--no-progress", dest="progress", action="store_false", default=d.progress,
+                   help="no progress bars on stderr")  # fmt: skip
+    e.add_argument("--report", action="store_true",
+                   help="also write RUN_DIR/report.html (as qagen report)")  # fmt: skip
+    e.set_defaults(func=_cmd_eval)
 
 
 def _cmd_bench_iqa(args: argparse.Namespace) -> int:
@@ -471,33 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--list", action="store_true", help="list the recipes and shipped presets")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a training run; writes RUN_DIR/eval.json")
-    e.add_argument("run_dir", metavar="RUN_DIR")
-    e.add_argument("--metrics", default=None, help="comma list of swd,fid,kid,is,niqe,glcm (default: all; "
-                   "FID/KID/IS are skipped without Inception weights unless named)")  # fmt: skip
-    e.add_argument("--n-samples", type=int, default=1000)
-    e.add_argument(
-        "--checkpoint", default="last", help="'last', a step number or a checkpoint file"
-    )
-    e.add_argument("--inception-weights", default=None, help="local FID Inception weights "
-                   "(pt_inception-2015-12-05-6726825d.pth); or set QAGEN_INCEPTION_WEIGHTS")  # fmt: skip
-    e.add_argument(
-        "--real",
-        default=None,
-        help="reference images: dataset spec or folder (default: the run's data)",
-    )
-    e.add_argument(
-        "--raw", action="store_true", help="evaluate the raw generator instead of its EMA"
-    )
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="cpu")
-    e.set_defaults(func=_cmd_eval)
+    _add_eval_parser(sub)
 
     rp = sub.add_parser(
-        "report", help="write RUN_DIR/report.html (curves, samples, quality maps, eval)"
+        "report",
+        help="write RUN_DIR/report.html (curves, samples, quality maps, evaluation)",
+        description="Write the run's self-contained HTML report (and loss_curves.png) from "
+        "config.toml, metrics.csv, samples/, checkpoints/ and eval.json.",
     )
     rp.add_argument("run_dir", metavar="RUN_DIR")
-    rp.add_argument("--device", default="cpu")
+    rp.add_argument("--out", default=None, metavar="FILE", help="default RUN_DIR/report.html")
+    rp.add_argument("--title", default=None, help="page title (default: names the run)")
+    rp.add_argument("--device", default="cpu", help="device for sampling the quality maps")
     rp.set_defaults(func=_cmd_report)
 
     b = sub.add_parser(

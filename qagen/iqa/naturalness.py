@@ -84,6 +84,7 @@ from qagen._checks import check_choice, check_data_range, check_tensor, reduce
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
 from qagen.errors import InputError
 from qagen.filters import _cached, gaussian_kernel_1d, imresize_matrix
+from qagen.io import list_images
 
 __all__ = [
     "FEATURE_DIM",
@@ -856,9 +857,7 @@ def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) ->
 
 
 def _image_files(folder: Path) -> list[Path]:
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    files = list_images(folder, recursive=False, extensions=IMAGE_SUFFIXES)
     if not files:
         raise ValueError(
             f"fit_niqe_model: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}"
