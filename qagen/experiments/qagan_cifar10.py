@@ -86,7 +86,7 @@ class QAGANCifar10(Experiment):
             "training": f"{b['max_steps']} generator steps" if b["max_steps"]
             else f"{b['max_minutes']} minutes per run on this machine",
             "generator": "EMA of the last checkpoint (the QAGAN authors evaluated the raw "
-            "generator at step 100,000; qagen eval --raw)",
+            "generator at step 100,000; qagen eval --generator raw)",
             "n_samples": b["n_samples"],
             "inception_weights": ctx.inception_weights or "not given: IS and FID are null",
             "qagan_niqe_variant": "the fixed 'qagan' feature variant of the preset (the authors' "
@@ -135,4 +135,8 @@ class QAGANCifar10(Experiment):
                 "FID": cell_from_record(rec.get("fid")),
                 "SWD": cell_from_record(rec.get("swd"), keys=("average", "value")),
             }
+            scale = (rec.get("swd") or {}).get("real_vs_real") or {}
+            if isinstance(scale.get("average"), (int, float)):
+                row.note = (f"SWD of real vs real images at the same n: {scale['average']:.4g} "
+                            "(the value of a perfect generator)")  # fmt: skip
         return rows

@@ -181,7 +181,6 @@ def evaluate_run(
     ckpts = list_checkpoints(run_dir / "checkpoints")
     step = ckpts[-1][0] if ckpts else None
     cached = _read_json(run_dir / "eval.json") or {}
-    cached = cached.get("metrics", cached)
     out: dict = {}
     todo = []
     for m in metrics:
@@ -197,9 +196,10 @@ def evaluate_run(
                       "(--inception-weights pt_inception-2015-12-05-6726825d.pth)"}  # fmt: skip
         todo = [m for m in todo if m not in inception]
     if todo:
+        options.setdefault("progress", ctx.budget != "smoke")
         with contextlib.redirect_stdout(sys.stderr):
             res = _evaluate(
-                run_dir, metrics=todo, n_samples=n_samples,
+                run_dir, metrics=",".join(todo), n_samples=n_samples,
                 inception_weights=ctx.inception_weights, device=ctx.device, **options,
             )  # fmt: skip
         out.update({m: res[m] for m in todo if m in res})
@@ -207,11 +207,12 @@ def evaluate_run(
 
 
 def _same_protocol(rec: dict, step: int | None, n_samples: int) -> bool:
+    """Whether an ``eval.json`` record was made from checkpoint ``step`` with ``n_samples``."""
     if rec.get("skipped"):
         return False
-    r_step = rec.get("step", rec.get("checkpoint_step"))
-    r_n = rec.get("n_samples", rec.get("n_fake", (rec.get("protocol") or {}).get("n_fake")))
-    return (step is None or r_step == step) and (r_n is None or int(r_n) == int(n_samples))
+    proto = rec.get("protocol") or {}
+    r_step, r_n = proto.get("checkpoint_step"), proto.get("n_fake")
+    return r_step is not None and r_step == step and r_n is not None and int(r_n) == n_samples
 
 
 # ----------------------------------------------------------------------------- the command

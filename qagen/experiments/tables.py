@@ -34,7 +34,7 @@ def _num(v: float | None, std: float | None = None, digits: int = 4) -> str:
     return f"{text} ± {std:.2g}" if std is not None else text
 
 
-def _row_note(row: Row, columns: Sequence[str]) -> str:
+def _note_parts(row: Row, columns: Sequence[str]) -> list[str]:
     """The row's note, then the reason of every null cell of ours (once per distinct reason)."""
     parts = [row.note] if row.note else []
     by_reason: dict[str, list[str]] = {}
@@ -44,8 +44,23 @@ def _row_note(row: Row, columns: Sequence[str]) -> str:
             by_reason.setdefault("not computed by this experiment", []).append(col)
         elif cell.value is None:
             by_reason.setdefault(cell.reason or "not computed", []).append(col)
-    parts += [f"{', '.join(cols)}: {reason}" for reason, cols in by_reason.items()]
-    return "; ".join(parts)
+    return parts + [f"{', '.join(cols)}: {reason}" for reason, cols in by_reason.items()]
+
+
+def _row_note(row: Row, columns: Sequence[str]) -> str:
+    return "; ".join(_note_parts(row, columns))
+
+
+def _shared_notes(rows: Sequence[Row], columns: Sequence[str]) -> list[str]:
+    """Each distinct note part once, with the rows it applies to ("all rows" when it is every row)."""
+    where: dict[str, list[str]] = {}
+    for r in rows:
+        for part in _note_parts(r, columns):
+            where.setdefault(part, []).append(r.label)
+    return [
+        f"{part} ({'all rows' if len(labels) == len(rows) else ', '.join(labels)})"
+        for part, labels in where.items()
+    ]
 
 
 def table_json(
@@ -164,7 +179,7 @@ def _report_sections(
                         else Cell(pv, title=None if std is None else f"± {std:.3g}", tone="muted"))  # fmt: skip
         body.append(line)
     notes = [f"{c}: {exp.column_notes[c]}" for c in cols if c in exp.column_notes]
-    notes += [f"{tr['label']}: {tr['note']}" for tr in table["rows"] if tr["note"]]
+    notes += _shared_notes(rows, cols)
     sections = [
         Section(
             "Table",
