@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -291,3 +292,30 @@ def test_niqe_fit_writes_a_model_that_score_uses(tmp_path, capsys):
     img = folder / "0.png"
     assert main(["score", "niqe", str(img), "--model", str(tmp_path / "model.npz"), "--json"]) == 0
     assert math.isfinite(_strict_json(capsys.readouterr().out)["value"])
+
+
+# ----------------------------------------------------------------------------- bench-iqa
+def test_bench_iqa_through_main(tmp_path, capsys):
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).parent / "eval"))
+    from scipy import stats
+    from test_databases import make_tid2013
+
+    rows = make_tid2013(tmp_path / "db", refs=(1, 2), types=(1,))
+    out = tmp_path / "out"
+    argv = ["bench-iqa", "tid2013", str(tmp_path / "db"), "--metrics", "psnr", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    with open(out / "tid2013_correlations.csv") as fh:
+        table = {(r["metric"], r["dist_type"]): r for r in csv.DictReader(fh)}
+    with open(out / "tid2013_scores.csv") as fh:
+        scores = list(csv.DictReader(fh))
+    psnr = [float(r["psnr"]) for r in scores]
+    mos = [m for *_, m in rows]
+    want = stats.spearmanr(psnr, mos)[0]
+    assert float(table[("psnr", "ALL")]["srocc"]) == pytest.approx(want, abs=1e-12)
+    assert main([*argv[:3], "--metrics", "foo"]) == 2
+    assert "unknown metric 'foo'" in _error_line(capsys)
+    assert main(["bench-iqa", "tid2099", str(tmp_path / "db"), "--metrics", "psnr"]) == 2
+    assert "tid2013" in _error_line(capsys)
