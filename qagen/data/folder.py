@@ -6,13 +6,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from qagen.data.transforms import ImagePostprocess, resize_shorter_center_crop, to_uint8_chw
 from qagen.errors import InputError
-from qagen.io import IMAGE_EXTENSIONS, list_images
+from qagen.io import IMAGE_EXTENSIONS, list_images, read_image_file
 
 __all__ = ["ImageFolderDataset", "IMAGE_EXTENSIONS", "list_images"]
 
@@ -20,14 +19,15 @@ _log = logging.getLogger("qagen.data")
 
 
 def _decode(path: Path) -> torch.Tensor:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()
-        if im.mode not in ("RGB", "L"):
-            im = im.convert("RGB")
-        arr = np.asarray(im)
-    return to_uint8_chw(arr)
+    """An image file as uint8 ``C x H x W`` with its full range: 16-bit files (read at their
+    own depth by :func:`qagen.io.read_image_file`) are mapped by round(v * 255 / 65535), never
+    clipped; alpha is dropped."""
+    img = read_image_file(path, dtype=torch.float64)
+    v = img.values[0]
+    if img.white != 255:
+        v = torch.round(v * (255.0 / img.white))
+    arr = v.to(torch.uint8).permute(1, 2, 0).numpy()
+    return to_uint8_chw(arr[..., 0] if arr.shape[2] == 1 else arr)
 
 
 _MAX_NAMED = 10

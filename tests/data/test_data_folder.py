@@ -102,3 +102,20 @@ def test_folder_spec_and_errors(folder, tmp_path_factory):
         ImageFolderDataset(empty / "nope", 16)
     with pytest.raises(UnknownNameError, match=r"unknown data source 'cifar' \(did you mean"):
         build_dataset("cifar:/data", 32)
+
+
+def test_sixteen_bit_files_keep_their_range(tmp_path):
+    """A 16-bit grey PNG: Pillow's convert() clips at 255; the folder maps v -> round(v/257)."""
+    import numpy as np
+    from PIL import Image
+
+    from qagen.data.folder import ImageFolderDataset
+
+    a = np.linspace(0, 65535, 16 * 16).reshape(16, 16).astype(np.uint16)
+    Image.fromarray(a).save(tmp_path / "g16.png")
+    ds = ImageFolderDataset(tmp_path, resolution=None)
+    raw = ds.raw(0)
+    want = np.round(a / 257.0).astype(np.uint8)
+    assert raw.dtype == torch.uint8 and raw.shape == (3, 16, 16)
+    assert np.array_equal(raw[0].numpy(), want) and np.array_equal(raw[2].numpy(), want)
+    assert int(raw.max()) == 255 and (raw[0].numpy() < 255).mean() > 0.9  # not clipped
