@@ -26,6 +26,7 @@ def _commands() -> list[list[str]]:
     """Every ``qagen ...`` line of the bash blocks, comments removed, as argv lists."""
     out = []
     for block in _blocks("bash"):
+        block = re.sub(r"\\\n\s*", " ", block)  # join continuation lines
         for line in block.splitlines():
             line = line.split(" #")[0].strip()
             if line.startswith("qagen "):
