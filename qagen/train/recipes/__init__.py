@@ -8,6 +8,7 @@ name                method                                      source of the de
 ``qagan-ssim``      QAGAN, SSIM gradient penalty                 REFERENCE 3.2.1-3.2.2
 ``qagan-niqe``      QAGAN, NIQE penalty on critic gradients      REFERENCE 3.2.1, 3.2.3
 ``qagan-ssim-niqe`` QAGAN, both penalties                        REFERENCE 3.2.1-3.2.3
+``began``           BEGAN / BEGAN-IQA (eq. 6 composite distance)  REFERENCE 3.5-3.6 (Vertolli & Davies)
 =================== ========================================== ===============================
 
 Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper-parameters, a
@@ -15,6 +16,7 @@ Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper
 (the Banach-WGAN paper's settings). See ``docs/training.md``.
 """
 
+from .began import BEGAN, BEGANConfig
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
 from .wgan import (
@@ -32,6 +34,8 @@ from .wgan import (
 )
 
 __all__ = [
+    "BEGAN",
+    "BEGANConfig",
     "BWGAN",
     "BWGANConfig",
     "GANConfig",
