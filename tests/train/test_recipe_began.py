@@ -347,10 +347,11 @@ DEMO_KEYS = {("train", "sample_every"), ("train", "checkpoint_every"),
              ("hparams", "z_dim"), ("hparams", "h_dim")}  # fmt: skip
 
 
-@pytest.mark.parametrize("key", sorted(TABLE1))
+@pytest.mark.parametrize("key", [*sorted(TABLE1), ""])
 def test_presets_hold_table1_and_the_setup(key):
-    size, gamma, (b1, b2, b3), nz, steps = TABLE1[key]
-    run = resolve_run_config(None, preset=f"began-{key}")
+    size, gamma, (b1, b2, b3), nz, steps = TABLE1[key or "m01"]  # "began": model 1, the default
+    name = f"began-{key}" if key else "began"
+    run = resolve_run_config("began" if not key else None, preset=None if not key else name)
     hp = run.hparams
     assert run.recipe == "began" and run.data.resolution == size
     assert (hp.gamma, hp.beta_l1, hp.beta_gmsm, hp.beta_chrom) == (gamma, b1, b2, b3)
@@ -361,7 +362,7 @@ def test_presets_hold_table1_and_the_setup(key):
     assert hp.lr_floor == 2e-5 and hp.lambda_k == 0.001 and hp.k_init == 0.0
     assert run.train.batch_size == 16 and run.train.log_every == 1 and run.train.ema_decay == 0
     assert hp.c == 0.0026 and hp.c_scale == "8bit" and hp.update == "alternating"
-    demo = resolve_run_config(None, preset=f"began-{key}-demo")
+    demo = resolve_run_config(None, preset=f"{name}-demo")
     diff = set()
     for section in ("train", "data", "hparams"):
         a, b = vars(getattr(run, section)), vars(getattr(demo, section))
@@ -369,7 +370,7 @@ def test_presets_hold_table1_and_the_setup(key):
     assert diff <= DEMO_KEYS, diff - DEMO_KEYS
     assert demo.data.resolution == (64 if size == 128 else 32)
     assert demo.hparams.z_dim < nz and demo.hparams.channels < hp.channels
-    assert f"began-{key}-demo" in available_presets()
+    assert f"{name}-demo" in available_presets()
 
 
 # ------------------------------------------------------------------ the statistics file
