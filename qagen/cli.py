@@ -519,12 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe",
         nargs="?",
         metavar="RECIPE",
-        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe",
+        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe, began",
     )
     t.add_argument(
         "--data",
         metavar="SPEC",
-        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | folder:PATH",
+        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | celeba-began:ROOT | folder:PATH",
     )
     t.add_argument(
         "--preset",
