@@ -1,4 +1,4 @@
-"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa, reproduce.
+"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa, sample, reproduce.
 
 Images are read with :func:`qagen.io.read_image_file` at their own bit depth and scored with
 ``data_range`` = the files' white level (255 for 8-bit, 65535 for 16-bit; ``--data-range``
@@ -410,6 +410,17 @@ def _cmd_bench_iqa(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from qagen.eval.sampling import sample_command
+
+    path, text = sample_command(
+        args.run_dir, args.out, n=args.n, interpolate=args.interpolate, seed=args.seed,
+        raw=args.raw, checkpoint=args.checkpoint, device=args.device, nrow=args.nrow,
+    )  # fmt: skip
+    print(f"wrote {path}: {text}")
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from qagen.experiments import BUDGETS, available_experiments, get_experiment, reproduce
 
@@ -508,12 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe",
         nargs="?",
         metavar="RECIPE",
-        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe",
+        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe, began",
     )
     t.add_argument(
         "--data",
         metavar="SPEC",
-        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | folder:PATH",
+        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | celeba-began:ROOT | folder:PATH",
     )
     t.add_argument(
         "--preset",
@@ -576,6 +587,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="score only the first N images (smoke tests)"
     )
     b.set_defaults(func=_cmd_bench_iqa)
+    sm = sub.add_parser(
+        "sample",
+        help="a grid of samples (or latent interpolations) from a trained generator run",
+        description="Sample the generator of RUN_DIR's checkpoint (any generator recipe): a grid "
+        "of --n samples, or with --interpolate K, --n rows of K images going linearly in z from "
+        "one random latent vector to another.",
+    )
+    sm.add_argument("run_dir", metavar="RUN_DIR")
+    sm.add_argument("--out", required=True, metavar="FILE", help="output grid (.png or .jpg)")
+    sm.add_argument("--n", type=int, default=None, metavar="N",
+                    help="samples (default 64), or interpolation rows with --interpolate "
+                    "(default 8)")  # fmt: skip
+    sm.add_argument("--interpolate", type=int, default=None, metavar="K",
+                    help="interpolate in z between random pairs: K images per row, ends "
+                    "included")  # fmt: skip
+    sm.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default 0)")
+    sm.add_argument("--checkpoint", default="last",
+                    help="'last', a step number or a checkpoint file (default last)")  # fmt: skip
+    sm.add_argument("--raw", action="store_true",
+                    help="the raw generator weights instead of the EMA copy (when the run has one)")  # fmt: skip
+    sm.add_argument("--nrow", type=int, default=None, help="images per row of a sample grid")
+    sm.add_argument("--device", default="cpu")
+    sm.set_defaults(func=_cmd_sample)
+
     rep = sub.add_parser(
         "reproduce",
         help="regenerate a paper's table: train its runs, evaluate, write table.{md,csv,json}",

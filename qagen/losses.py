@@ -9,12 +9,13 @@ values with ``reduction="none"``. Input range checks can be switched off for tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from qagen._checks import reduce
+from qagen.errors import InputError
 from qagen.iqa.chroma import CQS_C, chroma_similarity, gms_sobel_map
 from qagen.iqa.structural import ms_ssim, ssim, ssim_distance
 
@@ -91,10 +92,15 @@ class CompositeIQALoss(nn.Module):
     """BEGAN-IQA weighted distance (Vertolli & Davies, eq. 6): sum_d beta_d d(x, y) / sum_d beta_d.
 
     Distances: ``"l1"`` = mean |x - y| on [-1, 1]-scaled images (the authors' code; equals
-    2 mean|x - y| / data_range, range [0, 2]), ``"gmsm"`` = 1 - GMSM (Sobel on YIQ Y, c = 0.0026 on
-    the unit scale), ``"chroma"`` = 1 - mean chrominance similarity. Default weights
-    ``{"l1": 2, "gmsm": 1, "chroma": 0}`` are the paper's best model (06/10/12, "scaled_began_gmsm").
-    Zero-weight terms are not computed. Returns per-image values with ``reduction="none"``.
+    2 mean|x - y| / data_range, range [0, 2]), ``"gmsm"`` = 1 - GMSM (unnormalised Sobel on the
+    2-decimal YIQ Y of the 0-255 images, the whole image as one window), ``"chroma"`` = 1 - mean
+    chrominance similarity S(I) S(Q) (:mod:`qagen.iqa.chroma`). ``c`` and ``c_scale`` as
+    :func:`qagen.iqa.chroma.gms_sobel_map`: ``c_scale="unit"`` applies c = 0.0026 to [0, 1]
+    intensities (the paper's statement), ``"8bit"`` to 0-255 intensities (the authors' code,
+    ``models/friqa.py``). Default weights ``{"l1": 2, "gmsm": 1, "chroma": 0}`` are the paper's
+    best model (06/10/12, "scaled_began_gmsm"). Zero-weight terms are not computed by
+    :meth:`forward`; :meth:`terms` can compute any of them (for logging). Returns per-image
+    values with ``reduction="none"``. Bad weights raise :class:`qagen.errors.InputError`.
     """
 
     TERMS = ("l1", "gmsm", "chroma")
@@ -111,31 +117,49 @@ class CompositeIQALoss(nn.Module):
         weights = dict({"l1": 2.0, "gmsm": 1.0, "chroma": 0.0} if weights is None else weights)
         unknown = set(weights) - set(self.TERMS)
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"weights has unknown terms {sorted(unknown)}; allowed: {list(self.TERMS)}"
             )
-        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-            raise ValueError(f"weights must be >= 0 with a positive sum, got {weights}")
+        if any(not w >= 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise InputError(f"weights must be >= 0 with a positive sum, got {weights}")
         self.weights = weights
         self.data_range = data_range
         self.reduction = reduction
         self.c, self.c_scale = c, c_scale
 
-    def terms(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each weighted distance per image (for logging), only the terms with non-zero weight."""
+    def terms(
+        self, x: torch.Tensor, y: torch.Tensor, names: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Each distance per image (``[N]``, unweighted): the terms with a non-zero weight, or
+        the terms ``names`` (any of :attr:`TERMS`, whatever their weight)."""
+        if names is None:
+            names = [t for t in self.TERMS if self.weights.get(t, 0)]
+        unknown = set(names) - set(self.TERMS)
+        if unknown:
+            raise InputError(
+                f"names has unknown terms {sorted(unknown)}; allowed: {list(self.TERMS)}"
+            )
         out: dict[str, torch.Tensor] = {}
-        if self.weights.get("l1", 0):
+        if "l1" in names:
             out["l1"] = 2.0 * (x - y).abs().mean(dim=(1, 2, 3)) / self.data_range
-        if self.weights.get("gmsm", 0):
+        if "gmsm" in names:
             g = gms_sobel_map(x, y, self.data_range, c=self.c, c_scale=self.c_scale)
             out["gmsm"] = 1.0 - g.mean(dim=(1, 2, 3))
-        if self.weights.get("chroma", 0):
+        if "chroma" in names:
             out["chroma"] = 1.0 - chroma_similarity(
                 x, y, self.data_range, c=self.c, c_scale=self.c_scale
             )
         return out
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        terms = self.terms(x, y)
-        total = sum(self.weights[k] * v for k, v in terms.items())
+    def combine(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Eq. 6 from per-image terms: ``sum_d beta_d terms[d] / sum_d beta_d`` over the terms with
+        a non-zero weight (each must be in ``terms``), reduced by ``reduction``."""
+        used = [t for t in self.TERMS if self.weights.get(t, 0)]
+        missing = [t for t in used if t not in terms]
+        if missing:
+            raise InputError(f"combine: terms {missing} have a non-zero weight but were not given")
+        total = sum(self.weights[k] * terms[k] for k in used)
         return reduce(total / sum(self.weights.values()), self.reduction)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.combine(self.terms(x, y))

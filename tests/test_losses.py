@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from qagen.errors import InputError
 from qagen.iqa import chroma_similarity, gms_sobel_map, ms_ssim, ssim, ssim_distance
 from qagen.losses import ChromaLoss, CompositeIQALoss, GMSMLoss, MSSSIMLoss, SSIMDistance, SSIMLoss
 
@@ -78,3 +79,22 @@ def test_loss_decreases_under_gradient_descent():
         v.backward()
         opt.step()
     assert loss(x.clamp(0, 1), y).item() < 0.5 * first
+
+
+def test_composite_terms_by_name_and_combine():
+    # any distance can be computed for logging, whatever its weight; the loss uses the weighted
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(2, 3, 16, 16, generator=g, dtype=torch.float64)
+    y = torch.rand(2, 3, 16, 16, generator=g, dtype=torch.float64)
+    loss = CompositeIQALoss({"l1": 3.0, "gmsm": 0.0, "chroma": 1.0}, reduction="none")
+    assert set(loss.terms(x, y)) == {"l1", "chroma"}
+    every = loss.terms(x, y, ["l1", "gmsm", "chroma"])
+    assert torch.equal(every["l1"], 2.0 * (x - y).abs().mean(dim=(1, 2, 3)))
+    assert torch.allclose(loss.combine(every), (3 * every["l1"] + every["chroma"]) / 4)
+    assert torch.allclose(loss(x, y), loss.combine(every))
+    with pytest.raises(InputError, match="chroma"):
+        loss.combine({"l1": every["l1"]})
+    with pytest.raises(InputError, match="unknown terms"):
+        loss.terms(x, y, ["l2"])
+    with pytest.raises(InputError, match=">= 0"):
+        CompositeIQALoss({"l1": -1.0, "gmsm": 2.0})

@@ -7,6 +7,7 @@ from qagen.data.build import DATASETS, build_dataset
 from qagen.data.builtin import BUILTIN_PHOTOS, HELD_OUT_PHOTOS, BuiltinPhotoDataset
 from qagen.data.folder import IMAGE_EXTENSIONS, ImageFolderDataset, list_images
 from qagen.data.standard import (
+    CelebABEGANDataset,
     CelebADataset,
     CIFAR10Dataset,
     DatasetNotFoundError,
@@ -21,6 +22,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "BuiltinPhotoDataset",
     "CIFAR10Dataset",
+    "CelebABEGANDataset",
     "CelebADataset",
     "DatasetNotFoundError",
     "ImageFolderDataset",

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from qagen.data.builtin import BuiltinPhotoDataset
 from qagen.data.folder import ImageFolderDataset
-from qagen.data.standard import CelebADataset, CIFAR10Dataset, STL10Dataset
+from qagen.data.standard import CelebABEGANDataset, CelebADataset, CIFAR10Dataset, STL10Dataset
 from qagen.errors import InputError, UnknownNameError
 
 __all__ = ["build_dataset", "DATASETS"]
@@ -21,6 +21,7 @@ DATASETS: dict[str, type[Dataset]] = {
     "cifar10": CIFAR10Dataset,
     "stl10": STL10Dataset,
     "celeba": CelebADataset,
+    "celeba-began": CelebABEGANDataset,
     "folder": ImageFolderDataset,
 }
 
@@ -39,8 +40,8 @@ def _folder_for_split(path: Path, split: str) -> Path:
 def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: Any) -> Dataset:
     """Build a dataset from a spec string.
 
-    ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'`` or
-    ``'folder:PATH'`` (``~`` and environment variables are expanded). ``split`` is passed on
+    ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'``,
+    ``'celeba-began:ROOT'`` (CelebA cropped as the BEGAN code) or ``'folder:PATH'`` (``~`` and environment variables are expanded). ``split`` is passed on
     (builtin: train/test/all; cifar10: train/test/all; stl10: train/test/unlabeled/train+unlabeled/
     all; celeba: train/valid/test/all; folder: ``PATH/<split>`` if that subfolder exists, else the
     whole folder for train/all). Keyword arguments go to the dataset class (``value_range``,

@@ -37,7 +37,13 @@ from torch.utils.data import Dataset
 from qagen.data.transforms import ImagePostprocess, center_crop, resize_uint8
 from qagen.errors import InputError
 
-__all__ = ["CIFAR10Dataset", "STL10Dataset", "CelebADataset", "DatasetNotFoundError"]
+__all__ = [
+    "CIFAR10Dataset",
+    "STL10Dataset",
+    "CelebADataset",
+    "CelebABEGANDataset",
+    "DatasetNotFoundError",
+]
 
 _log = logging.getLogger("qagen.data")
 
@@ -311,7 +317,8 @@ class CelebADataset(_Base):
     with antialiased bicubic; QAGAN's CelebA script crops 108 x 108 (DCGAN-tensorflow convention)
     and resizes bicubic, i.e. ``crop_size=108``. ``split``: ``'train'`` (162,770), ``'valid'``
     (19,867), ``'test'`` (19,962) from ``list_eval_partition.txt``, or ``'all'`` (every JPEG in
-    the folder; no partition file needed; what QAGAN uses).
+    the folder; no partition file needed; what QAGAN uses). ``crop_box = (top, left, height,
+    width)`` crops that box instead of the centre square (see :class:`CelebABEGANDataset`).
     """
 
     def __init__(
@@ -326,8 +333,16 @@ class CelebADataset(_Base):
         dequantize: bool = False,
         interpolation: str = "bicubic",
         verify: bool = False,
+        crop_box: tuple[int, int, int, int] | None = None,
     ) -> None:
         super().__init__(resolution, value_range, flip, dequantize, interpolation)
+        if crop_box is not None:
+            if len(crop_box) != 4 or min(crop_box) < 0 or min(crop_box[2:]) < 1:
+                raise InputError(
+                    "crop_box must be (top, left, height, width) with a positive size, "
+                    f"got {crop_box!r}"
+                )
+        self.crop_box = None if crop_box is None else tuple(int(v) for v in crop_box)
         if split not in _CELEBA_SPLITS:
             raise InputError(
                 f"split must be one of {list(_CELEBA_SPLITS)} for CelebA, got {split!r}"
@@ -399,5 +414,28 @@ class CelebADataset(_Base):
         with Image.open(self.files[index]) as im:
             arr = np.asarray(im.convert("RGB"))
         img = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        if self.crop_box is not None:
+            top, left, h, w = self.crop_box
+            if top + h > img.shape[-2] or left + w > img.shape[-1]:
+                raise InputError(
+                    f"crop_box {self.crop_box} does not fit {self.files[index].name} "
+                    f"({img.shape[-2]} x {img.shape[-1]})"
+                )
+            return resize_uint8(img[:, top : top + h, left : left + w], self.resolution,
+                                self.interpolation)  # fmt: skip
         crop = min(self.crop_size, img.shape[-2], img.shape[-1])
         return resize_uint8(center_crop(img, crop), self.resolution, self.interpolation)
+
+
+class CelebABEGANDataset(CelebADataset):
+    """CelebA cropped and resized as the BEGAN reference code (``carpedm20/BEGAN-tensorflow``
+    ``data_loader.py``, kept by the BEGAN-IQA authors' ``Tensorflow-ConnectorGraph``): the
+    128 x 128 box at row 50, column 25 of the 178 x 218 aligned images (the face, less
+    background than the centre 178 square), then nearest-neighbour resizing to the resolution
+    (TF1 ``resize_nearest_neighbor``: source pixel ``floor(i * 128 / R)``, as torch's
+    ``nearest``); at 128 px the crop is used as it is. Data spec ``celeba-began:ROOT``."""
+
+    def __init__(self, root: str | Path, split: str = "train", resolution: int = 64, **kwargs):
+        kwargs.setdefault("crop_box", (50, 25, 128, 128))
+        kwargs.setdefault("interpolation", "nearest")
+        super().__init__(root, split, resolution, **kwargs)

@@ -165,7 +165,7 @@ class Experiment:
 
 
 _EXPERIMENTS: dict[str, type[Experiment]] = {}
-_BUILTIN = ("qagen.experiments.qagan_cifar10",)
+_BUILTIN = ("qagen.experiments.qagan_cifar10", "qagen.experiments.began_table2")
 _LOADED = False
 
 

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from qagen.errors import InputError
+
 __all__ = [
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
@@ -183,11 +185,11 @@ class BEGANController:
         sync: bool = True,
     ) -> None:
         if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must lie in [0, 1], got {gamma}")
-        if lambda_k < 0:
-            raise ValueError(f"lambda_k must be >= 0, got {lambda_k}")
+            raise InputError(f"gamma must lie in [0, 1], got {gamma}")
+        if not lambda_k >= 0:
+            raise InputError(f"lambda_k must be >= 0, got {lambda_k}")
         if not k_min <= k_init <= k_max:
-            raise ValueError(
+            raise InputError(
                 f"k_init must lie in [k_min, k_max] = [{k_min}, {k_max}], got {k_init}"
             )
         self.gamma = float(gamma)

@@ -37,6 +37,14 @@ PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("quality-aware penalties (unweighted)", ("ssim_gp", "niqe_gp")),
     ("critic output scale E[D(x)^2] (drift term, unweighted)", ("drift",)),
     ("Banach-WGAN scales", ("lambda", "gamma")),
+    ("BEGAN autoencoder losses L(x), L(G(z)) and L_D", ("loss_real", "loss_fake", "loss_d")),
+    ("BEGAN equilibrium k_t", ("k_t",)),
+    ("BEGAN convergence M_global (lower is better)", ("m_global",)),
+    (
+        "BEGAN distances of D(x), real images (lower is better)",
+        ("l1_real", "gmsm_real", "chrom_real"),
+    ),
+    ("BEGAN distances of D(G(z)), generated images", ("l1_fake", "gmsm_fake", "chrom_fake")),
 )
 
 

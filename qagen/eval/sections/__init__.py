@@ -7,11 +7,13 @@
   evaluations over checkpoints.
 * :mod:`.gan`: the QAGAN / WGAN family (every :class:`qagen.train.recipes.GANRecipe`): quality
   maps of generated samples against their nearest training images.
+* :mod:`.began`: the ``began`` recipe: BEGAN-IQA's Table 2 statistics, Figures 3-6 and the
+  diversity of the samples.
 
 A new family (BEGAN, QMF, quality maps, SR) adds ``<family>.py`` with
 ``register_run_sections(...)`` calls and imports it here.
 """
 
-from qagen.eval.sections import common, evaluation, gan
+from qagen.eval.sections import began, common, evaluation, gan
 
-__all__ = ["common", "evaluation", "gan"]
+__all__ = ["began", "common", "evaluation", "gan"]

@@ -7,6 +7,13 @@ from typing import Any
 
 from torch import nn
 
+from qagen.gan.nets.began import (
+    BEGANAutoencoder,
+    BEGANDecoder,
+    BEGANEncoder,
+    BEGANGenerator,
+    began_levels,
+)
 from qagen.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from qagen.gan.nets.resnet import ResNetCritic, ResNetGenerator, resnet_layout
 
@@ -18,12 +25,18 @@ __all__ = [
     "DCGANGenerator",
     "DCGANDiscriminator",
     "resnet_layout",
+    "BEGANAutoencoder",
+    "BEGANDecoder",
+    "BEGANEncoder",
+    "BEGANGenerator",
+    "began_levels",
 ]
 
 #: name -> (generator class, critic class)
 NETWORKS: Mapping[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "resnet": (ResNetGenerator, ResNetCritic),
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "began": (BEGANGenerator, BEGANAutoencoder),
 }
 
 
@@ -37,7 +50,8 @@ def build_networks(
     """Build ``(generator, critic)`` by name.
 
     ``'resnet'``: QAGAN / Banach-WGAN ResNet pair (32, 48, 64 px; REFERENCE 3.2.1).
-    ``'dcgan'``: Radford et al. 2016 (32, 64 px). Extra constructor arguments go through
+    ``'dcgan'``: Radford et al. 2016 (32, 64 px). ``'began'``: the BEGAN generator and
+    autoencoder discriminator (8 * 2^k px; ``d_kwargs={'h_dim': 128, 'channels': 128}``). Extra constructor arguments go through
     ``g_kwargs`` / ``d_kwargs`` (e.g. ``g_kwargs={'always_batch_stats': True}``,
     ``d_kwargs={'norm': 'layer'}``).
     """

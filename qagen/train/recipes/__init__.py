@@ -8,13 +8,16 @@ name                method                                      source of the de
 ``qagan-ssim``      QAGAN, SSIM gradient penalty                 REFERENCE 3.2.1-3.2.2
 ``qagan-niqe``      QAGAN, NIQE penalty on critic gradients      REFERENCE 3.2.1, 3.2.3
 ``qagan-ssim-niqe`` QAGAN, both penalties                        REFERENCE 3.2.1-3.2.3
+``began``           BEGAN with BEGAN-IQA's eq. 6 distance        BEGAN-IQA (Vertolli & Davies), 3.5-3.6
 =================== ========================================== ===============================
 
 Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper-parameters, a
 ``<recipe>-demo`` preset sized for a few minutes on a CPU, and ``bwgan-sobolev`` / ``bwgan-l10``
-(the Banach-WGAN paper's settings). See ``docs/training.md``.
+(the Banach-WGAN paper's settings), ``began-m01`` ... ``began-m12`` (BEGAN-IQA Table 1). See
+``docs/training.md`` and ``docs/began.md``.
 """
 
+from .began import BEGAN, BEGANConfig
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
 from .wgan import (
@@ -32,6 +35,8 @@ from .wgan import (
 )
 
 __all__ = [
+    "BEGAN",
+    "BEGANConfig",
     "BWGAN",
     "BWGANConfig",
     "GANConfig",
