@@ -69,6 +69,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -81,6 +82,7 @@ import torch
 
 from qagen._checks import check_choice, check_data_range, check_tensor, reduce
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
+from qagen.errors import InputError
 from qagen.filters import _cached, gaussian_kernel_1d, imresize_matrix
 
 __all__ = [
@@ -727,8 +729,13 @@ class NIQEModel:
 
             d = loadmat(path)
             if "mu_prisparam" not in d or "cov_prisparam" not in d:
-                raise ValueError(f"{path}: a NIQE .mat model needs mu_prisparam and cov_prisparam")
+                raise InputError(f"{path}: a NIQE .mat model needs mu_prisparam and cov_prisparam")
             return cls(d["mu_prisparam"], d["cov_prisparam"], variant, block_size, 0, path.name)
+        if path.suffix.lower() != ".npz":
+            raise InputError(
+                f"{path}: not a NIQE model file; expected an .npz written by qagen niqe-fit "
+                "(NIQEModel.save) or a MATLAB .mat with mu_prisparam and cov_prisparam"
+            )
         try:
             with np.load(path, allow_pickle=False) as d:
                 missing = {"mu", "cov", "variant", "block_size"} - set(d.files)
@@ -739,8 +746,11 @@ class NIQEModel:
                 return cls(
                     d["mu"], d["cov"], str(d["variant"]), int(d["block_size"]), n_blocks, source
                 )
-        except (OSError, EOFError) as exc:  # zipfile errors are OSError subclasses or BadZipFile
-            raise ValueError(f"cannot read NIQE model {path}: {exc}") from exc
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            # ValueError: numpy refuses object arrays (allow_pickle=False): not a model file
+            raise InputError(
+                f"cannot read NIQE model {path}: not an .npz written by NIQEModel.save ({exc})"
+            ) from exc
 
     @classmethod
     def official(cls) -> NIQEModel:

@@ -9,6 +9,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from qagen.errors import UnknownNameError
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -95,7 +97,7 @@ def get(name: str) -> MetricInfo:
     """Look up a metric by name or alias (case-insensitive, '-' and '_' equivalent)."""
     key = name.lower().replace("-", "_")
     if key not in _REGISTRY:
-        raise KeyError(f"unknown metric {name!r}; available: {', '.join(available())}")
+        raise UnknownNameError("metric", name, available())
     return _REGISTRY[key]
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import qagen.iqa as iqa
+from qagen.errors import UnknownNameError
 
 # name -> (channels, size): the smallest convenient input each metric accepts.
 SETUP = {
@@ -68,7 +69,7 @@ def test_registry_lists_every_metric():
         assert name in names
     info = iqa.get("MS-SSIM")
     assert info.name == "ms_ssim" and info.higher_is_better and info.full_reference
-    with pytest.raises(KeyError, match="available"):
+    with pytest.raises(UnknownNameError, match="available"):
         iqa.get("nope")
 
 
