@@ -54,7 +54,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     try:
         info = get(args.metric)
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:  # UnknownNameError is a ValueError
         raise SystemExit(f"error: {exc.args[0]}") from None
     if info.full_reference:
         if args.dist is None:

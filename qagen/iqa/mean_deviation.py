@@ -39,9 +39,9 @@ Implementation notes:
   images score e^(1/8) instead of 0 (0.03 for e = 1e-12).
 * Identical images give exactly 0, with a zero gradient (the minimum of the distance): the
   similarities are computed as 1 - (a - b)^2 / (a^2 + b^2 + C), exactly 1 for a = b.
-* Speed: the colour matrix (with the rescale to 0-255 and the Prewitt 1/3 folded in) is one
-  matrix product over the channel axis, the Prewitt kernels are shifted-slice sums and
-  differences (separable), and the gradients of the fused image use linearity,
+* Speed: the colour matrix (with the rescale to 0-255 folded in) is one matrix product over
+  the channel axis, the Prewitt kernels are separable axis filters of the filter engine
+  (:func:`qagen.filters.gradients`), and the gradients of the fused image use linearity,
   grad F = (grad L_R + grad L_D) / 2. On CPU a 1x1 or depthwise 3x3 convolution is many
   times slower than these.
 """
@@ -52,11 +52,10 @@ import math
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
-from qagen._checks import check_choice, check_pair, reduce
+from qagen._checks import check_choice, check_pair, no_autocast, reduce
 from qagen.color import LHM_MATRIX
-from qagen.filters import matlab_downsample, matlab_scale_factor
+from qagen.filters import gradients, matlab_downsample, matlab_scale_factor
 
 __all__ = ["mdsi", "mdsi_map"]
 
@@ -72,20 +71,19 @@ _EPS_GRAD = 1e-24
 def _lhm_matrix(
     channels: int, scale: float, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """(3 x channels) matrix giving [L/3, H, M] on the 0-255 scale from RGB (or grey) values.
+    """(3 x channels) matrix giving [L, H, M] on the 0-255 scale from RGB (or grey) values.
 
-    Rows of :data:`qagen.color.LHM_MATRIX` times ``scale`` = 255 / data_range; the L row also
-    carries the 1/3 of the Prewitt kernels. Grey input (R = G = B) sums the columns.
+    Rows of :data:`qagen.color.LHM_MATRIX` times ``scale`` = 255 / data_range. Grey input
+    (R = G = B) sums the columns.
     """
     m = torch.tensor(LHM_MATRIX, dtype=torch.float64) * scale
-    m[0] /= 3.0
     if channels == 1:
         m = m.sum(dim=1, keepdim=True)
     return m.to(dtype=dtype, device=device)
 
 
 def _lhm(x: torch.Tensor, data_range: float) -> torch.Tensor:
-    """Steps 1-2: downsample by MATLAB's F, then ``N x 3 x H' x W'`` [L/3, H, M] on 0-255.
+    """Steps 1-2: downsample by MATLAB's F, then ``N x 3 x H' x W'`` [L, H, M] on 0-255.
 
     The colour matrix is applied as a matrix product over the channel axis (much faster on CPU
     than a 1x1 convolution); downsampling first, as ``MDSI.m`` does (both are linear).
@@ -94,19 +92,6 @@ def _lhm(x: torch.Tensor, data_range: float) -> torch.Tensor:
     return torch.einsum(
         "oc,nchw->nohw", _lhm_matrix(x.shape[1], 255.0 / data_range, x.dtype, x.device), x
     )
-
-
-def _prewitt(l3: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """MATLAB ``conv2(L, dx, 'same')`` and ``conv2(L, dx', 'same')``, dx = [1 0 -1; 1 0 -1; 1 0 -1]/3.
-
-    ``l3`` is L/3. Zero padding; the kernels are separable (a 3-sum across, a central difference
-    along), computed with shifted slices (several times faster on CPU than a grouped
-    convolution). Returns (d/dx, d/dy) up to sign, which the magnitudes do not see.
-    """
-    p = F.pad(l3, (1, 1, 1, 1))
-    col = p[..., :-2, :] + p[..., 1:-1, :] + p[..., 2:, :]  # (H, W + 2): vertical 3-sums
-    row = p[..., :-2] + p[..., 1:-1] + p[..., 2:]  # (H + 2, W): horizontal 3-sums
-    return col[..., 2:] - col[..., :-2], row[..., 2:, :] - row[..., :-2, :]
 
 
 def _pow_nonneg(v: torch.Tensor, p: float) -> torch.Tensor:
@@ -143,9 +128,8 @@ def _gs_cs(
     """
     lhm_r = _lhm(y, data_range)
     lhm_d = _lhm(x, data_range)
-    gx, gy = _prewitt(
-        torch.cat([lhm_r[:, :1], lhm_d[:, :1]], dim=1)
-    )  # channels: reference, distorted
+    # Prewitt gradients of L (MATLAB conv2 'same'), channels: reference, distorted
+    gx, gy = gradients(torch.cat([lhm_r[:, :1], lhm_d[:, :1]], dim=1), "prewitt")
     gm2 = torch.addcmul(gx * gx, gy, gy)
     # Fused image (L_R + L_D) / 2: its gradients are the means of the two (linearity).
     gx_f = 0.5 * gx.sum(dim=1, keepdim=True)
@@ -240,7 +224,7 @@ def mdsi_map(
         ``N x 1 x H' x W'`` with H' = ceil(H / F), W' = ceil(W / F), F the downsampling factor.
     """
     data_range = _validate(x, y, data_range, combination, beta=beta, gamma=gamma)
-    with torch.autocast(device_type=x.device.type, enabled=False):
+    with no_autocast(x.device):
         if x.dtype in (torch.float16, torch.bfloat16):
             x, y = x.float(), y.float()
         gs, cs = _gs_cs(x, y, data_range, c1, c2, c3)
@@ -292,7 +276,7 @@ def mdsi(
     """
     data_range = _validate(x, y, data_range, combination, beta=beta, gamma=gamma, q=q, rho=rho, o=o)
     check_choice(reduction, "reduction", ("none", "mean", "sum"))
-    with torch.autocast(device_type=x.device.type, enabled=False):
+    with no_autocast(x.device):
         if x.dtype in (torch.float16, torch.bfloat16):
             x, y = x.float(), y.float()
         gs, cs = _gs_cs(x, y, data_range, c1, c2, c3)

@@ -83,7 +83,7 @@ import torch
 from qagen._checks import check_choice, check_data_range, check_tensor, reduce
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
 from qagen.errors import InputError
-from qagen.filters import _cached, gaussian_kernel_1d, imresize_matrix
+from qagen.filters import _cached, gaussian_taps, imresize, separable_filter
 
 __all__ = [
     "FEATURE_DIM",
@@ -307,126 +307,22 @@ def aggd_fit(
 # MSCN and features
 
 
-@lru_cache(maxsize=256)
-def _pad_index(n: int, before: int, after: int, mode: str) -> tuple[int, ...]:
-    """Source index of every position of a padded axis (MATLAB 'replicate' or 'symmetric')."""
-    idx = np.arange(-before, n + after)
-    if mode == "replicate":
-        idx = np.clip(idx, 0, n - 1)
-    else:  # symmetric: [0..n-1, n-1..0] repeated
-        idx = np.mod(idx, 2 * n)
-        idx = np.where(idx < n, idx, 2 * n - 1 - idx)
-    return tuple(int(i) for i in idx)
-
-
-def _axis_slice(ndim: int, dim: int, start: int, stop: int, step: int) -> tuple[slice, ...]:
-    sl = [slice(None)] * ndim
-    sl[dim] = slice(start, stop, step)
-    return tuple(sl)
-
-
-def _pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
-    """Pad one axis with MATLAB 'replicate' or 'symmetric' borders."""
-    n = x.shape[dim]
-    if max(before, after) > n:  # tiny axis: generic gather
-        idx = torch.tensor(_pad_index(n, before, after, mode), device=x.device)
-        return x.index_select(dim, idx)
-    if mode == "replicate":
-        head = x.narrow(dim, 0, 1).expand(
-            *[before if d == dim % x.dim() else -1 for d in range(x.dim())]
-        )
-        tail = x.narrow(dim, n - 1, 1).expand(
-            *[after if d == dim % x.dim() else -1 for d in range(x.dim())]
-        )
-    else:
-        head = x.narrow(dim, 0, before).flip(dim)
-        tail = x.narrow(dim, n - after, after).flip(dim)
-    return torch.cat([head, x, tail], dim)
-
-
-def _fold_axis(
-    gp: torch.Tensor, dim: int, n: int, before: int, after: int, mode: str
-) -> torch.Tensor:
-    """Adjoint of :func:`_pad_axis`: add the padding's gradient back onto its source pixels."""
-    if max(before, after) > n:
-        idx = torch.tensor(_pad_index(n, before, after, mode), device=gp.device)
-        shape = list(gp.shape)
-        shape[dim] = n
-        return gp.new_zeros(shape).index_add(dim, idx, gp)
-    gx = gp.narrow(dim, before, n).clone()
-    head, tail = gp.narrow(dim, 0, before), gp.narrow(dim, before + n, after)
-    if mode == "replicate":
-        gx.narrow(dim, 0, 1).add_(head.sum(dim, keepdim=True))
-        gx.narrow(dim, n - 1, 1).add_(tail.sum(dim, keepdim=True))
-    else:
-        gx.narrow(dim, 0, before).add_(head.flip(dim))
-        gx.narrow(dim, n - after, after).add_(tail.flip(dim))
-    return gx
-
-
-class _Filter1d(torch.autograd.Function):
-    """out[j] = sum_t w[t] xp[stride j + t] along ``dim``, xp = x padded by (before, after)
-    with MATLAB 'replicate' or 'symmetric' borders. Computed as sums of shifted slices (much
-    faster on CPU than a one-channel conv2d with a thin kernel or a dense matrix); the backward
-    pass is the transposed filter (plain tensor operations, so it is itself differentiable)."""
-
-    @staticmethod
-    def forward(ctx, x, w, dim, stride, before, after, mode):  # type: ignore[override]
-        n = x.shape[dim]
-        xp = _pad_axis(x, dim, before, after, mode)
-        n_out = (n + before + after - len(w)) // stride + 1
-        out = None
-        for t, wt in enumerate(w):
-            part = xp[_axis_slice(x.dim(), dim, t, t + stride * (n_out - 1) + 1, stride)]
-            out = part * wt if out is None else out.add_(part, alpha=wt)
-        ctx.args = (w, dim, stride, n, before, after, mode)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
-        w, dim, stride, n, before, after, mode = ctx.args
-        n_out = g.shape[dim]
-        shape = list(g.shape)
-        shape[dim] = n + before + after
-        gp = g.new_zeros(shape)
-        for t, wt in enumerate(w):
-            sl = _axis_slice(g.dim(), dim, t, t + stride * (n_out - 1) + 1, stride)
-            gp[sl].add_(g, alpha=wt)
-        return _fold_axis(gp, dim, n, before, after, mode), None, None, None, None, None, None
-
-
-def _filter2d(
-    x: torch.Tensor, w: tuple[float, ...], stride: int, before: int, after: int, mode: str
-):
-    x = _Filter1d.apply(x, w, x.dim() - 2, stride, before, after, mode)
-    return _Filter1d.apply(x, w, x.dim() - 1, stride, before, after, mode)
-
-
 def _gauss_same_replicate(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
     """``imfilter(X, fspecial('gaussian', size, sigma), 'replicate')`` on N x C x H x W
-    (separable; the same values as :func:`qagen.filters.gaussian_filter` to ~1e-16 relative)."""
-    w = tuple(gaussian_kernel_1d(size, sigma, torch.float64).tolist())
-    return _filter2d(x, w, 1, (size - 1) // 2, size - 1 - (size - 1) // 2, "replicate")
-
-
-@lru_cache(maxsize=1)
-def _half_weights() -> tuple[float, ...]:
-    """The 8 taps of MATLAB ``imresize(X, 0.5)`` (antialiased bicubic), taken from an interior
-    row of :func:`qagen.filters.imresize`'s weight matrix (so the values are identical)."""
-    m = imresize_matrix(32, 0.5, torch.float64, torch.device("cpu"))
-    return tuple(m[8, 13:21].tolist())
+    (separable, by the filter engine of :mod:`qagen.filters`)."""
+    return separable_filter(x, gaussian_taps(size, sigma), "same", "replicate")
 
 
 def imresize_half(x: torch.Tensor) -> torch.Tensor:
     """MATLAB ``imresize(X, 0.5)`` (bicubic, antialiased, symmetric borders) for even H and W.
 
     Output pixel j (0-based) = sum_t w[t] X[2j - 3 + t], t = 0..7 (indices reflected at the
-    borders); the same values as :func:`qagen.filters.imresize` (its dense weight matrix) to
-    ~1e-16 relative, several times faster, with a cheap backward pass.
+    borders): :func:`qagen.filters.imresize`, whose operator at scale 1/2 is this uniform
+    8-tap stride-2 filter (linear cost, cheap backward pass).
     """
     if x.shape[-2] % 2 or x.shape[-1] % 2:
-        raise ValueError(f"imresize_half needs even height and width, got {tuple(x.shape[-2:])}")
-    return _filter2d(x, _half_weights(), 2, 3, 3, "symmetric")
+        raise InputError(f"imresize_half needs even height and width, got {tuple(x.shape[-2:])}")
+    return imresize(x, 0.5)
 
 
 def mscn(

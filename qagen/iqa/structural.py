@@ -21,17 +21,20 @@ absolute, and against pytorch-msssim, torchmetrics and scikit-image.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from qagen._checks import check_choice, check_pair, reduce
 from qagen.color import GRAY_WEIGHTS, to_gray
 from qagen.filters import (
     PAD_MODES,
-    _cached,
+    Taps,
     box_downsample_symmetric,
-    gaussian_kernel_1d,
+    gaussian_taps,
     matlab_scale_factor,
     separable_filter,
+    taps,
 )
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -42,15 +45,13 @@ GRAY_OPTIONS = (*GRAY_WEIGHTS, "per_channel")
 DQ_EPS = 1e-8
 
 
-def _paper_window(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _qagan_taps() -> Taps:
     """QAGAN code's 8-tap Gaussian (sigma 1.5) sampled at integer offsets -3..+4, normalised."""
+    g = [math.exp(-(t * t) / (2 * 1.5**2)) for t in range(-3, 5)]
+    return taps([v / sum(g) for v in g])
 
-    def build() -> torch.Tensor:
-        t = torch.arange(-3, 5, dtype=torch.float64)
-        g = torch.exp(-(t**2) / (2 * 1.5**2))
-        return (g / g.sum()).to(dtype=dtype, device=device)
 
-    return _cached(("qagan_window", dtype, device), build)
+QAGAN_TAPS = _qagan_taps()
 
 
 def _prepare(x: torch.Tensor, gray: str, data_range: float) -> torch.Tensor:
@@ -62,7 +63,7 @@ def _prepare(x: torch.Tensor, gray: str, data_range: float) -> torch.Tensor:
 def _lcs_maps(
     x: torch.Tensor,
     y: torch.Tensor,
-    kernel: torch.Tensor,
+    kernel: Taps,
     c1: float,
     c2: float,
     padding: str = "valid",
@@ -132,7 +133,7 @@ def ssim_maps(
     data_range, x, y = _ssim_setup(
         x, y, data_range, win_size, sigma, gray, downsample, padding, pad_mode, "ssim_maps"
     )
-    kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
+    kernel = gaussian_taps(win_size, sigma)
     lum, cs = _lcs_maps(
         x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode
     )
@@ -220,7 +221,7 @@ def ssim_distance(
         check_pair(x, y, data_range=2.0, metric="ssim_distance", min_size=1, low=-1.0)
         if x.shape[1] == 3:
             x, y = to_gray(x, "tf"), to_gray(y, "tf")
-        kernel = _paper_window(x.dtype, x.device)
+        kernel = QAGAN_TAPS
         lum, cs = _lcs_maps(
             x, y, kernel, (0.01 * 2) ** 2, (0.03 * 2) ** 2, "same", "zeros", cs_extra=0.01
         )
@@ -229,7 +230,7 @@ def ssim_distance(
         data_range, x, y = _ssim_setup(
             x, y, data_range, win_size, sigma, gray, False, padding, pad_mode, "ssim_distance"
         )
-        kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
+        kernel = gaussian_taps(win_size, sigma)
         lum, cs = _lcs_maps(
             x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode
         )
@@ -311,7 +312,7 @@ def ms_ssim(
         "ms_ssim",
         min_size=min_size,
     )
-    kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
+    kernel = gaussian_taps(win_size, sigma)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     out = None
     for j in range(scales):
