@@ -102,7 +102,7 @@ def check_tensor(
     if channels is not None and x.shape[1] not in channels:
         allowed = " or ".join(str(c) for c in channels)
         raise InputError(
-            f"{where}{name} must have {allowed} channels, got {x.shape[1]} (shape {tuple(x.shape)})"
+            f"{where}{name} must have {allowed} channel{'s' if allowed != '1' else ''}, got {x.shape[1]} (shape {tuple(x.shape)})"
         )
     mh, mw = (min_size, min_size) if isinstance(min_size, int) else min_size
     if x.shape[-2] < mh or x.shape[-1] < mw:
@@ -171,14 +171,19 @@ def check_pair(
     return data_range
 
 
-def no_autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """A context that switches ``torch.autocast`` off on ``device`` (where autocast exists).
+def no_autocast(where: torch.device | torch.Tensor | object) -> contextlib.AbstractContextManager:
+    """A context that switches ``torch.autocast`` off on a device (or a tensor's device).
 
     Metrics compute in the dtype they choose (float32 for half inputs); an enclosing autocast
-    region must not silently turn their matrix products into float16.
+    region must not silently turn their products and filters into float16/bfloat16. Anything
+    that is neither a device nor a tensor (invalid input, rejected later) means the CPU.
     """
-    if torch.amp.is_autocast_available(device.type):
-        return torch.autocast(device_type=device.type, enabled=False)
+    if isinstance(where, torch.Tensor):
+        where = where.device
+    if not isinstance(where, torch.device):
+        where = torch.device("cpu")
+    if torch.amp.is_autocast_available(where.type):
+        return torch.autocast(device_type=where.type, enabled=False)
     return contextlib.nullcontext()
 
 

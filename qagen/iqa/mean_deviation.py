@@ -1,4 +1,4 @@
-"""Mean Deviation Similarity Index (MDSI), REFERENCE.md section 1.6.
+"""Mean Deviation Similarity Index (MDSI).
 
 Nafchi, Shahkolaei, Hedjam & Cheriet, "Mean deviation similarity index: efficient and reliable
 full-reference image quality evaluator", IEEE Access 4, 2016 (arXiv 1608.07433), and the
@@ -34,7 +34,7 @@ Implementation notes:
   |Z_i - mean Z| and the fractional powers (|GCS|^q, |GS|^gamma, |CS|^beta, the final ^(o/rho))
   use :func:`_pow_nonneg`: exactly 0 at 0 with a zero gradient there, and the argument clamped
   at sqrt(finfo.tiny) (1.1e-19 in float32) before the power, so p v^(p-1) cannot overflow. An
-  additive epsilon there (as REFERENCE.md 1.6 suggests) is not used: the pooled value is an
+  additive epsilon there (as some ports use) is not used: the pooled value is an
   eighth root of the deviations, so an epsilon e inside |Z_i - mean Z| would make identical
   images score e^(1/8) instead of 0 (0.03 for e = 1e-12).
 * Identical images give exactly 0, with a zero gradient (the minimum of the distance): the
@@ -53,7 +53,14 @@ from functools import lru_cache
 
 import torch
 
-from qagen._checks import check_choice, check_pair, no_autocast, reduce
+from qagen._checks import (
+    check_choice,
+    check_pair,
+    check_positive,
+    compute_dtype,
+    no_autocast,
+    reduce,
+)
 from qagen.color import LHM_MATRIX
 from qagen.filters import gradients, matlab_downsample, matlab_scale_factor
 
@@ -183,12 +190,20 @@ def _mult_polar(
     return mag * table[0][which], mag * table[1][which]
 
 
-def _validate(x, y, data_range, combination, **exponents) -> float:
-    data_range = check_pair(x, y, data_range=data_range, metric="mdsi")
-    check_choice(combination, "combination", _COMBINATIONS)
+#: Smallest height and width (after MDSI.m's downsampling by F, which is 1 below 384 pixels):
+#: the 3 x 3 Prewitt operator must fit once. Smaller images are all padding: a white and a
+#: black 2 x 2 image had constant GCS maps and scored MDSI = 0, "identical".
+MDSI_MIN_SIZE = 3
+
+
+def _validate(x, y, data_range, combination, metric, **exponents) -> float:
+    data_range = check_pair(
+        x, y, data_range=data_range, metric=metric, min_size=MDSI_MIN_SIZE,
+        hint="the 3 x 3 Prewitt operator must fit the image",
+    )  # fmt: skip
+    check_choice(combination, "combination", _COMBINATIONS, metric)
     for name, value in exponents.items():
-        if not value > 0:
-            raise ValueError(f"mdsi: {name} must be > 0, got {value}")
+        check_positive(value, name, metric)
     return data_range
 
 
@@ -206,7 +221,7 @@ def mdsi_map(
 ) -> torch.Tensor:
     """GCS map of MDSI (Nafchi et al. 2016): the gradient-chromaticity similarity per pixel.
 
-    Steps 1-6 of the module docstring (REFERENCE.md 1.6). 1 where distorted ``x`` and reference
+    Steps 1-6 of the module docstring (Nafchi et al. 2016, ``MDSI.m``). 1 where distorted ``x`` and reference
     ``y`` agree, lower where they differ; GS (and so GCS) can be negative. For ``"sum"`` the map
     is alpha GS + (1 - alpha) CS; for ``"mult"`` it is the **real part** of the complex
     principal power product GS^gamma CS^beta (equal to it wherever GS and CS are >= 0).
@@ -223,10 +238,9 @@ def mdsi_map(
     Returns:
         ``N x 1 x H' x W'`` with H' = ceil(H / F), W' = ceil(W / F), F the downsampling factor.
     """
-    data_range = _validate(x, y, data_range, combination, beta=beta, gamma=gamma)
+    data_range = _validate(x, y, data_range, combination, "mdsi_map", beta=beta, gamma=gamma)
     with no_autocast(x.device):
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x, y = x.float(), y.float()
+        x, y = compute_dtype(x, y)
         gs, cs = _gs_cs(x, y, data_range, c1, c2, c3)
         if combination == "sum":
             return _gcs_sum(gs, cs, alpha)
@@ -251,7 +265,7 @@ def mdsi(
 ) -> torch.Tensor:
     """Mean Deviation Similarity Index of distorted ``x`` against reference ``y``.
 
-    Nafchi et al., IEEE Access 2016, ``MDSI.m`` (module docstring, REFERENCE.md 1.6).
+    Nafchi et al., IEEE Access 2016, ``MDSI.m`` (algorithm in the module docstring).
     A distance: 0 for identical images, lower is better (piq's loss is 1 - clip(MDSI, 0, 1)).
     Asymmetric: swapping ``x`` and ``y`` changes the value.
 
@@ -274,11 +288,12 @@ def mdsi(
         MDSI per image (``[N]``) or reduced; float16/bfloat16 input is computed and returned
         in float32.
     """
-    data_range = _validate(x, y, data_range, combination, beta=beta, gamma=gamma, q=q, rho=rho, o=o)
-    check_choice(reduction, "reduction", ("none", "mean", "sum"))
+    check_choice(reduction, "reduction", ("none", "mean", "sum"), "mdsi")
+    data_range = _validate(
+        x, y, data_range, combination, "mdsi", beta=beta, gamma=gamma, q=q, rho=rho, o=o
+    )
     with no_autocast(x.device):
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x, y = x.float(), y.float()
+        x, y = compute_dtype(x, y)
         gs, cs = _gs_cs(x, y, data_range, c1, c2, c3)
         if combination == "sum":
             # GCS^q of a real map: |GCS|^q, rotated by q pi where GCS < 0.

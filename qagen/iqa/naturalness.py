@@ -1,7 +1,8 @@
 """NIQE (Mittal, Soundararajan, Bovik, IEEE SPL 2013), faithful to the LIVE release.
 
 Reproduces ``computequality.m`` / ``computefeature.m`` / ``estimateaggdparam.m`` /
-``estimatemodelparam.m`` of the LIVE NIQE release (REFERENCE.md section 1.9), batched and
+``estimatemodelparam.m`` of the LIVE NIQE release (Mittal, Soundararajan, Bovik, "Making a
+"completely blind" image quality analyzer", IEEE Signal Processing Letters 20(3), 2013), batched and
 differentiable (first order) with respect to the input image. The counts of negative and
 positive values in each AGGD fit are piecewise constant, so NIQE jumps where an MSCN value or
 product crosses 0 exactly; gradients ignore those jumps, as any autograd derivative would.
@@ -80,9 +81,16 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from qagen._checks import check_choice, check_data_range, check_tensor, reduce
+from qagen._checks import (
+    HALF_DTYPES,
+    check_choice,
+    check_data_range,
+    check_tensor,
+    no_autocast,
+    reduce,
+)
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
-from qagen.errors import InputError
+from qagen.errors import InputError, InputTypeError
 from qagen.filters import _cached, gaussian_taps, imresize, separable_filter
 
 __all__ = [
@@ -112,7 +120,6 @@ SNAP_REL = 1e-12
 #: The LIVE grid of ``estimateaggdparam.m``: 0.2:0.001:10.
 GRID_START, GRID_STEP, GRID_STOP = 0.2, 0.001, 10.0
 SHAPE_ESTIMATORS = ("grid", "continuous")
-IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".webp")
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))  # computefeature.m, circshift order
 
 
@@ -407,10 +414,20 @@ class NIQEFeatures(NamedTuple):
 
 def _check_block_size(block_size: int) -> int:
     if isinstance(block_size, bool) or not isinstance(block_size, int):
-        raise TypeError(f"block_size must be an int, got {type(block_size).__name__}")
+        raise InputTypeError(f"block_size must be an int, got {type(block_size).__name__}")
     if block_size < 4 or block_size % 2:
-        raise ValueError(f"block_size must be an even integer >= 4, got {block_size}")
+        raise InputError(f"block_size must be an even integer >= 4, got {block_size}")
     return block_size
+
+
+def niqe_min_size(block_size: int = 96) -> int:
+    """Smallest height and width :func:`niqe` accepts: one ``block_size`` block.
+
+    NIQE's features are statistics of whole blocks (``block_size`` at scale 1, half that at
+    scale 2 after ``imresize(I, 0.5)``); the 7 x 7 MSCN window is padded ('replicate') and
+    fits any block of the allowed sizes (even, >= 4).
+    """
+    return int(block_size)
 
 
 def _too_small_hint(block_size: int) -> str:
@@ -479,13 +496,13 @@ def mvg_fit(
     cov (N x D x D) in the features' dtype.
     """
     if features.dim() != 3:
-        raise ValueError(f"features must be N x B x D, got shape {tuple(features.shape)}")
+        raise InputError(f"features must be N x B x D, got shape {tuple(features.shape)}")
     if mask is None:
         mask = torch.ones(features.shape, dtype=torch.bool, device=features.device)
     if mask.dim() == 2:
         mask = mask.unsqueeze(-1).expand_as(features)
     if mask.shape != features.shape:
-        raise ValueError(
+        raise InputError(
             f"mask must be N x B or N x B x D, got {tuple(mask.shape)} for {tuple(features.shape)}"
         )
     mf = mask.to(features.dtype)
@@ -554,26 +571,26 @@ class NIQEModel:
         mu = torch.as_tensor(self.mu, dtype=torch.float64).detach().to("cpu").reshape(-1)
         cov = torch.as_tensor(self.cov, dtype=torch.float64).detach().to("cpu")
         if mu.shape != (FEATURE_DIM,):
-            raise ValueError(
+            raise InputError(
                 f"NIQEModel: mu must have {FEATURE_DIM} values, got shape {tuple(mu.shape)}"
             )
         if cov.shape != (FEATURE_DIM, FEATURE_DIM):
-            raise ValueError(
+            raise InputError(
                 f"NIQEModel: cov must be {FEATURE_DIM}x{FEATURE_DIM}, got shape {tuple(cov.shape)}"
             )
         if not (torch.isfinite(mu).all() and torch.isfinite(cov).all()):
-            raise ValueError("NIQEModel: mu and cov must be finite (no NaN/Inf)")
+            raise InputError("NIQEModel: mu and cov must be finite (no NaN/Inf)")
         scale = float(cov.abs().max()) or 1.0
         if float((cov - cov.T).abs().max()) > 1e-10 * scale:
-            raise ValueError("NIQEModel: cov must be symmetric")
+            raise InputError("NIQEModel: cov must be symmetric")
         cov = (cov + cov.T) / 2.0
         ev = torch.linalg.eigvalsh(cov)
         if float(ev[0]) < -1e-10 * max(float(ev[-1]), 1e-300):
-            raise ValueError(
+            raise InputError(
                 f"NIQEModel: cov must be positive semi-definite (smallest eigenvalue {float(ev[0]):.3g})"
             )
         if not isinstance(self.variant, str) or not self.variant:
-            raise ValueError(f"NIQEModel: variant must be a non-empty string, got {self.variant!r}")
+            raise InputError(f"NIQEModel: variant must be a non-empty string, got {self.variant!r}")
         object.__setattr__(self, "mu", mu)
         object.__setattr__(self, "cov", cov)
         object.__setattr__(self, "block_size", int(self.block_size))
@@ -669,7 +686,7 @@ def _resolve_model(model: NIQEModel | str | os.PathLike | None) -> NIQEModel:
         return model
     if isinstance(model, (str, os.PathLike)):
         return NIQEModel.load(model)
-    raise TypeError(
+    raise InputTypeError(
         f"model must be a NIQEModel, a path to a model file or None, got {type(model).__name__}"
     )
 
@@ -692,27 +709,41 @@ def niqe(
     gray: str = "rgb2gray",
     compute_dtype: torch.dtype | None = torch.float64,
 ) -> torch.Tensor:
-    """NIQE of each image (lower is better): LIVE ``computequality(im, bs, bs, 0, 0, mu, cov)``.
+    """Naturalness Image Quality Evaluator per image (Mittal et al. 2013, LIVE ``computequality.m``).
 
-    ``x``: N x C x H x W (C = 1 grey, C = 3 RGB via MATLAB ``rgb2gray`` with uint8 rounding,
-    straight-through; ``gray`` picks another formula from :data:`qagen.color.GRAY_WEIGHTS`) in
-    [0, data_range]. ``model``: the official LIVE model (default), a :class:`NIQEModel` or a
-    model file. ``block_size``: block side at scale 1 (96 in the release; images smaller than
-    one block raise; use e.g. 32 for small GAN samples). See the module doc for the pipeline,
-    the flat-region rule and the epsilons. ``shape_estimator``: "grid" (LIVE, default) or
-    "continuous" (:func:`aggd_shape`). ``compute_dtype``: internal precision (float64 default,
-    also for float32 input; None = ``x``'s dtype). Equals the LIVE MATLAB values to ~1e-12
-    (data_range 255). Returns shape [N] (``reduction="none"``) in ``x``'s dtype.
+    NIQE = sqrt((mu_P - mu_T)' pinv((S_P + S_T) / 2) (mu_P - mu_T)) between the pristine
+    multivariate Gaussian (mu_P, S_P) and the one fitted to the image's block features
+    (mu_T, S_T): ``computequality(im, bs, bs, 0, 0, mu, cov)`` of the LIVE release, to ~1e-12
+    on 8-bit images (``data_range=255``). Pipeline, flat-region rule and epsilons: module
+    docstring.
+
+    Args:
+        x: images ``N x C x H x W`` (C = 1 grey, or 3 RGB through MATLAB ``rgb2gray`` with uint8
+            rounding, straight-through), values in ``[0, data_range]``, H and W at least
+            ``block_size`` (:func:`niqe_min_size`): NIQE's statistics need one whole block.
+        data_range: value of white (computed on the 0-255 scale).
+        model: the official LIVE model (None, default), a :class:`NIQEModel` or a model file.
+        block_size: block side at scale 1 (96 in the release; e.g. 32 for small GAN samples).
+        reduction: "none" (one value per image), "mean" or "sum".
+        shape_estimator: "grid" (LIVE, default) or "continuous" (:func:`aggd_shape`).
+        gray: RGB to grey formula (:data:`qagen.color.GRAY_WEIGHTS`), MATLAB's "rgb2gray".
+        compute_dtype: internal precision, float64 by default (also for float32 input); None
+            means ``x``'s dtype (float32 for half precision).
+
+    Returns:
+        ``[N]`` (or reduced), >= 0, lower is better (more natural); in ``x``'s dtype, float32
+        for half-precision input.
     """
-    data_range = check_data_range(data_range)
+    data_range = check_data_range(data_range, "niqe")
     _check_block_size(block_size)
-    check_tensor(x, "x", data_range=data_range, min_size=block_size, metric="niqe",
-                 hint=_too_small_hint(block_size))  # fmt: skip
-    check_choice(gray, "gray", list(GRAY_WEIGHTS))
-    check_choice(reduction, "reduction", ("none", "mean", "sum"))
+    check_tensor(x, "x", data_range=data_range, min_size=niqe_min_size(block_size),
+                 metric="niqe", hint=_too_small_hint(block_size))  # fmt: skip
+    check_choice(gray, "gray", list(GRAY_WEIGHTS), "niqe")
+    check_choice(reduction, "reduction", ("none", "mean", "sum"), "niqe")
+    check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS, "niqe")
     model = _resolve_model(model)
     if model.variant != VARIANT:
-        raise ValueError(
+        raise InputError(
             f"niqe: model variant {model.variant!r} does not match the feature extractor "
             f"{VARIANT!r}; fit a model with fit_niqe_model or load a '{VARIANT}' model"
         )
@@ -723,13 +754,16 @@ def niqe(
             UserWarning,
             stacklevel=2,
         )
-    img = _to_gray255(x.to(compute_dtype or x.dtype), data_range, gray)
-    feats = niqe_features(
-        img, block_size, shape_estimator=shape_estimator, compute_dtype=compute_dtype
-    )
-    mu_t, cov_t = mvg_fit(feats.features, feats.valid)
-    mu_p, cov_p = model.mu.to(x.device), model.cov.to(x.device)
-    return reduce(mvg_distance(mu_p, cov_p, mu_t, cov_t).to(x.dtype), reduction)
+    out_dtype = torch.float32 if x.dtype in HALF_DTYPES else x.dtype
+    with no_autocast(x):
+        img = _to_gray255(x.to(compute_dtype or out_dtype), data_range, gray)
+        feats = niqe_features(
+            img, block_size, shape_estimator=shape_estimator, compute_dtype=compute_dtype
+        )
+        mu_t, cov_t = mvg_fit(feats.features, feats.valid)
+        mu_p, cov_p = model.mu.to(x.device), model.cov.to(x.device)
+        value = mvg_distance(mu_p, cov_p, mu_t, cov_t).to(out_dtype)
+    return reduce(value, reduction)
 
 
 def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) -> torch.Tensor:
@@ -738,9 +772,11 @@ def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) ->
     Both models must be of the same feature variant. Returns a float64 scalar tensor."""
     for name, m in (("model_a", model_a), ("model_b", model_b)):
         if not isinstance(m, NIQEModel):
-            raise TypeError(f"niqe_distance: {name} must be a NIQEModel, got {type(m).__name__}")
+            raise InputTypeError(
+                f"niqe_distance: {name} must be a NIQEModel, got {type(m).__name__}"
+            )
     if model_a.variant != model_b.variant:
-        raise ValueError(
+        raise InputError(
             f"niqe_distance: models of different feature variants ({model_a.variant!r} and "
             f"{model_b.variant!r}) cannot be compared"
         )
@@ -751,46 +787,42 @@ def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) ->
 # fitting a pristine model (estimatemodelparam.m)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-    if not files:
-        raise ValueError(
-            f"fit_niqe_model: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}"
-        )
-    return files
-
-
-def _iter_inputs(
+def _input_items(
     images: torch.Tensor | str | os.PathLike | Iterable[torch.Tensor | str | os.PathLike],
     data_range: float,
-) -> Iterable[tuple[str, torch.Tensor, float]]:
-    """Yield (name, N x C x H x W tensor, its data_range) for each input item."""
-    from qagen.io import read_image
+) -> list[tuple[str, Path | torch.Tensor, float]]:
+    """(name, path or N x C x H x W tensor, its data_range) for each input item, in order."""
+    from qagen.io import IMAGE_EXTENSIONS, list_images
 
     if isinstance(images, (str, os.PathLike)):
         p = Path(images)
         if p.is_dir():
-            for f in _image_files(p):
-                yield str(f), read_image(f), 255.0
-            return
+            files = list_images(p, recursive=False)
+            if not files:
+                raise InputError(
+                    f"fit_niqe_model: no image files ({', '.join(IMAGE_EXTENSIONS)}) in {p}"
+                )
+            return [(str(f), f, 255.0) for f in files]
         if not p.is_file():
             raise FileNotFoundError(f"fit_niqe_model: no such folder or file: {p}")
-        yield str(p), read_image(p), 255.0
-        return
+        return [(str(p), p, 255.0)]
     if isinstance(images, torch.Tensor):
-        yield "images", images, data_range
-        return
+        return [("images", images, data_range)]
+    items = []
     for i, item in enumerate(images):
         if isinstance(item, (str, os.PathLike)):
-            yield str(item), read_image(item), 255.0
+            items.append((str(item), Path(item), 255.0))
         elif isinstance(item, torch.Tensor):
-            yield f"images[{i}]", item.unsqueeze(0) if item.dim() == 3 else item, data_range
+            items.append(
+                (f"images[{i}]", item.unsqueeze(0) if item.dim() == 3 else item, data_range)
+            )
         else:
-            raise TypeError(
+            raise InputTypeError(
                 f"fit_niqe_model: images[{i}] must be a tensor or a path, got {type(item).__name__}"
             )
+    if not items:
+        raise InputError("fit_niqe_model: no images given")
+    return items
 
 
 def fit_niqe_model(
@@ -801,41 +833,84 @@ def fit_niqe_model(
     data_range: float = 1.0,
     gray: str = "rgb2gray",
     shape_estimator: str = "grid",
+    progress: bool = False,
 ) -> NIQEModel:
-    """Fit a pristine NIQE model (LIVE ``estimatemodelparam.m``).
+    """Fit a pristine NIQE model (Mittal et al. 2013, LIVE ``estimatemodelparam.m``).
 
     For every image: the :func:`niqe_features` of its blocks; keep the blocks whose sharpness
     (mean sigma at scale 1) is > ``sharpness`` * the image's maximum (``None``: keep all). The
     kept rows of all images are stacked; mu = nanmean, cov = nancov (:func:`mvg_fit`).
+    Computed in float64 without gradients.
 
-    ``images_or_folder``: a folder (its image files in sorted order, read as 8-bit values,
-    ``data_range`` ignored), a file, an N x C x H x W tensor in [0, data_range], or a sequence of
-    tensors (C x H x W or N x C x H x W, any sizes) and/or paths. RGB goes through ``rgb2gray``
-    as in :func:`niqe`. Every image must hold at least one block. Computed in float64 without
-    gradients. Fewer than 2 complete blocks raise; 37 or fewer give a singular covariance (a
-    warning; :func:`mvg_distance` uses its pseudo-inverse).
+    Unreadable image files (corrupt, truncated, not 8-bit) are skipped with **one** warning
+    that names them all, the policy of the training folders; only when no readable image is
+    left is that an error.
+
+    Args:
+        images_or_folder: a folder (its image files, not recursive, in sorted order, read as
+            8-bit values; ``data_range`` ignored), an image file, an ``N x C x H x W`` tensor in
+            ``[0, data_range]``, or a sequence of tensors (``C x H x W`` or ``N x C x H x W``,
+            any sizes) and/or paths. RGB goes through ``rgb2gray`` as in :func:`niqe`. Every
+            image must hold at least one ``block_size`` block.
+        block_size: block side at scale 1 (96 in the LIVE release); even, >= 4.
+        sharpness: keep blocks sharper than this fraction of the image's sharpest (0.75 in
+            the release), or None for all blocks.
+        data_range: value of white of tensor inputs.
+        gray: RGB to grey formula (:data:`qagen.color.GRAY_WEIGHTS`), MATLAB's "rgb2gray".
+        shape_estimator: "grid" (LIVE) or "continuous" (:func:`aggd_shape`).
+        progress: show a progress bar over the images (tqdm, on stderr).
+
+    Returns:
+        The :class:`NIQEModel` (variant "live"). Fewer than 2 complete blocks raise
+        :class:`~qagen.errors.InputError`; 37 or fewer give a singular covariance (a warning;
+        :func:`mvg_distance` uses its pseudo-inverse).
     """
+    from tqdm.auto import tqdm
+
+    from qagen.io import read_image
+
     _check_block_size(block_size)
     if sharpness is not None and not (0.0 <= float(sharpness) < 1.0):
-        raise ValueError(f"sharpness must be in [0, 1) or None, got {sharpness}")
-    data_range = check_data_range(data_range)
-    check_choice(gray, "gray", list(GRAY_WEIGHTS))
-    rows, masks = [], []
+        raise InputError(f"fit_niqe_model: sharpness must be in [0, 1) or None, got {sharpness}")
+    data_range = check_data_range(data_range, "fit_niqe_model")
+    check_choice(gray, "gray", list(GRAY_WEIGHTS), "fit_niqe_model")
+    items = _input_items(images_or_folder, data_range)
+    rows, masks, skipped = [], [], []
     with torch.no_grad():
-        for name, x, dr in _iter_inputs(images_or_folder, data_range):
-            check_tensor(x, name, data_range=dr, min_size=block_size, metric="fit_niqe_model",
+        for name, item, dr in tqdm(
+            items, desc="fit_niqe_model", unit="image", disable=not progress
+        ):
+            if isinstance(item, Path):
+                try:
+                    item = read_image(item)
+                except (ValueError, OSError) as exc:
+                    skipped.append(f"{name} ({exc})")
+                    continue
+            check_tensor(item, name, data_range=dr, min_size=block_size, metric="fit_niqe_model",
                          hint=_too_small_hint(block_size))  # fmt: skip
-            img = _to_gray255(x.to(torch.float64), dr, gray)
+            img = _to_gray255(item.to(torch.float64), dr, gray)
             f = niqe_features(img, block_size, shape_estimator=shape_estimator)
             keep = torch.ones_like(f.sharpness, dtype=torch.bool)
             if sharpness is not None:  # per image: sharpness > threshold * that image's maximum
                 keep = f.sharpness > float(sharpness) * f.sharpness.amax(dim=1, keepdim=True)
             rows.append(f.features[keep])
             masks.append(f.valid[keep])
+    if skipped:
+        warnings.warn(
+            f"fit_niqe_model: skipped {len(skipped)} unreadable image file(s): "
+            + "; ".join(skipped),
+            UserWarning,
+            stacklevel=2,
+        )
+    if not rows:
+        raise InputError(
+            f"fit_niqe_model: no readable image among the {len(items)} given "
+            f"({len(skipped)} unreadable)"
+        )
     feats, valid = torch.cat(rows), torch.cat(masks)
     complete = int(valid.all(-1).sum())
     if complete < 2:
-        raise ValueError(
+        raise InputError(
             f"fit_niqe_model: only {complete} block(s) with complete features were kept; at least 2 "
             "are needed (use more or larger images, a smaller block_size or a lower sharpness)"
         )

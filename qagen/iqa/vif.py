@@ -1,4 +1,4 @@
-"""Visual Information Fidelity in the pixel domain (VIFp), REFERENCE.md section 1.7.
+"""Visual Information Fidelity in the pixel domain (VIFp).
 
 Sheikh & Bovik, "Image information and visual quality", IEEE TIP 15(2), 2006, and the authors'
 pixel-domain MATLAB release ``vifp_mscale.m`` (LIVE). With ``data_range=255`` and float64 input
@@ -44,14 +44,23 @@ import math
 
 import torch
 
-from qagen._checks import check_choice, check_pair, no_autocast, reduce
+from qagen._checks import (
+    check_choice,
+    check_pair,
+    check_positive,
+    compute_dtype,
+    no_autocast,
+    reduce,
+)
 from qagen.color import GRAY_WEIGHTS, to_gray
 from qagen.filters import gaussian_taps, separable_filter
 
 __all__ = ["vif_p", "VIF_MIN_SIZE"]
 
 #: Smallest image side accepted by :func:`vif_p`: after the three 'valid' filter-and-subsample
-#: steps and the 'valid' 3x3 statistics of scale 4 at least one pixel must remain.
+#: steps and the 'valid' 3x3 statistics of scale 4 at least one pixel must remain: scale 4's
+#: 3-tap statistics need n4 >= 3; n4 = (n3 - 3) // 2 + 1 gives n3 >= 7; likewise
+#: n2 >= 2 * 6 + 5 = 17 and n1 >= 2 * 16 + 9 = 41.
 VIF_MIN_SIZE = 41
 
 #: Window sizes of the four scales (N_j = 2^(5-j) + 1), each with sigma N_j / 5.
@@ -78,7 +87,7 @@ def vif_p(
     """Pixel-domain Visual Information Fidelity of distorted ``x`` against reference ``y``.
 
     Sheikh & Bovik (IEEE TIP 2006), ``vifp_mscale.m``; algorithm and constants in the module
-    docstring and REFERENCE.md section 1.7. Higher is better: 1 for identical images, 0 when
+    docstring. Higher is better: 1 for identical images, 0 when
     all information is lost, above 1 under contrast enhancement. Not symmetric: ``x`` is the
     distorted (or generated) image, ``y`` the reference.
 
@@ -107,14 +116,12 @@ def vif_p(
         metric="vif_p",
         hint="VIFp filters 'valid' over 4 scales (17, 9, 5, 3-tap windows, 2x subsampling)",
     )
-    check_choice(gray, "gray", tuple(GRAY_WEIGHTS))
-    check_choice(reduction, "reduction", ("none", "mean", "sum"))
-    if not sigma_n_sq > 0:
-        raise ValueError(f"sigma_n_sq must be > 0, got {sigma_n_sq}")
+    check_choice(gray, "gray", tuple(GRAY_WEIGHTS), "vif_p")
+    check_choice(reduction, "reduction", ("none", "mean", "sum"), "vif_p")
+    check_positive(sigma_n_sq, "sigma_n_sq", "vif_p")
 
     with no_autocast(x.device):
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x, y = x.float(), y.float()
+        x, y = compute_dtype(x, y)
         scale = 255.0 / data_range
         # (N, 2, H, W): channel 0 reference, channel 1 distorted, on the 0-255 scale.
         rd = torch.cat([to_gray(y, gray, data_range), to_gray(x, gray, data_range)], dim=1)
