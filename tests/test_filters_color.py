@@ -157,11 +157,15 @@ def test_axis_filter_gradients_are_the_adjoint(path):
     # gradcheck compares the backward pass with finite differences; the slice path's backward is
     # hand-written (and its own backward too: second order).
     g = torch.Generator().manual_seed(0)
-    for mode in PAD_MODES:
+    # (the padding code is shared by the paths; conv's gradcheck is slow on CPU: two modes)
+    for mode in PAD_MODES if path != "conv" else ("zeros", "symmetric"):
         op = AxisOp(taps([0.2, -0.5, 1.0, 0.3]), 6, 2, 3, 2, mode)
         x = torch.rand(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(lambda t, op=op: apply_axis(t, op, 1, path), (x,))
-        assert torch.autograd.gradgradcheck(lambda t, op=op: apply_axis(t, op, 1, path) ** 2, (x,))
+        if path == "slices":  # the others are autograd's own operations
+            assert torch.autograd.gradgradcheck(
+                lambda t, op=op: apply_axis(t, op, 1, path) ** 2, (x,)
+            )
 
 
 def test_separable_filter_paths_agree_and_match_scipy_2d():

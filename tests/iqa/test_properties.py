@@ -134,6 +134,7 @@ def _ladder(ref: np.ndarray):
 @pytest.fixture(scope="module")
 def ladder(tid_pair):
     _, ref = tid_pair
+    ref = ref[..., 64:320, 128:384].contiguous()  # a 256 x 256 crop (speed)
     return ref, {
         k: [torch.from_numpy(a)[None] for a in v] for k, v in _ladder(ref[0].numpy()).items()
     }
@@ -142,7 +143,7 @@ def ladder(tid_pair):
 @pytest.mark.parametrize("kind", ["blur", "noise"])
 @pytest.mark.parametrize("name", sorted(BOUNDS))
 def test_registry_direction_on_a_distortion_ladder(ladder, name, kind):
-    # Stronger blur or noise on TID2013 I01 must move every metric in the direction the
+    # Stronger blur or noise on (a crop of) TID2013 I01 must move every metric in the direction the
     # registry declares (higher_is_better), strictly at every rung.
     ref, rungs = ladder
     info = iqa.get(name)
