@@ -8,8 +8,9 @@ Memory. Each (library, metric, side, batch) runs in a child process started with
 to the system when freed, so the resident set follows the live tensors). The child resets the
 kernel's peak-RSS counter (``/proc/self/clear_refs``), creates x and y, runs forward and
 backward, and reports ``VmHWM - VmRSS before``: the peak of the inputs, the gradient and every
-intermediate. Measured at batch 1 and 2 (per image = the difference, fixed = the rest; at
-sides where batch 2 would not fit the machine, per image = the batch-1 peak). The largest
+intermediate. Measured at batch 1 and, up to 1024 px, at batches b and 2b of about 4 and 8
+megapixels (per image = the slope between those two, fixed = batch-1 peak minus one image; at
+2048 and 4096 px per image = the batch-1 peak). The largest
 batch of a library is ``floor((budget - fixed) / per image)``; both libraries are timed at the
 smaller of the two (the batch both fit), capped by ``--machine-gib`` (this machine's share of
 its 24 GiB, which other engineers use too): a capped cell is marked.
@@ -127,6 +128,11 @@ def measure_memory(cells: list[tuple[str, str, int, int]], threads: int | None) 
     return out
 
 
+def _slope_batch(side: int) -> int:
+    """Batch of about 4 megapixels for the per-image memory slope (0: the side is too large)."""
+    return (2**22) // (side * side) if side <= 1024 else 0
+
+
 # ------------------------------------------------------------------------------ time
 def _time_once(fn, x, y) -> float:
     xx = x.detach().requires_grad_(True)
@@ -153,10 +159,11 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 2048, 4096])
     p.add_argument("--metrics", nargs="+", default=["ssim", "ms_ssim"])
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats-large", type=int, default=3, help="repeats at the largest batch")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--budget-gib", type=float, default=8.0)
-    p.add_argument("--machine-gib", type=float, default=6.0,
+    p.add_argument("--machine-gib", type=float, default=3.0,
                    help="cap on one run's memory on this shared machine")  # fmt: skip
     p.add_argument("--out", default=None, help="also write the Markdown tables to this file")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -179,9 +186,11 @@ def main() -> None:
                 continue
             for lib in libs:
                 cells.append((lib, metric, side, 1))
-                # batch 2 only where it fits the machine comfortably
-                if side <= 2048:
-                    cells.append((lib, metric, side, 2))
+                # two larger batches (about 4 and 8 megapixels) for the per-image slope, where
+                # they fit the machine comfortably
+                b = _slope_batch(side)
+                if b:
+                    cells += [(lib, metric, side, b), (lib, metric, side, 2 * b)]
     mem = measure_memory(cells, args.threads)
 
     rows = []
@@ -193,10 +202,11 @@ def main() -> None:
             largest, peaks = {}, {}
             for lib in libs:
                 p1 = mem.get((lib, metric, side, 1))
-                p2 = mem.get((lib, metric, side, 2))
+                b = _slope_batch(side)
+                pa, pb = mem.get((lib, metric, side, b)), mem.get((lib, metric, side, 2 * b))
                 if p1 is None:
                     continue
-                per = (p2 - p1) if p2 is not None and p2 > p1 else p1
+                per = (pb - pa) / b if pa is not None and pb is not None and pb > pa else p1
                 fixed = max(p1 - per, 0)
                 peaks[lib] = (p1, per, fixed)
                 largest[lib] = max(1, int((args.budget_gib * GIB - fixed) // per))
@@ -209,7 +219,8 @@ def main() -> None:
                     t = rows[-1]["times"] if rows and rows[-1].get("batch") == 1 else None
                 else:
                     t = None
-                t = t or time_cell(metric, side, batch, args.repeats, args.warmup)
+                reps = args.repeats if kind == "1" else args.repeats_large
+                t = t or time_cell(metric, side, batch, reps, args.warmup)
                 rows.append(dict(metric=metric, side=side, batch=batch, kind=kind, times=t,
                                  peaks=peaks, largest=largest, capped=kind == "largest" and big < both))  # fmt: skip
                 print(
@@ -231,8 +242,9 @@ def table(rows, args, load0, load1) -> str:
         f"Load average {load0[0]:.2f} before, {load1[0]:.2f} after; budget {args.budget_gib:g} GiB, "
         f"machine cap {args.machine_gib:g} GiB.",
         "",
-        "| metric | side | batch | qagen (ms) | pytorch-msssim (ms) | time ratio | qagen peak (MiB/image) "
-        "| pytorch-msssim peak (MiB/image) | memory ratio | largest batch in budget (qagen / p-m) |",
+        "| metric | side | batch | qagen (ms) | pytorch-msssim (ms) | time ratio "
+        "| peak MiB, batch 1 (qagen / p-m) | MiB per image (qagen / p-m) | memory ratio "
+        "| largest batch in budget (qagen / p-m) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -246,7 +258,8 @@ def table(rows, args, load0, load1) -> str:
         batch = f"{r['batch']}" + (" (capped)" if r["capped"] else "")
         lines.append(
             f"| {r['metric']} | {r['side']} | {batch} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | "
-            f"{ours / theirs:.2f} | {q[1] / MIB:.1f} | {m[1] / MIB:.1f} | {q[1] / m[1]:.2f} | "
+            f"{ours / theirs:.2f} | {q[0] / MIB:.1f} / {m[0] / MIB:.1f} | "
+            f"{q[1] / MIB:.3g} / {m[1] / MIB:.3g} | {q[1] / m[1]:.2f} | "
             f"{lg['qagen']} / {lg['pytorch-msssim']} |"
         )
     return "\n".join(lines)

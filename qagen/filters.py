@@ -691,6 +691,9 @@ def _cost_terms(path: str, op, rest: int) -> tuple[float, float, float]:
     return k, k * rest, units
 
 
+Coefficients = tuple[float, float, float]
+
+
 @dataclass(frozen=True)
 class CostModel:
     """Forward + backward time of each path: ``(fixed, per_line, per_element)`` seconds.
@@ -699,43 +702,48 @@ class CostModel:
     (:func:`_cost_terms`) matrix: 1 call, ``rest`` lines, n_out * n_in * rest multiply-adds;
     slices and gather: one call, ``rest`` lines and n_out * rest elements per non-zero tap
     (slices add the padded copy); conv: 1 call, ``rest`` lines, taps * n_out * rest. ``rest``
-    is the number of lines filtered (the product of the other dims). A path whose terms are
-    None is never chosen.
+    is the number of lines filtered (the product of the other dims). Each path has two sets of
+    coefficients, ``(along the last dim, along another dim)``: memory layout makes them differ
+    (a dense product along the last dim of many short rows is a tall, thin matrix product).
+    A path that is None is never chosen.
     """
 
-    matrix: tuple[float, float, float] | None
-    slices: tuple[float, float, float] | None
-    gather: tuple[float, float, float] | None
-    conv: tuple[float, float, float] | None
+    matrix: tuple[Coefficients, Coefficients] | None
+    slices: tuple[Coefficients, Coefficients] | None
+    gather: tuple[Coefficients, Coefficients] | None
+    conv: tuple[Coefficients, Coefficients] | None
     source: str = ""
 
-    def cost(self, path: str, op, rest: int) -> float:
+    def cost(self, path: str, op, rest: int, last: bool = True) -> float:
+        """Predicted seconds of ``path`` for ``op`` over ``rest`` lines (``last``: last dim)."""
         coef = getattr(self, path)
         if coef is None:
             return math.inf
-        return sum(c * t for c, t in zip(coef, _cost_terms(path, op, rest), strict=True))
+        terms = _cost_terms(path, op, rest)
+        return sum(c * t for c, t in zip(coef[0 if last else 1], terms, strict=True))
 
 
 #: Measured on this project's development machine (2-core AMD EPYC, AVX-512, torch 2.14.1,
-#: float32, forward + backward, torch's 2 threads) by ``calibrate("cpu")``; see
-#: docs/performance.md. Depthwise ``conv2d`` was slower than the slice path at every size
-#: measured there, so the CPU model never picks it.
+#: float32, forward + backward, torch's 2 threads, machine otherwise idle) by
+#: ``calibrate("cpu")``; see docs/performance.md. Depthwise ``conv2d`` was 5-50 times slower
+#: than the slice path at every size measured there, so the CPU model never picks it.
 CPU_COST_MODEL = CostModel(
-    matrix=(8.6e-5, 3.0e-8, 3.4e-11),
-    slices=(1.7e-5, 1.2e-9, 1.5e-10),
-    gather=(3.3e-5, 2.9e-9, 2.5e-9),
+    # (along the last dim, along another dim), each (fixed, per line, per element)
+    matrix=((1.4e-4, 4.5e-8, 3.6e-11), (1.0e-4, 2.7e-7, 2.9e-11)),
+    slices=((2.3e-5, 1.0e-8, 1.8e-10), (2.0e-5, 4.0e-9, 1.7e-10)),
+    gather=((5.1e-5, 1.8e-8, 4.2e-9), (3.5e-5, 3.4e-8, 2.0e-9)),
     conv=None,
-    source="measured: 2-core AMD EPYC (AVX-512), torch 2.14.1, float32 fwd+bwd",
+    source="measured: 2-core AMD EPYC (AVX-512), torch 2.14.1, float32 fwd+bwd, 2 threads",
 )
 
 #: Devices without a measured model (no GPU was available to this project when this was
 #: written): one convolution for uniform operators, the dense product for short non-uniform
 #: ones, the gather beyond. Run :func:`calibrate` on the device to replace it.
 DEFAULT_ACCELERATOR_MODEL = CostModel(
-    matrix=(0.0, 0.0, 1e-13),
+    matrix=((0.0, 0.0, 1e-13),) * 2,
     slices=None,
-    gather=(1e-3, 0.0, 1e-12),
-    conv=(0.0, 0.0, 1e-15),
+    gather=((1e-3, 0.0, 1e-12),) * 2,
+    conv=((0.0, 0.0, 1e-15),) * 2,
     source="not measured: convolution for uniform operators",
 )
 
@@ -743,15 +751,23 @@ _COST_MODELS: dict[str, CostModel] = {"cpu": CPU_COST_MODEL}
 _FORCED: list[str] = []  # stack of filter_path() blocks
 
 
-def choose_path(op, rest: int, device: torch.device | str = "cpu") -> str:
-    """The path :func:`apply_axis` takes for ``op`` over ``rest`` lines on ``device``."""
+def choose_path(op, rest: int, device: torch.device | str = "cpu", last: bool = True) -> str:
+    """The path :func:`apply_axis` takes for ``op`` over ``rest`` lines on ``device``.
+
+    ``last``: the operator runs along the tensor's last dim (else along another one).
+    """
     if _FORCED and _FORCED[-1] != "auto":
         forced = _FORCED[-1]
         return "gather" if forced in ("slices", "conv") and not op.uniform else forced
+    return _cheapest(op, int(rest), str(torch.device(device)), bool(last))
+
+
+@lru_cache(maxsize=4096)
+def _cheapest(op, rest: int, device: str, last: bool) -> str:
     dev = torch.device(device)
     model = _COST_MODELS.get(str(dev)) or _COST_MODELS.get(dev.type) or DEFAULT_ACCELERATOR_MODEL
     candidates = ("matrix", "slices", "conv") if op.uniform else ("matrix", "gather")
-    return min(candidates, key=lambda p: model.cost(p, op, rest))
+    return min(candidates, key=lambda p: model.cost(p, op, rest, last))
 
 
 @contextlib.contextmanager
@@ -783,7 +799,8 @@ def apply_axis(x: torch.Tensor, op, dim: int = -1, path: str | None = None) -> t
             f"along dim {dim} (shape {tuple(x.shape)})"
         )
     if path is None or path == "auto":
-        path = choose_path(op, x.numel() // max(op.n_in, 1), x.device)
+        rest = x.numel() // max(op.n_in, 1)
+        path = choose_path(op, rest, x.device, dim == x.dim() - 1)
     elif path not in PATHS:
         raise InputError(f"path must be one of {list(PATHS)}, got {path!r}")
     return _run(path, x, op, dim)
@@ -813,37 +830,41 @@ def calibrate(
     dev = torch.device(device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     spec = gaussian_taps(11, 1.5)
-    samples: dict[str, list[tuple[tuple[float, float, float], float]]] = {p: [] for p in PATHS[1:]}
+    samples: dict[tuple[str, int], list[tuple[tuple[float, float, float], float]]] = {
+        (p, d): [] for p in PATHS[1:] for d in (2, 1)
+    }
     for n in sizes:
         for total in pixels:
             batch = max(1, total // (n * n))
             x0 = torch.rand(batch, n, n, dtype=dtype, device=dev)
             op = AxisOp(spec, n)
-            for path, rows in samples.items():
+            for (path, dim), rows in samples.items():
                 if (path in ("gather", "matrix") and n > 512) or (path == "conv" and n > 256):
                     continue  # slow, and far from any crossover
-                for dim in (1, 2):
-                    times = []
-                    for _ in range(repeats + 1):
-                        x = x0.clone().requires_grad_(True)
-                        sync()
-                        t0 = time.perf_counter()
-                        _run(path, x, op, dim).sum().backward()
-                        sync()
-                        times.append(time.perf_counter() - t0)
-                    t = statistics.median(times[1:])
-                    rows.append((_cost_terms(path, op, batch * n), t))
-                    if verbose:
-                        print(f"calibrate: {path:6s} n={n:5d} lines={batch * n:7d} dim={dim} "
-                              f"{t * 1e3:9.3f} ms")  # fmt: skip
-    fitted = {}
-    for path, rows in samples.items():
+                times = []
+                for _ in range(repeats + 1):
+                    x = x0.clone().requires_grad_(True)
+                    sync()
+                    t0 = time.perf_counter()
+                    _run(path, x, op, dim).sum().backward()
+                    sync()
+                    times.append(time.perf_counter() - t0)
+                t = statistics.median(times[1:])
+                rows.append((_cost_terms(path, op, batch * n), t))
+                if verbose:
+                    print(f"calibrate: {path:6s} n={n:5d} lines={batch * n:7d} dim={dim} "
+                          f"{t * 1e3:9.3f} ms")  # fmt: skip
+    fitted: dict[str, list] = {p: [] for p in PATHS[1:]}
+    for (path, _dim), rows in samples.items():  # dim 2 (last) first, then dim 1
         a = np.array([[v / t for v in terms] for terms, t in rows])
         coef, _ = nnls(a, np.ones(len(rows)))
-        fitted[path] = tuple(float(c) for c in coef)
-    model = CostModel(**fitted, source=f"calibrate({dev}, {dtype})")
+        fitted[path].append(tuple(float(c) for c in coef))
+    model = CostModel(
+        **{p: tuple(v) for p, v in fitted.items()}, source=f"calibrate({dev}, {dtype})"
+    )
     if install:
         _COST_MODELS[dev.type] = model
+        _cheapest.cache_clear()
     return model
 
 
