@@ -450,23 +450,31 @@ def niqe_features(
 ) -> NIQEFeatures:
     """The 36 NIQE features of every non-overlapping block of grey images (LIVE release).
 
-    ``img``: N x 1 x H x W grey on the 0-255 scale (C = 1 is the 8-bit constant), cropped to a
-    multiple of ``block_size`` from the top-left. Scale 1 uses ``block_size`` blocks, scale 2
-    (``imresize(I, 0.5)``) ``block_size / 2`` blocks. Feature order per block:
-    [a, (bl+br)/2] of the MSCN values, then [a, eta, bl, br] of the products with the (0,1),
-    (1,0), (1,1), (-1,1) circular neighbours, for scale 1 then scale 2. ``window_size``,
-    ``window_sigma`` and ``c`` set the MSCN window and constant; ``snap`` zeroes rounding-noise
-    MSCN values (:func:`mscn`, module doc). MSCN and block statistics run in ``compute_dtype``
-    (float64 by default: float32 input then gives the float64 features, and the grid value of
-    alpha cannot flip with float32 rounding; None = the input dtype, faster, alpha may move by
-    one grid step and noise is not snapped), the fits in float64. ``features`` are float64,
-    ``sharpness`` has the input dtype. Reproduces ``computequality.m``'s feature matrix to
-    ~1e-13 on 8-bit images.
+    Feature order per block: [a, (bl+br)/2] of the MSCN values, then [a, eta, bl, br] of the
+    products with the (0,1), (1,0), (1,1), (-1,1) circular neighbours, for scale 1 then scale 2
+    (``imresize(I, 0.5)``, ``block_size / 2`` blocks). Reproduces ``computequality.m``'s
+    feature matrix to ~1e-13 on 8-bit images.
+
+    Args:
+        img: grey images ``N x 1 x H x W`` on the 0-255 scale (C = 1 is the 8-bit constant),
+            cropped to a multiple of ``block_size`` from the top-left; H, W >= ``block_size``.
+        block_size: block side at scale 1 (even, >= 4).
+        window_size, window_sigma, c: the MSCN window and constant (7, 7/6, 1).
+        shape_estimator: "grid" (LIVE) or "continuous" (:func:`aggd_shape`).
+        snap: zero rounding-noise MSCN values (:func:`mscn`, module docstring).
+        compute_dtype: precision of MSCN and block statistics, float64 by default (float32
+            input then gives the float64 features, and the grid value of alpha cannot flip with
+            float32 rounding); None = the input dtype (faster; alpha may move by one grid step
+            and noise is not snapped). The fits always run in float64.
+
+    Returns:
+        :class:`NIQEFeatures`: ``features`` and ``valid`` (``N x B x 36``, float64 and bool,
+        B blocks in row-major order) and ``sharpness`` (``N x B``, the input dtype).
     """
     _check_block_size(block_size)
     check_tensor(img, "img", channels=(1,), min_size=block_size, metric="niqe_features",
                  hint=_too_small_hint(block_size))  # fmt: skip
-    check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS)
+    check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS, "niqe_features")
     h = img.shape[-2] // block_size * block_size
     w = img.shape[-1] // block_size * block_size
     dtype = img.dtype
@@ -767,9 +775,17 @@ def niqe(
 
 
 def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) -> torch.Tensor:
-    """NIQE distance between two MVG models (QMF paper eq. 6): :func:`mvg_distance` of their
-    (mu, cov); pinv of the mean covariance (``ridge`` optional). Symmetric, 0 for equal models.
-    Both models must be of the same feature variant. Returns a float64 scalar tensor."""
+    """NIQE distance between two multivariate Gaussian models (Osahor & Nasrabadi, QMF, eq. 6).
+
+    D = sqrt((mu_a - mu_b)' pinv((S_a + S_b) / 2 + ridge I) (mu_a - mu_b)) (:func:`mvg_distance`).
+
+    Args:
+        model_a, model_b: :class:`NIQEModel` of the same feature variant.
+        ridge: Tikhonov term added to the mean covariance (0: MATLAB's pinv only).
+
+    Returns:
+        A float64 scalar tensor, >= 0: symmetric, 0 for equal models, lower is more alike.
+    """
     for name, m in (("model_a", model_a), ("model_b", model_b)):
         if not isinstance(m, NIQEModel):
             raise InputTypeError(

@@ -1,6 +1,6 @@
 """NIQE against the LIVE MATLAB values, an independent NumPy port of the LIVE code, and closed forms.
 
-The NumPy reference below is written from the MATLAB sources' behaviour (REFERENCE.md 1.9), block by
+The NumPy reference below is written from the MATLAB sources' behaviour (the LIVE release), block by
 block and fit by fit with the literal grid search, independently of qagen's implementation
 (including its own MATLAB ``imresize`` and ``fspecial``).
 """
@@ -41,7 +41,7 @@ from qagen.iqa.naturalness import (
 # Small test images use small blocks with the official (96x96) model on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:niqe. block_size=.* differs:UserWarning")
 
-# ../shared/data/README.md (LIVE computequality.m, 96x96 blocks, official model).
+# tests/reference_data/README.md (LIVE computequality.m, 96x96 blocks, official model).
 LIVE_VALUES = {
     "image1.bmp": 5.0289823203073496,
     "image2.bmp": 17.865863164326175,
