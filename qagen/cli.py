@@ -1,39 +1,140 @@
-"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa.
+"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa, reproduce.
 
-Images are read from disk as 8-bit values and scored with ``data_range=255``. The command line
-takes ``REF DIST`` in that spoken order and calls ``metric(x=DIST, y=REF)``.
+Images are read with :func:`qagen.io.read_image_file` at their own bit depth and scored with
+``data_range`` = the files' white level (255 for 8-bit, 65535 for 16-bit; ``--data-range``
+overrides it in the files' own units). The command line takes ``REF DIST`` in that spoken order
+and calls ``metric(x=DIST, y=REF)``.
+
+Exit codes: 0 success; 1 a training run stopped on a NaN/Inf loss; 2 a usage or input error (one
+line on stderr: an unknown name lists the valid ones); 130 interrupted. Anything else is a bug
+and is shown as a traceback. torch is imported only by the commands that compute, so ``--help``
+and ``qagen metrics`` start quickly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-import torch
+from qagen.errors import InputError
+
+EXIT_USAGE = 2
 
 
-def _load_pair(ref: str, dist: str, info) -> tuple[torch.Tensor, torch.Tensor]:
-    from qagen.io import read_image
+# --------------------------------------------------------------------------- helpers
+def _metric(name: str):
+    from qagen.iqa.registry import get
 
-    y, x = read_image(ref), read_image(dist)
+    return get(name)
+
+
+def json_value(value: float) -> tuple[float | None, str | None]:
+    """A float for strict JSON: ``(value, None)`` when finite, else ``(None, reason)``.
+
+    ``json.dumps`` would write ``NaN``/``Infinity``, which strict parsers reject; qagen writes
+    ``null`` and a ``"reason"`` field instead (``"not finite: nan"``, ``"not finite: inf"``).
+    """
+    v = float(value)
+    if math.isfinite(v):
+        return v, None
+    return None, f"not finite: {v}"
+
+
+def _dumps(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, allow_nan=False)
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE a Python/JSON literal (int, float, bool, string, list)."""
+    import ast
+
+    if "=" not in text:
+        raise InputError(f"--option expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    try:
+        return key, ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        return key, raw.strip()
+
+
+def metric_options(info, args: argparse.Namespace, *, exclude: Sequence[str] = ()) -> dict:
+    """Keyword options for ``info``'s function from ``--option`` and the named shortcuts.
+
+    Every key must be a keyword parameter of the metric function (``inspect.signature``), so
+    an option the metric does not have is an error naming the options it has.
+    """
+    import inspect
+
+    opts: dict[str, Any] = dict(_parse_option(o) for o in getattr(args, "options", None) or ())
+    if getattr(args, "scales", None) is not None:
+        opts["scales"] = args.scales
+    if getattr(args, "downsample", False):
+        opts["downsample"] = True
+    fixed = {"x", "y", "data_range", "reduction", "model", "block_size", *exclude}
+    params = inspect.signature(info.fn).parameters
+    accepted = sorted(
+        n for n, p in params.items()
+        if n not in fixed and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )  # fmt: skip
+    for key in opts:
+        if key not in accepted:
+            raise InputError(
+                f"{info.name} has no option {key!r}; its options: {', '.join(accepted) or '(none)'}"
+            )
+    return opts
+
+
+def _load_pair(ref: str, dist: str, info, data_range: float | None):
+    """(x = DIST, y = REF, data_range, white) on the 0-255 scale of :func:`qagen.io.read_image`.
+
+    ``white`` is the files' white level in their own units (255, 65535), or "per file"."""
+    from qagen.io import read_image_file
+
+    yf, xf = read_image_file(ref), read_image_file(dist)
+    x, y = xf.values * (255.0 / xf.white), yf.values * (255.0 / yf.white)
+    dr = _data_range(data_range, [xf, yf], [dist, ref])
     if x.shape[1] != y.shape[1]:  # one grey, one colour: promote the grey one
-        x, y = (
-            (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x),
-            (y.expand(-1, 3, -1, -1) if y.shape[1] == 1 else y),
-        )
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        y = y.expand(-1, 3, -1, -1) if y.shape[1] == 1 else y
     if x.shape != y.shape:
-        raise SystemExit(
-            f"error: REF {ref} is {tuple(y.shape[-2:])} but DIST {dist} is {tuple(x.shape[-2:])}"
+        raise InputError(
+            f"REF {ref} is {tuple(y.shape[-2:])} but DIST {dist} is {tuple(x.shape[-2:])} "
+            "(height, width): a full-reference metric needs images of the same size"
         )
-    if info.input == "RGB" and x.shape[1] == 1:
+    if info.input.startswith("RGB") and x.shape[1] == 1:
         x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
-    return x, y
+    white = xf.white if xf.white == yf.white else "per file"
+    return x, y, dr, white
 
 
+def _data_range(data_range: float | None, files: Sequence, names: Sequence[str]) -> float:
+    """The white level on the 0-255 scale: 255, or ``--data-range`` given in file units."""
+    if data_range is None:
+        return 255.0
+    if not (data_range > 0 and math.isfinite(data_range)):
+        raise InputError(f"--data-range must be a positive number, got {data_range}")
+    whites = {f.white for f in files}
+    if len(whites) > 1:
+        raise InputError(
+            f"--data-range is in the files' own units, but {', '.join(names)} have different "
+            f"bit depths ({', '.join(str(f.bits) for f in files)} bits)"
+        )
+    white = whites.pop()
+    return float(data_range) * 255.0 / white
+
+
+# --------------------------------------------------------------------------- commands
 def _cmd_metrics(args: argparse.Namespace) -> int:
-    from qagen.iqa import available, get
+    from qagen.iqa.registry import available, get
 
     rows = [("name", "reference", "better", "map", "grad", "input", "reproduces (tolerance)")]
     for name in available():
@@ -49,83 +150,121 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    from qagen.iqa import get
+def _niqe_kwargs(info, args: argparse.Namespace) -> dict:
+    """``model`` and ``block_size`` for NIQE: the model's own block size unless given."""
+    kwargs: dict[str, Any] = {}
+    if info.name != "niqe":
+        for flag, value in (("--model", args.model), ("--block-size", args.block_size)):
+            if value is not None:
+                raise InputError(f"{flag} applies to niqe only; {info.name} takes no model")
+        return kwargs
+    if args.model:
+        from qagen.iqa.naturalness import NIQEModel
 
-    try:
-        info = get(args.metric)
-    except (KeyError, ValueError) as exc:  # UnknownNameError is a ValueError
-        raise SystemExit(f"error: {exc.args[0]}") from None
+        kwargs["model"] = NIQEModel.load(args.model)
+        kwargs["block_size"] = kwargs["model"].block_size
+    if args.block_size is not None:
+        kwargs["block_size"] = args.block_size
+    return kwargs
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    info = _metric(args.metric)
+    niqe_kw = _niqe_kwargs(info, args)
+    opts = metric_options(info, args)
     if info.full_reference:
         if args.dist is None:
-            raise SystemExit(f"error: {info.name} is a full-reference metric: give REF and DIST")
-        x, y = _load_pair(args.ref, args.dist, info)
-        value = info.fn(x, y, data_range=255.0).item()
-        payload = {
+            raise InputError(f"{info.name} is a full-reference metric: give REF and DIST")
+        x, y, dr, file_white = _load_pair(args.ref, args.dist, info, args.data_range)
+        value = info.fn(x, y, data_range=dr, **opts).item()
+        payload: dict[str, Any] = {
             "metric": info.name,
             "reference": args.ref,
             "distorted": args.dist,
-            "value": value,
         }
     else:
-        from qagen.io import read_image
+        from qagen.io import read_image_file
 
         if args.dist is not None:
-            raise SystemExit(f"error: {info.name} is a no-reference metric: give one IMAGE")
-        x = read_image(args.ref)
-        kwargs = {}
-        if args.model:
-            from qagen.iqa.naturalness import NIQEModel
-
-            kwargs["model"] = NIQEModel.load(args.model)
-        if args.block_size:
-            kwargs["block_size"] = args.block_size
-        value = info.fn(x, data_range=255.0, **kwargs).item()
-        payload = {"metric": info.name, "image": args.ref, "value": value}
-    better = "higher" if info.higher_is_better else "lower"
-    payload["better"] = better
+            raise InputError(f"{info.name} is a no-reference metric: give one IMAGE")
+        f = read_image_file(args.ref)
+        dr = _data_range(args.data_range, [f], [args.ref])
+        file_white = f.white
+        value = info.fn(f.values * (255.0 / f.white), data_range=dr, **niqe_kw, **opts).item()
+        payload = {"metric": info.name, "image": args.ref}
+    payload["data_range"] = args.data_range if args.data_range is not None else file_white
+    if opts or niqe_kw.get("block_size") is not None:
+        payload["options"] = {**opts, **{k: v for k, v in niqe_kw.items() if k == "block_size"}}
+    number, reason = json_value(value)
+    payload["value"] = number
+    if reason:
+        payload["reason"] = reason
+    payload["better"] = "higher" if info.higher_is_better else "lower"
     if args.json:
-        print(json.dumps(payload))
+        print(_dumps(payload))
     else:
-        print(f"{info.name}: {value:.6f} ({better} is better)")
+        shown = f"{value:.6f}" if reason is None else f"{value} ({reason})"
+        print(f"{info.name}: {shown} ({payload['better']} is better)")
     return 0
 
 
-def _cmd_map(args: argparse.Namespace) -> int:
-    from qagen.iqa import get
-    from qagen.viz import save_heatmap
+def _output_path(path: str) -> Path:
+    """``-o`` path with ``.png`` appended when it has no suffix; other suffixes must be ones
+    matplotlib can write."""
+    out = Path(path)
+    if out.suffix == "":
+        return out.with_name(out.name + ".png")
+    if out.suffix.lower().lstrip(".") not in ("png", "pdf", "svg", "jpg", "jpeg", "tif", "tiff"):
+        raise InputError(f"-o {path}: expected a .png, .pdf, .svg, .jpg or .tif file name")
+    return out
 
-    info = get(args.metric)
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    from qagen.viz import map_figure
+
+    info = _metric(args.metric)
     if not info.has_map:
-        from qagen.iqa import available
+        from qagen.iqa.registry import available, get
 
         with_maps = [n for n in available() if get(n).has_map]
-        raise SystemExit(
-            f"error: {info.name} has no map; metrics with maps: {', '.join(with_maps)}"
-        )
-    x, y = _load_pair(args.ref, args.dist, info)
-    m = info.map_fn(x, y, data_range=255.0)
-    m = m[0] if isinstance(m, tuple) else m
-    out = save_heatmap(m[:1, :1], args.output, title=f"{info.map_function} ({info.name})")
+        raise InputError(f"{info.name} has no map; metrics with maps: {', '.join(with_maps)}")
+    opts = metric_options(info, args)
+    out = _output_path(args.output)
+    x, y, dr, _ = _load_pair(args.ref, args.dist, info, args.data_range)
+    map_figure(info.name, x, y, dr, out, ref_name=args.ref, dist_name=args.dist, options=opts)
     print(f"wrote {out}")
     return 0
 
 
 def _cmd_niqe_fit(args: argparse.Namespace) -> int:
+    import inspect
+
     from qagen.iqa.naturalness import fit_niqe_model
 
-    model = fit_niqe_model(args.folder, block_size=args.block_size, sharpness=args.sharpness)
-    model.save(args.output)
-    print(f"wrote {args.output}")
+    kwargs: dict[str, Any] = {"block_size": args.block_size, "sharpness": args.sharpness}
+    if "progress" in inspect.signature(fit_niqe_model).parameters:
+        kwargs["progress"] = True
+    model = fit_niqe_model(args.folder, **kwargs)
+    out = Path(args.output)
+    if out.suffix.lower() != ".npz":
+        out = out.with_name(out.name + ".npz")
+    model.save(out)
+    print(f"wrote {out} (block size {model.block_size}, {model.n_blocks} blocks)")
     return 0
 
 
 def _train_preset(preset: str | None, recipe: str | None) -> str | None:
-    """``--preset demo`` means the shipped ``<recipe>-demo`` preset when there is one."""
+    """``--preset demo`` means the shipped ``<recipe>-demo`` preset when there is one.
+
+    An unknown recipe is reported first (``UnknownNameError`` listing the recipes), so that a
+    misspelt recipe is not blamed on the preset it implies."""
     from pathlib import Path
 
+    from qagen.train import get_recipe
     from qagen.train.config import available_presets
 
+    if recipe is not None:
+        get_recipe(recipe)
     if preset is None or recipe is None or Path(preset).suffix == ".toml" or Path(preset).exists():
         return preset
     specific = f"{recipe}-{preset}"
@@ -134,7 +273,6 @@ def _train_preset(preset: str | None, recipe: str | None) -> str | None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
     from qagen.train import available_recipes, train_main
     from qagen.train.config import available_presets
@@ -144,53 +282,123 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print("presets: " + ", ".join(available_presets()))
         return 0
     if args.recipe is None and args.resume is None and args.preset is None:
-        raise SystemExit("error: name a RECIPE (see qagen train --list), or --resume DIR")
-    status = train_main(
-        args.recipe,
-        data=args.data,
-        preset=_train_preset(args.preset, args.recipe),
-        out=args.out,
-        max_steps=args.max_steps,
-        max_minutes=args.max_minutes,
-        overrides=args.overrides,
-        resume=args.resume,
-    )
+        raise InputError("name a RECIPE (see qagen train --list), or --resume DIR")
+    try:
+        status = train_main(
+            args.recipe,
+            data=args.data,
+            preset=_train_preset(args.preset, args.recipe),
+            out=args.out,
+            max_steps=args.max_steps,
+            max_minutes=args.max_minutes,
+            overrides=args.overrides,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        print(
+            "qagen train: aborted by Ctrl-C: nothing was saved after the newest checkpoint "
+            "(continue with --resume RUN_DIR)",
+            file=sys.stderr,
+        )
+        return 130
     if args.no_report or os.environ.get("RANK", "0") not in ("", "0"):
         return status
-    if args.out is not None:
-        run_dir = Path(args.out)
-    elif args.resume not in (None, "auto"):
-        r = Path(args.resume)
-        run_dir = (
-            r if r.is_dir() else (r.parent.parent if r.parent.name == "checkpoints" else r.parent)
-        )
-    else:
-        run_dir = Path("runs") / (args.recipe or "")
+    run_dir = status.run_dir  # the directory train_main actually used
     if (run_dir / "metrics.csv").is_file() or (run_dir / "samples").is_dir():
-        from qagen.eval.report import write_report
-        from qagen.train.report import plot_curves, read_metrics
+        from qagen.eval.report import write_report  # also writes loss_curves.png
 
-        if (run_dir / "metrics.csv").is_file():
-            steps, cols, _ = read_metrics(run_dir / "metrics.csv")
-            plot_curves(steps, cols, run_dir / "loss_curves.png")
         print(f"qagen train: report: {write_report(run_dir)}", file=sys.stderr)
-    return status
+    return int(status)
+
+
+#: ``qagen eval`` options that map one to one onto EvalOptions fields (dest -> field).
+_EVAL_FIELDS = (
+    "metrics", "n_samples", "checkpoint", "generator", "real", "reference_split",
+    "inception_weights", "seed", "batch_size", "device", "niqe_block", "swd_baseline",
+    "verify_hash", "feature_layer", "fid_method", "kid_subsets", "kid_subset_size",
+    "isc_splits", "cache_dir", "progress",
+)  # fmt: skip
+
+
+def _eval_options(args: argparse.Namespace):
+    """The EvalOptions of a parsed ``qagen eval`` command line."""
+    from qagen.eval.options import EvalOptions
+
+    return EvalOptions(**{f: getattr(args, f) for f in _EVAL_FIELDS})
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from qagen.eval.run import eval_command
 
-    return eval_command(
-        args.run_dir, metrics=args.metrics, n_samples=args.n_samples, checkpoint=args.checkpoint,
-        inception_weights=args.inception_weights, device=args.device, use_ema=not args.raw,
-        real=args.real, seed=args.seed,
-    )  # fmt: skip
+    options = _eval_options(args)
+    status = eval_command(args.run_dir, options)
+    if args.report:
+        from qagen.eval.report import report_command
+
+        status = status or report_command(args.run_dir, device=options.device)
+    return status
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from qagen.eval.report import report_command
 
-    return report_command(args.run_dir, device=args.device)
+    return report_command(args.run_dir, out=args.out, title=args.title, device=args.device)
+
+
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    """``qagen eval``: every default comes from :class:`qagen.eval.options.EvalOptions`."""
+    from qagen.eval.options import EvalOptions
+
+    d = EvalOptions()
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a training run; writes RUN_DIR/eval.json",
+        description="Sample the run's generator and compare it with real images (SWD, FID, "
+        "KID, IS, NIQE, GLCM); writes RUN_DIR/eval.json and appends to eval_history.jsonl. "
+        "Progress goes to stderr. The report is written by 'qagen report' (or --report).",
+    )
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--metrics", default=d.metrics, help="comma list of swd,fid,kid,is,niqe,glcm "
+                   "or 'all' (default: all; FID/KID/IS are skipped without Inception weights "
+                   "unless named)")  # fmt: skip
+    e.add_argument("--n-samples", type=int, default=d.n_samples, metavar="N",
+                   help=f"generated and real images (default {d.n_samples})")  # fmt: skip
+    e.add_argument("--checkpoint", default=d.checkpoint,
+                   help="'last', a step number or a checkpoint file (default last)")  # fmt: skip
+    e.add_argument("--generator", choices=("ema", "raw"), default=d.generator,
+                   help="the EMA copy (as the sample grids) or the raw weights (the QAGAN "
+                   "authors evaluated the raw generator); default ema")  # fmt: skip
+    e.add_argument("--real", default=d.real, metavar="SPEC|DIR",
+                   help="reference images: dataset spec or folder (default: the run's data)")  # fmt: skip
+    e.add_argument("--reference-split", default=d.reference_split, metavar="SPLIT",
+                   help="split of the reference data (default: test if the dataset has one, "
+                   "else the run's training split)")  # fmt: skip
+    e.add_argument("--inception-weights", default=d.inception_weights, metavar="PATH",
+                   help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth); "
+                   "or set QAGEN_INCEPTION_WEIGHTS")  # fmt: skip
+    e.add_argument("--seed", type=int, default=d.seed)
+    e.add_argument("--batch-size", type=int, default=d.batch_size, metavar="B")
+    e.add_argument("--device", default=d.device)
+    e.add_argument("--niqe-block", type=int, default=d.niqe_block, metavar="PX",
+                   help="NIQE block size (default: largest even <= min(H, W)/2, at most 96)")  # fmt: skip
+    e.add_argument("--no-swd-baseline", dest="swd_baseline", action="store_false",
+                   default=d.swd_baseline, help="skip SWD between two real sets (its scale)")  # fmt: skip
+    e.add_argument("--no-verify-hash", dest="verify_hash", action="store_false",
+                   default=d.verify_hash, help="accept Inception weights of another hash")  # fmt: skip
+    e.add_argument("--feature-layer", default=d.feature_layer, choices=("64", "192", "768", "2048"))
+    e.add_argument("--fid-method", default=d.fid_method, choices=("eigvals", "eigh", "sqrtm"))
+    e.add_argument("--kid-subsets", type=int, default=d.kid_subsets)
+    e.add_argument("--kid-subset-size", type=int, default=d.kid_subset_size,
+                   help="default min(1000, n)")  # fmt: skip
+    e.add_argument("--isc-splits", type=int, default=d.isc_splits, help="default min(10, n)")
+    e.add_argument("--cache-dir", default=d.cache_dir, metavar="DIR",
+                   help="reference-statistics cache ('off' to disable; default "
+                   "$QAGEN_CACHE_DIR or ~/.cache/qagen)")  # fmt: skip
+    e.add_argument("--no-progress", dest="progress", action="store_false", default=d.progress,
+                   help="no progress bars on stderr")  # fmt: skip
+    e.add_argument("--report", action="store_true",
+                   help="also write RUN_DIR/report.html (as qagen report)")  # fmt: skip
+    e.set_defaults(func=_cmd_eval)
 
 
 def _cmd_bench_iqa(args: argparse.Namespace) -> int:
@@ -202,28 +410,81 @@ def _cmd_bench_iqa(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from qagen.experiments import BUDGETS, available_experiments, get_experiment, reproduce
+
+    if args.list or args.name is None:
+        if not args.list:
+            raise InputError("name an EXPERIMENT (qagen reproduce --list shows them)")
+        for name in available_experiments():
+            exp = get_experiment(name)
+            print(f"{name}\n    {exp.paper}\n    {exp.table}; columns: {', '.join(exp.columns)}")
+        print("budgets: " + "; ".join(f"{k}: {v}" for k, v in BUDGETS.items()))
+        return 0
+    out = args.out or str(Path("runs") / "reproduce" / f"{args.name}-{args.budget}")
+    table = reproduce(
+        args.name, args.budget, out, data=args.data, inception_weights=args.inception_weights,
+        device=args.device, progress=not args.no_progress,
+    )  # fmt: skip
+    from qagen.experiments.tables import table_markdown
+
+    print(table_markdown(table))
+    return 0
+
+
+def _add_metric_options(p: argparse.ArgumentParser, shortcuts: bool = True) -> None:
+    p.add_argument("--data-range", type=float, default=None, metavar="R",
+                   help="value of white in the files' own units (default: 255 for 8-bit files, "
+                   "65535 for 16-bit)")  # fmt: skip
+    if shortcuts:
+        p.add_argument("--scales", type=int, default=None, help="ms_ssim: number of scales (1-5)")
+        p.add_argument("--downsample", action="store_true",
+                       help="ssim: the automatic downsampling of ssim.m (2009)")  # fmt: skip
+    p.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="any keyword option of the metric function, e.g. --option win_size=7 "
+                   "(repeatable)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qagen", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("score", help="score images with a metric (data_range=255 on 8-bit files)")
-    s.add_argument("metric")
+    s = sub.add_parser(
+        "score",
+        help="score images with a metric",
+        description="Score DIST against REF (full-reference metrics) or one IMAGE (no-reference). "
+        "Files are read at their own bit depth; data_range is their white level (255 for 8-bit, "
+        "65535 for 16-bit) unless --data-range gives it in the files' units.",
+    )
+    s.add_argument("metric", help="a metric name (qagen metrics lists them)")
     s.add_argument(
         "ref", metavar="REF", help="reference image (or the image, for no-reference metrics)"
     )
     s.add_argument(
         "dist", metavar="DIST", nargs="?", help="distorted image (full-reference metrics)"
     )
-    s.add_argument("--json", action="store_true", help="print a JSON object")
-    s.add_argument("--model", help="NIQE pristine model (.npz) instead of the official LIVE model")
-    s.add_argument("--block-size", type=int, default=None, help="NIQE block size (default 96)")
+    s.add_argument("--json", action="store_true", help="print a JSON object (a non-finite value is "
+                   'written as null with a "reason" field)')  # fmt: skip
+    _add_metric_options(s)
+    s.add_argument("--model", help="niqe: pristine model file (.npz from niqe-fit, or .mat); its "
+                   "block size is used unless --block-size is given")  # fmt: skip
+    s.add_argument("--block-size", type=int, default=None, help="niqe: block size (default 96, "
+                   "or the model's)")  # fmt: skip
     s.set_defaults(func=_cmd_score)
 
-    m = sub.add_parser("map", help="write a metric's quality map as a heat map PNG")
-    m.add_argument("metric")
+    m = sub.add_parser(
+        "map",
+        help="draw a metric's quality map(s) as a heat map with the score",
+        description="Draw the quality map(s) of METRIC between REF and DIST: what each map shows, "
+        "its scale, which way is better, the score and both file names are on the figure.",
+    )
+    m.add_argument(
+        "metric", help="a metric with a map (ssim, gmsd, gmsm, cqs, chroma, fsim, fsimc, mdsi)"
+    )
     m.add_argument("ref", metavar="REF")
     m.add_argument("dist", metavar="DIST")
-    m.add_argument("-o", "--output", required=True)
+    m.add_argument("-o", "--output", required=True, help="output file (.png added when no suffix)")
+    _add_metric_options(m, shortcuts=False)
     m.set_defaults(func=_cmd_map)
 
     r = sub.add_parser("metrics", help="list the metric registry")
@@ -231,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("niqe-fit", help="fit a NIQE pristine model from a folder of images")
     n.add_argument("folder")
-    n.add_argument("-o", "--output", required=True)
+    n.add_argument("-o", "--output", required=True, help="model file (.npz)")
     n.add_argument("--block-size", type=int, default=96)
     n.add_argument("--sharpness", type=float, default=0.75)
     n.set_defaults(func=_cmd_niqe_fit)
@@ -285,33 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--list", action="store_true", help="list the recipes and shipped presets")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a training run; writes RUN_DIR/eval.json")
-    e.add_argument("run_dir", metavar="RUN_DIR")
-    e.add_argument("--metrics", default=None, help="comma list of swd,fid,kid,is,niqe,glcm (default: all; "
-                   "FID/KID/IS are skipped without Inception weights unless named)")  # fmt: skip
-    e.add_argument("--n-samples", type=int, default=1000)
-    e.add_argument(
-        "--checkpoint", default="last", help="'last', a step number or a checkpoint file"
-    )
-    e.add_argument("--inception-weights", default=None, help="local FID Inception weights "
-                   "(pt_inception-2015-12-05-6726825d.pth); or set QAGEN_INCEPTION_WEIGHTS")  # fmt: skip
-    e.add_argument(
-        "--real",
-        default=None,
-        help="reference images: dataset spec or folder (default: the run's data)",
-    )
-    e.add_argument(
-        "--raw", action="store_true", help="evaluate the raw generator instead of its EMA"
-    )
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="cpu")
-    e.set_defaults(func=_cmd_eval)
+    _add_eval_parser(sub)
 
     rp = sub.add_parser(
-        "report", help="write RUN_DIR/report.html (curves, samples, quality maps, eval)"
+        "report",
+        help="write RUN_DIR/report.html (curves, samples, quality maps, evaluation)",
+        description="Write the run's self-contained HTML report (and loss_curves.png) from "
+        "config.toml, metrics.csv, samples/, checkpoints/ and eval.json.",
     )
     rp.add_argument("run_dir", metavar="RUN_DIR")
-    rp.add_argument("--device", default="cpu")
+    rp.add_argument("--out", default=None, metavar="FILE", help="default RUN_DIR/report.html")
+    rp.add_argument("--title", default=None, help="page title (default: names the run)")
+    rp.add_argument("--device", default="cpu", help="device for sampling the quality maps")
     rp.set_defaults(func=_cmd_report)
 
     b = sub.add_parser(
@@ -330,16 +576,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="score only the first N images (smoke tests)"
     )
     b.set_defaults(func=_cmd_bench_iqa)
+    rep = sub.add_parser(
+        "reproduce",
+        help="regenerate a paper's table: train its runs, evaluate, write table.{md,csv,json}",
+        description="Run a published table as an experiment: its runs are trained by the normal "
+        "trainer (one run directory each under DIR/runs, resumable: re-running continues "
+        "unfinished runs and reuses finished ones), evaluated, and DIR/table.md, table.csv, "
+        "table.json and report.html put our value beside the paper's in every cell.",
+    )
+    rep.add_argument("name", nargs="?", metavar="EXPERIMENT", help="see --list")
+    rep.add_argument("--list", action="store_true", help="list the experiments and budgets")
+    rep.add_argument("--budget", default="smoke", help="smoke (< 3 min on 2 CPU cores: the "
+                     "pipeline), cpu (< 30 min, built-in data), paper (the paper's settings)")  # fmt: skip
+    rep.add_argument(
+        "--out", metavar="DIR", help="output folder (default runs/reproduce/NAME-BUDGET)"
+    )
+    rep.add_argument("--data", metavar="SPEC", help="data for the runs (e.g. cifar10:ROOT for "
+                     "--budget paper; default: the built-in photos)")  # fmt: skip
+    rep.add_argument("--inception-weights", metavar="FILE", default=None,
+                     help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth): "
+                     "without them FID/KID/IS cells are null with the reason")  # fmt: skip
+    rep.add_argument("--device", default="cpu")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.set_defaults(func=_cmd_reproduce)
     return p
 
 
+#: Exceptions that mean bad input (usage, files, names, values): one line, exit code 2.
+BAD_INPUT = (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the ``qagen`` command; returns the exit status (see the module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except BAD_INPUT as exc:
+        print(f"qagen {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"qagen {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,18 +1,23 @@
-"""Reading and writing images as tensors (used by the CLI, the demo and the tests).
+"""Reading, listing and writing images as tensors (the CLI, the demo, data folders, tests).
 
-``read_image`` returns the file's 8-bit values as a float tensor ``1 x C x H x W`` on the
-0-255 scale (no rescaling), the convention of the MATLAB references: score it with
-``data_range=255``. Palette images with a grey palette (GIF) decode to one channel.
+``read_image`` returns a float tensor ``1 x C x H x W`` on the 0-255 scale, the convention of the
+MATLAB references: score it with ``data_range=255``. 8-bit files give their values exactly;
+16-bit files (grey and colour PNG, grey TIFF) keep their full range, mapped linearly onto 0-255
+(never clipped); files without a defined white level are refused with a clear error. Palette
+images with a grey palette (GIF) decode to one channel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from qagen.errors import InputError
 
 #: Image file extensions qagen reads from folders (case-insensitive): one set everywhere.
 IMAGE_EXTENSIONS = (
@@ -46,6 +51,26 @@ def list_images(
     )
 
 
+#: Bits per sample of the Pillow modes qagen reads, and their white level 2^bits - 1.
+_MODE_BITS = {
+    "1": 1, "L": 8, "P": 8, "LA": 8, "PA": 8, "RGB": 8, "RGBA": 8, "RGBX": 8, "CMYK": 8,
+    "YCbCr": 8, "LAB": 8, "HSV": 8, "I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """An image file decoded at its own bit depth.
+
+    ``values``: ``1 x C x H x W`` float tensor of the stored integer values (0 .. ``white``);
+    ``bits``: bits per sample of the file (1, 8 or 16); ``white``: ``2**bits - 1``.
+    """
+
+    values: torch.Tensor
+    bits: int
+    white: int
+
+
 def _is_grey_palette(img: Image.Image) -> bool:
     pal = img.getpalette()
     if pal is None:
@@ -54,35 +79,114 @@ def _is_grey_palette(img: Image.Image) -> bool:
     return bool(np.all(rgb[:, 0] == rgb[:, 1]) and np.all(rgb[:, 1] == rgb[:, 2]))
 
 
-def read_image(
-    path: str | Path, dtype: torch.dtype = torch.float64, mode: str | None = None
-) -> torch.Tensor:
-    """Read an image file as a ``1 x C x H x W`` tensor of its 8-bit values (0-255).
+def _png_header(path: Path) -> tuple[int, int, int] | None:
+    """(bit depth, colour type, interlace) of a PNG file, or None for other formats."""
+    with open(path, "rb") as fh:
+        head = fh.read(29)
+    if len(head) < 29 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25], head[28]
 
-    ``mode`` forces "L" (grey) or "RGB"; by default grey files (L, grey-palette P) give 1
-    channel and everything else 3 (alpha is dropped).
+
+def _read_png16_colour(path: Path) -> np.ndarray:
+    """A 16-bit RGB(A) or grey+alpha PNG as ``H x W x C`` uint16 (Pillow keeps only 8 bits).
+
+    Decoded with pypng (PNG specification, ISO/IEC 15948); alpha is dropped.
+    """
+    import png
+
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
+    if info.get("alpha"):
+        arr = arr[..., :-1]
+    return arr
+
+
+def _decode(path: Path, mode: str | None) -> tuple[np.ndarray, int]:
+    """(``H x W`` or ``H x W x 3`` integer array, bits per sample) of an image file."""
+    header = _png_header(path)
+    if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
+        arr = _read_png16_colour(path)  # RGB, grey+alpha or RGBA at 16 bits
+        bits = 16
+    else:
+        img = Image.open(path)
+        img.load()
+        bits = _MODE_BITS.get(img.mode)
+        if bits is None:
+            raise InputError(
+                f"{path}: Pillow image mode {img.mode!r} has no defined white level (32-bit "
+                "integer or floating-point samples); qagen reads 1-, 8- and 16-bit images. "
+                "Save the image as an 8- or 16-bit PNG/TIFF with the range you intend"
+            )
+        if bits == 16:
+            arr = np.asarray(img).astype(np.uint16)
+        elif img.mode == "1" or img.mode == "L":
+            arr = np.asarray(img.convert("L"))
+            bits = 8
+        elif img.mode in ("P", "PA") and _is_grey_palette(img):
+            arr = np.asarray(img.convert("L"))
+        elif img.mode == "LA":
+            arr = np.asarray(img.convert("L"))
+        else:
+            arr = np.asarray(img.convert("RGB"))
+    if mode == "L" and arr.ndim == 3:
+        if bits != 8:
+            raise InputError(
+                f"{path}: mode='L' on a {bits}-bit colour image would need a colour conversion "
+                "qagen does not do silently; read it as RGB and convert with qagen.color.to_gray"
+            )
+        arr = np.asarray(Image.fromarray(arr).convert("L"))
+    elif mode == "RGB" and arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    return arr, bits
+
+
+def read_image_file(
+    path: str | Path, dtype: torch.dtype = torch.float64, mode: str | None = None
+) -> ImageFile:
+    """Decode an image file at its own bit depth (see :class:`ImageFile`).
+
+    1-bit files give 0/255 (Pillow's 8-bit view); 8-bit files their values; 16-bit files (grey
+    PNG/TIFF through Pillow, colour PNG through pypng) their 0-65535 values. Modes without a
+    defined white level (32-bit integer, floating point) raise :class:`qagen.errors.InputError`.
+    ``mode`` forces ``"L"`` (grey; 8-bit colour is converted as Pillow's ``convert('L')``,
+    ITU-R 601-2 luma, rounded) or ``"RGB"`` (grey repeated); by default grey files give one channel.
     """
     path = Path(path)
+    if mode not in (None, "L", "RGB"):
+        raise InputError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        img = Image.open(path)
-        img.load()
-    except Exception as exc:  # PIL raises several types for corrupt files
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
-    if mode is None:
-        if img.mode in ("L", "1", "I;16", "I", "F") or (img.mode == "P" and _is_grey_palette(img)):
-            mode = "L"
-        else:
-            mode = "RGB"
-    if mode not in ("L", "RGB"):
-        raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}")
-    arr = np.asarray(img.convert(mode))
-    if arr.dtype != np.uint8:
-        raise ValueError(f"{path}: only 8-bit images are supported, got {arr.dtype}")
-    t = torch.from_numpy(arr.copy()).to(dtype)
+        arr, bits = _decode(path, mode)
+    except InputError:
+        raise
+    except Exception as exc:  # Pillow and pypng raise many types for corrupt files
+        raise InputError(f"cannot read image {path}: {exc}") from exc
+    t = torch.from_numpy(arr.astype(np.float64 if bits == 16 else arr.dtype, copy=True)).to(dtype)
     t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
-    return t.unsqueeze(0)
+    return ImageFile(values=t.unsqueeze(0), bits=bits, white=(1 << bits) - 1)
+
+
+def read_image(
+    path: str | Path, dtype: torch.dtype = torch.float64, mode: str | None = None
+) -> torch.Tensor:
+    """Read an image file as a ``1 x C x H x W`` tensor on the 0-255 scale (score it with
+    ``data_range=255``).
+
+    8-bit files give their values exactly; 16-bit files (grey or colour PNG, grey TIFF) are
+    mapped linearly, ``v * 255 / 65535``, without rounding or clipping, so their full range and
+    precision are kept. Files without a defined white level raise
+    :class:`qagen.errors.InputError` (never a silent conversion). Use :func:`read_image_file`
+    for the stored values and bit depth. ``mode``: see :func:`read_image_file`.
+    """
+    img = read_image_file(path, dtype=dtype, mode=mode)
+    if img.bits == 8 or img.bits == 1:
+        return img.values
+    return img.values * (255.0 / img.white)
 
 
 def write_image(x: torch.Tensor, path: str | Path, data_range: float = 1.0) -> None:

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from qagen.data.builtin import BuiltinPhotoDataset
 from qagen.data.folder import ImageFolderDataset
 from qagen.data.standard import CelebADataset, CIFAR10Dataset, STL10Dataset
+from qagen.errors import InputError, UnknownNameError
 
 __all__ = ["build_dataset", "DATASETS"]
 
@@ -29,7 +30,7 @@ def _folder_for_split(path: Path, split: str) -> Path:
         return path / split
     if split in ("train", "all"):
         return path
-    raise ValueError(
+    raise InputError(
         f"folder dataset: split {split!r} needs a subfolder '{path / split}'; without it only "
         "split='train' or 'all' (the whole folder) is available"
     )
@@ -40,28 +41,25 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
 
     ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'`` or
     ``'folder:PATH'`` (``~`` and environment variables are expanded). ``split`` is passed on
-    (builtin: train/test; cifar10: train/test/all; stl10: train/test/unlabeled/train+unlabeled/
+    (builtin: train/test/all; cifar10: train/test/all; stl10: train/test/unlabeled/train+unlabeled/
     all; celeba: train/valid/test/all; folder: ``PATH/<split>`` if that subfolder exists, else the
     whole folder for train/all). Keyword arguments go to the dataset class (``value_range``,
     ``flip``, ``dequantize``, ``seed``, ...). Every dataset returns float32 ``3 x R x R`` tensors.
     """
     if not isinstance(spec, str) or not spec:
-        raise ValueError(
+        raise InputError(
             f"spec must be a non-empty string such as 'builtin' or 'cifar10:ROOT', got {spec!r}"
         )
     name, sep, root = spec.partition(":")
     name = name.strip().lower()
     if name not in DATASETS:
-        raise ValueError(
-            f"unknown dataset {name!r} in spec {spec!r}; expected one of "
-            "'builtin', 'cifar10:ROOT', 'stl10:ROOT', 'celeba:ROOT', 'folder:PATH'"
-        )
+        raise UnknownNameError("data source", name, DATASETS)
     if name == "builtin":
         if root:
-            raise ValueError(f"the builtin dataset takes no path, got spec {spec!r}")
+            raise InputError(f"the builtin dataset takes no path, got spec {spec!r}")
         return BuiltinPhotoDataset(resolution, split, **kwargs)
     if not root:
-        raise ValueError(f"dataset {name!r} needs a path: '{name}:ROOT', got spec {spec!r}")
+        raise InputError(f"dataset {name!r} needs a path: '{name}:ROOT', got spec {spec!r}")
     path = Path(os.path.expandvars(root)).expanduser()
     if name == "folder":
         return ImageFolderDataset(_folder_for_split(path, split), resolution, **kwargs)

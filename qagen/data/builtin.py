@@ -33,6 +33,9 @@ augmentations drawn at access time.
   and test crops share no pixel, while both cover every photo.
 - ``'photo'``: whole photos are held out: ``chelsea``, ``flower`` and ``grace_hopper`` are the
   test photos, the other eight the train photos.
+
+Split ``'all'`` crops from the whole of every photo (train and test regions together), as
+``'all'`` does for CIFAR-10 and CelebA; the full QAGAN and Banach-WGAN presets train on it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import torch
 from torch.utils.data import Dataset
 
 from qagen.data.transforms import ImagePostprocess, resize_uint8, to_uint8_chw
+from qagen.errors import InputError, UnknownNameError
 
 __all__ = ["BuiltinPhotoDataset", "BUILTIN_PHOTOS", "HELD_OUT_PHOTOS", "load_builtin_photo"]
 
@@ -106,7 +110,8 @@ BUILTIN_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 #: Photos held out for the test split with ``holdout='photo'``.
 HELD_OUT_PHOTOS = ("chelsea", "flower", "grace_hopper")
 
-_SPLIT_IDS = {"train": 0, "test": 1}
+_SPLIT_IDS = {"train": 0, "test": 1, "all": 2}
+_DEFAULT_LENGTH = {"train": 10_000, "test": 1_000, "all": 11_000}
 _CACHE: dict[str, torch.Tensor | None] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -114,7 +119,7 @@ _CACHE_LOCK = threading.Lock()
 def load_builtin_photo(name: str) -> torch.Tensor | None:
     """The photo ``name`` as a ``3 x H x W`` uint8 tensor (cached), or ``None`` if unavailable."""
     if name not in BUILTIN_PHOTOS:
-        raise ValueError(f"unknown built-in photo {name!r}; available: {sorted(BUILTIN_PHOTOS)}")
+        raise UnknownNameError("built-in photo", name, BUILTIN_PHOTOS)
     with _CACHE_LOCK:
         if name not in _CACHE:
             try:
@@ -148,21 +153,21 @@ class BuiltinPhotoDataset(Dataset):
         interpolation: str = "bicubic",
     ) -> None:
         if split not in _SPLIT_IDS:
-            raise ValueError(
-                f"split must be 'train' or 'test' for the built-in dataset, got {split!r}"
+            raise InputError(
+                f"split must be 'train', 'test' or 'all' for the built-in dataset, got {split!r}"
             )
         if holdout not in ("region", "photo"):
-            raise ValueError(f"holdout must be 'region' or 'photo', got {holdout!r}")
+            raise InputError(f"holdout must be 'region' or 'photo', got {holdout!r}")
         if not 0.0 < holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must lie in (0, 1), got {holdout_fraction}")
+            raise InputError(f"holdout_fraction must lie in (0, 1), got {holdout_fraction}")
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-            raise ValueError(f"resolution must be a positive int, got {resolution!r}")
+            raise InputError(f"resolution must be a positive int, got {resolution!r}")
         zmin, zmax = (float(z) for z in zoom)
         if not 0 < zmin <= zmax:
-            raise ValueError(f"zoom must be (min, max) with 0 < min <= max, got {zoom}")
+            raise InputError(f"zoom must be (min, max) with 0 < min <= max, got {zoom}")
         self.resolution = resolution
         self.split = split
-        self.length = int(length if length is not None else (10_000 if split == "train" else 1_000))
+        self.length = int(length if length is not None else _DEFAULT_LENGTH[split])
         self.seed = int(seed)
         self.zoom = (zmin, zmax)
         self.holdout = holdout
@@ -171,7 +176,7 @@ class BuiltinPhotoDataset(Dataset):
         self.post = ImagePostprocess(value_range, flip=flip, dequantize=dequantize)
 
         names = list(photos) if photos is not None else list(BUILTIN_PHOTOS)
-        if holdout == "photo":
+        if holdout == "photo" and split != "all":
             held = set(HELD_OUT_PHOTOS)
             names = [n for n in names if (n in held) == (split == "test")]
         regions: list[tuple[str, tuple[int, int, int, int]]] = []
@@ -191,7 +196,7 @@ class BuiltinPhotoDataset(Dataset):
                 continue
             regions.append((name, region))
         if not regions:
-            raise RuntimeError(
+            raise InputError(
                 f"no built-in photo is usable for split={split!r}, resolution={resolution}; "
                 "install scikit-image, scikit-learn and matplotlib or use a smaller resolution"
             )
@@ -200,7 +205,7 @@ class BuiltinPhotoDataset(Dataset):
 
     def _region(self, h: int, w: int) -> tuple[int, int, int, int]:
         """(top, left, height, width) of this split's region of an ``h x w`` photo."""
-        if self.holdout == "photo":
+        if self.holdout == "photo" or self.split == "all":
             return (0, 0, h, w)
         if w >= h:
             cut = w - int(round(w * self.holdout_fraction))

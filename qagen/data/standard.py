@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from qagen.data.transforms import ImagePostprocess, center_crop, resize_uint8
+from qagen.errors import InputError
 
 __all__ = ["CIFAR10Dataset", "STL10Dataset", "CelebADataset", "DatasetNotFoundError"]
 
@@ -49,7 +50,7 @@ def _verify_md5(path: Path, md5: str) -> None:
     from torchvision.datasets.utils import check_integrity
 
     if not check_integrity(str(path), md5):
-        raise ValueError(
+        raise InputError(
             f"{path} does not match the official MD5 {md5} (corrupt or not the official file); "
             "replace it, or pass verify=False to read it anyway"
         )
@@ -67,7 +68,7 @@ def _torchvision_md5(cls_name: str) -> dict[str, str]:
 class _Base(Dataset):
     def __init__(self, resolution, value_range, flip, dequantize, interpolation) -> None:
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-            raise ValueError(f"resolution must be a positive int, got {resolution!r}")
+            raise InputError(f"resolution must be a positive int, got {resolution!r}")
         self.resolution = resolution
         self.interpolation = interpolation
         self.post = ImagePostprocess(value_range, flip=flip, dequantize=dequantize)
@@ -126,13 +127,13 @@ def _load_cifar_batch(path: Path) -> np.ndarray:
     with open(path, "rb") as f:
         entry = _NumpyOnlyUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
     if not isinstance(entry, dict):
-        raise ValueError(f"{path} is not a CIFAR-10 batch (expected a pickled dict)")
+        raise InputError(f"{path} is not a CIFAR-10 batch (expected a pickled dict)")
     data = entry.get("data", entry.get(b"data"))
     if data is None:
-        raise ValueError(f"{path} is not a CIFAR-10 batch (no 'data' entry)")
+        raise InputError(f"{path} is not a CIFAR-10 batch (no 'data' entry)")
     data = np.asarray(data)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(
+        raise InputError(
             f"{path}: 'data' must be an N x 3072 uint8 array, got {data.shape} {data.dtype}"
         )
     return data.reshape(-1, 3, 32, 32)
@@ -167,7 +168,7 @@ class CIFAR10Dataset(_Base):
     ) -> None:
         super().__init__(resolution, value_range, flip, dequantize, interpolation)
         if split not in _CIFAR_SPLITS:
-            raise ValueError(
+            raise InputError(
                 f"split must be one of {list(_CIFAR_SPLITS)} for CIFAR-10, got {split!r}"
             )
         self.root = Path(root).expanduser()
@@ -238,7 +239,7 @@ class STL10Dataset(_Base):
     ) -> None:
         super().__init__(resolution, value_range, flip, dequantize, interpolation)
         if split not in _STL_SPLITS:
-            raise ValueError(f"split must be one of {list(_STL_SPLITS)} for STL-10, got {split!r}")
+            raise InputError(f"split must be one of {list(_STL_SPLITS)} for STL-10, got {split!r}")
         self.root = Path(root).expanduser()
         self.split = split
         files = _STL_SPLITS[split]
@@ -263,7 +264,7 @@ class STL10Dataset(_Base):
                 _verify_md5(path, md5[f])
             size = path.stat().st_size
             if size == 0 or size % _STL_BYTES:
-                raise ValueError(
+                raise InputError(
                     f"{path} has {size} bytes, not a positive multiple of 3 x 96 x 96 = "
                     f"{_STL_BYTES}: not an STL-10 image file (or truncated)"
                 )
@@ -328,7 +329,7 @@ class CelebADataset(_Base):
     ) -> None:
         super().__init__(resolution, value_range, flip, dequantize, interpolation)
         if split not in _CELEBA_SPLITS:
-            raise ValueError(
+            raise InputError(
                 f"split must be one of {list(_CELEBA_SPLITS)} for CelebA, got {split!r}"
             )
         self.root = Path(root).expanduser()

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qagen.errors import InputError, InputTypeError
+
 __all__ = [
     "ImagePostprocess",
     "to_uint8_chw",
@@ -27,11 +29,11 @@ def to_uint8_chw(array: np.ndarray) -> torch.Tensor:
     if a.dtype == bool:
         a = a.astype(np.uint8) * 255
     if a.dtype != np.uint8:
-        raise TypeError(f"image array must be uint8, got {a.dtype}")
+        raise InputTypeError(f"image array must be uint8, got {a.dtype}")
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"image array must be H x W, H x W x 1, 3 or 4, got shape {a.shape}")
+        raise InputError(f"image array must be H x W, H x W x 1, 3 or 4, got shape {a.shape}")
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     a = a[:, :, :3]
@@ -48,7 +50,7 @@ def resize_uint8(
     Returns the input unchanged when it already has the requested size.
     """
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(
+        raise InputError(
             f"interpolation must be one of {list(INTERPOLATIONS)}, got {interpolation!r}"
         )
     if isinstance(size, int):
@@ -70,7 +72,7 @@ def center_crop(img: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     h, w = img.shape[-2:]
     ch, cw = size
     if ch > h or cw > w:
-        raise ValueError(f"crop size {size} is larger than the image {(h, w)}")
+        raise InputError(f"crop size {size} is larger than the image {(h, w)}")
     top, left = (h - ch) // 2, (w - cw) // 2
     return img[..., top : top + ch, left : left + cw]
 
@@ -108,14 +110,14 @@ class ImagePostprocess:
     ) -> None:
         lo, hi = (float(v) for v in value_range)
         if not lo < hi:
-            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+            raise InputError(f"value_range must be (low, high) with low < high, got {value_range}")
         self.value_range = (lo, hi)
         self.flip = bool(flip)
         self.dequantize = bool(dequantize)
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         if img.dtype != torch.uint8:
-            raise TypeError(f"img must be uint8, got {img.dtype}")
+            raise InputTypeError(f"img must be uint8, got {img.dtype}")
         if self.flip and torch.rand(()) < 0.5:
             img = img.flip(-1)
         x = img.to(torch.float32)

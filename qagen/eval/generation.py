@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from qagen.errors import InputError
+from qagen.eval._progress import progress as _progress
 from qagen.eval.fid import FeatureExtractor, generation_metrics, iter_uint8_batches
+from qagen.eval.options import GENERATION_METRICS, parse_metric_names
 from qagen.eval.swd import swd
 from qagen.eval.texture import glcm_features, glcm_protocol
 
 __all__ = ["GENERATION_METRICS", "evaluate_images", "load_images", "write_eval_json"]
-
-GENERATION_METRICS = ("swd", "fid", "kid", "is", "niqe", "glcm")
 
 
 def load_images(source: object, data_range: float = 1.0, limit: int | None = None) -> torch.Tensor:
@@ -33,22 +34,11 @@ def load_images(source: object, data_range: float = 1.0, limit: int | None = Non
     quantised like the FID input; all images must share one size)."""
     batches = list(iter_uint8_batches(source, batch_size=256, data_range=data_range, limit=limit))
     if not batches:
-        raise ValueError("no images were read")
+        raise InputError("no images were read")
     shapes = {tuple(b.shape[1:]) for b in batches}
     if len(shapes) > 1:
-        raise ValueError(f"images must share one size, got {sorted(shapes)}")
+        raise InputError(f"images must share one size, got {sorted(shapes)}")
     return torch.cat(batches).float() / 255.0
-
-
-def _split(metrics: str | Sequence[str]) -> list[str]:
-    names = [
-        m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics)
-    ]
-    names = [m for m in names if m]
-    bad = [m for m in names if m not in GENERATION_METRICS]
-    if bad:
-        raise ValueError(f"unknown metric(s) {bad}; available: {', '.join(GENERATION_METRICS)}")
-    return names
 
 
 def evaluate_images(
@@ -68,6 +58,7 @@ def evaluate_images(
     fid_kwargs: dict | None = None,
     swd_kwargs: dict | None = None,
     extra_protocol: dict | None = None,
+    progress: bool = False,
 ) -> dict:
     """Evaluate generated images ``fake`` (tensor in [0, data_range] or folder) against ``real``.
 
@@ -75,9 +66,9 @@ def evaluate_images(
     :func:`qagen.eval.fid.generation_metrics` / :func:`qagen.eval.swd.swd`;
     ``extra_protocol`` (e.g. ``{"checkpoint": "last", "generator": "ema"}``) is stored with
     every record. SWD uses ``seed``; FID/KID/IS use their own default seed (2020) unless
-    ``fid_kwargs`` sets one.
+    ``fid_kwargs`` sets one. ``progress`` shows a bar per stage on stderr.
     """
-    names = _split(metrics)
+    names = parse_metric_names(metrics, GENERATION_METRICS)
     extra = dict(extra_protocol or {})
     out: dict = {}
     fake_t = real_t = None
@@ -91,18 +82,22 @@ def evaluate_images(
     def real_tensor() -> torch.Tensor:
         nonlocal real_t
         if real is None:
-            raise ValueError("this metric needs real (reference) images")
+            raise InputError("this metric needs real (reference) images")
         if real_t is None:
             real_t = load_images(real, data_range)
         return real_t
 
     if "swd" in names:
         r = swd(
-            fake_tensor(),
-            real_tensor(),
+            _batched(
+                fake_tensor(), batch_size, "SWD descriptors of the generated images", progress
+            ),
+            _batched(real_tensor(), batch_size, "SWD descriptors of the real images", progress),
             seed=seed,
             batch_size=batch_size,
             device=device,
+            progress=progress,
+            desc="SWD generated vs real",
             **(swd_kwargs or {}),
         )
         d = r.to_dict()
@@ -127,6 +122,7 @@ def evaluate_images(
             reference_split=reference_split,
             cache_dir=cache_dir,
             extra_protocol=extra,
+            progress=progress,
             **(fid_kwargs or {}),
         )
         out.update({k: v.to_dict() for k, v in scores.items()})
@@ -135,10 +131,11 @@ def evaluate_images(
 
         info = get("niqe")
         x = fake_tensor().to(device)
+        starts = range(0, x.shape[0], batch_size)
         vals = torch.cat(
             [
                 info.fn(x[i : i + batch_size], data_range=1.0).reshape(-1).cpu()
-                for i in range(0, x.shape[0], batch_size)
+                for i in _progress(starts, desc="NIQE", total=len(starts), enabled=progress)
             ]
         )
         v = vals.double().numpy()
@@ -157,11 +154,36 @@ def evaluate_images(
         rec: dict = {"metric": "glcm", "protocol": {**glcm_protocol(), **extra}}
         sets = [("fake", fake_tensor())] + ([("real", real_tensor())] if real is not None else [])
         for label, t in sets:
-            feats = glcm_features(t)
+            who = "generated" if label == "fake" else label
+            feats = _glcm_in_chunks(t, f"GLCM of the {who} images", progress)
             rec[label] = {k: float(v.mean()) for k, v in feats.items()}
             rec["protocol"][f"n_{label}"] = int(t.shape[0])
         out["glcm"] = rec
     return out
+
+
+def _batched(x: torch.Tensor, batch_size: int, desc: str, enabled: bool) -> object:
+    """``x`` itself, or its batches under a progress bar that starts when the iteration starts
+    (SWD does not depend on batching)."""
+    if not enabled:
+        return x
+
+    def batches() -> Iterator[torch.Tensor]:
+        starts = range(0, x.shape[0], batch_size)
+        for i in _progress(starts, desc=desc, total=len(starts), enabled=True):
+            yield x[i : i + batch_size]
+
+    return batches()
+
+
+def _glcm_in_chunks(x: torch.Tensor, desc: str, enabled: bool, chunk: int = 64) -> dict:
+    """:func:`glcm_features` image by image in chunks (each image is independent)."""
+    parts = [
+        glcm_features(x[i : i + chunk])
+        for i in _progress(range(0, x.shape[0], chunk), desc=desc, enabled=enabled,
+                           total=-(-x.shape[0] // chunk))
+    ]  # fmt: skip
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 def _clean(o: object) -> object:

@@ -33,6 +33,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from qagen.errors import InputError
+from qagen.eval._progress import progress as _progress
+
 __all__ = [
     "SWDDescriptors",
     "SWDResult",
@@ -74,10 +77,10 @@ def laplacian_pyramid(x: torch.Tensor, num_levels: int) -> list[torch.Tensor]:
     H and W must be divisible by 2^(num_levels - 1) and at least 3 at the coarsest level.
     """
     if num_levels < 1:
-        raise ValueError(f"num_levels must be >= 1, got {num_levels}")
+        raise InputError(f"num_levels must be >= 1, got {num_levels}")
     f = 2 ** (num_levels - 1)
     if x.shape[-2] % f or x.shape[-1] % f:
-        raise ValueError(
+        raise InputError(
             f"image size {x.shape[-2]} x {x.shape[-1]} must be divisible by 2^(levels-1) = {f}"
         )
     gauss = [x]
@@ -101,7 +104,7 @@ def _batches(
 ) -> Iterable[torch.Tensor]:
     if isinstance(images, torch.Tensor):
         if images.dim() != 4:
-            raise ValueError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
+            raise InputError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
         for i in range(0, images.shape[0], batch_size):
             yield images[i : i + batch_size]
     else:
@@ -109,7 +112,7 @@ def _batches(
             if isinstance(b, (tuple, list)):  # (images, labels) from a DataLoader
                 b = b[0]
             if not isinstance(b, torch.Tensor) or b.dim() != 4:
-                raise ValueError("an iterable of images must yield N x C x H x W tensors")
+                raise InputError("an iterable of images must yield N x C x H x W tensors")
             yield b
 
 
@@ -151,11 +154,11 @@ def swd_descriptors(
             c, h, w = shape
             levels = _num_levels(h, w, min_resolution)
             if levels == 0:
-                raise ValueError(
+                raise InputError(
                     f"images must be at least {min_resolution} x {min_resolution}, got {h} x {w}"
                 )
             if min(h, w) // 2 ** (levels - 1) < patch_size:
-                raise ValueError(f"coarsest level smaller than patch_size={patch_size}")
+                raise InputError(f"coarsest level smaller than patch_size={patch_size}")
             # one generator per level and axis: the positions of image i do not depend on batching
             gens = [
                 (
@@ -166,7 +169,7 @@ def swd_descriptors(
             ]
             per_level = [[] for _ in range(levels)]
         elif tuple(batch.shape[1:]) != shape:
-            raise ValueError(
+            raise InputError(
                 f"all images must share one shape, got {shape} and {tuple(batch.shape[1:])}"
             )
         n = batch.shape[0]
@@ -187,7 +190,7 @@ def swd_descriptors(
             patches = level.permute(0, 2, 3, 1)[img, rows, cols]  # n x P x S x S x C
             per_level[lv].append(patches.reshape(-1, patch_size, patch_size, c).permute(0, 3, 1, 2))
     if shape is None:
-        raise ValueError("images is empty")
+        raise InputError("images is empty")
     out = SWDDescriptors()
     out.resolutions = [min(shape[1], shape[2]) // 2**lv for lv in range(len(per_level))]
     for chunks in per_level:
@@ -216,7 +219,7 @@ def sliced_wasserstein(
     ``dir_repeats`` rounds of ``dirs_per_repeat``; projected ``chunk`` directions at a time.
     """
     if a.dim() != 2 or a.shape != b.shape:
-        raise ValueError(
+        raise InputError(
             f"a and b must be M x D with equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     gen = torch.Generator().manual_seed(int(seed))
@@ -268,13 +271,17 @@ def swd(
     seed: int = 0,
     batch_size: int = 64,
     device: str | torch.device | None = None,
+    progress: bool = False,
+    desc: str = "SWD",
 ) -> SWDResult:
     """Sliced Wasserstein distance x 1e3 between two image sets (module docstring).
 
     ``x``, ``y``: image tensors ``N x C x H x W`` of the same size (any value range), iterables
     of batches, or precomputed :func:`swd_descriptors` lists (e.g. cached reference
     descriptors). When the sets differ in size, the larger set's descriptors are randomly
-    subsampled (seeded) to the smaller count, and the protocol says so.
+    subsampled (seeded) to the smaller count, and the protocol says so. ``progress`` shows a
+    bar (named ``desc``) over the pyramid levels of the sliced Wasserstein step (each level
+    costs the same: the same number of descriptors).
     """
     kw = dict(
         patch_size=patch_size,
@@ -287,14 +294,21 @@ def swd(
     dx = x if _is_descriptor_list(x) else swd_descriptors(x, **kw)
     dy = y if _is_descriptor_list(y) else swd_descriptors(y, **kw)
     if len(dx) != len(dy):
-        raise ValueError(
+        raise InputError(
             f"x and y give different pyramid depths ({len(dx)} vs {len(dy)}): sizes differ"
         )
     per_level: dict[int, float] = {}
     m_used = []
-    for lv, (a, b) in enumerate(zip(dx, dy, strict=True)):
+    levels = _progress(
+        enumerate(zip(dx, dy, strict=True)),
+        desc=f"{desc}: sliced Wasserstein per pyramid level",
+        total=len(dx),
+        unit="level",
+        enabled=progress,
+    )
+    for lv, (a, b) in levels:
         if a.shape[1] != b.shape[1]:
-            raise ValueError(
+            raise InputError(
                 f"descriptor sizes differ at level {lv} ({a.shape[1]} vs {b.shape[1]}): channels differ"
             )
         m = min(a.shape[0], b.shape[0])

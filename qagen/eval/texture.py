@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from qagen.color import GRAY_WEIGHTS
+from qagen.errors import InputError
 
 __all__ = [
     "GLCM_PROPERTIES",
@@ -82,7 +83,7 @@ def to_gray_uint8(image: object, data_range: float = 1.0) -> list[np.ndarray]:
         if t.dim() == 3:
             t = t.unsqueeze(0)
         if t.dim() != 4 or t.shape[1] not in (1, 3):
-            raise ValueError(
+            raise InputError(
                 f"image must be N x C x H x W with C = 1 or 3, got shape {tuple(image.shape)}"
             )
         if t.is_floating_point():
@@ -93,7 +94,7 @@ def to_gray_uint8(image: object, data_range: float = 1.0) -> list[np.ndarray]:
     else:
         a = np.asarray(image)
         if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3)):
-            raise ValueError(f"image must be H x W or H x W x 3, got shape {a.shape}")
+            raise InputError(f"image must be H x W or H x W x 3, got shape {a.shape}")
         a = (
             a.astype(np.float64)
             if a.dtype == np.uint8
@@ -103,9 +104,9 @@ def to_gray_uint8(image: object, data_range: float = 1.0) -> list[np.ndarray]:
     out = []
     for a in arrs:
         if not np.all(np.isfinite(a)):
-            raise ValueError("image contains NaN or Inf values")
+            raise InputError("image contains NaN or Inf values")
         if a.min() < -0.5 or a.max() > 255.5:
-            raise ValueError(
+            raise InputError(
                 f"image values [{a.min() / 255 * data_range:.4g}, {a.max() / 255 * data_range:.4g}] are "
                 f"outside [0, data_range={data_range:g}]"
             )
@@ -126,7 +127,7 @@ def _quantize(g: np.ndarray, levels: int, quantization: str) -> np.ndarray:
     elif quantization == "floor":
         q = np.floor(gf * levels / 256.0)
     else:
-        raise ValueError(f"quantization must be 'matlab' or 'floor', got {quantization!r}")
+        raise InputError(f"quantization must be 'matlab' or 'floor', got {quantization!r}")
     return np.clip(q, 0, levels - 1).astype(np.uint8)
 
 
@@ -174,9 +175,9 @@ def glcm_features(
     from skimage.feature import graycomatrix, graycoprops
 
     if definitions not in ("matlab", "skimage"):
-        raise ValueError(f"definitions must be 'matlab' or 'skimage', got {definitions!r}")
+        raise InputError(f"definitions must be 'matlab' or 'skimage', got {definitions!r}")
     if not 2 <= int(levels) <= 256:
-        raise ValueError(f"levels must be in 2..256, got {levels}")
+        raise InputError(f"levels must be in 2..256, got {levels}")
     angles = [math.radians(a) for a in angles_deg]
     i, j = np.ogrid[0:levels, 0:levels]
     w_hom_matlab = (1.0 / (1.0 + np.abs(i - j)))[..., None, None]
@@ -247,7 +248,7 @@ def hog_descriptor(
             gf = resize(gf, tuple(size), order=1, anti_aliasing=True, preserve_range=True)
         need = (cells_per_block[0] * pixels_per_cell[0], cells_per_block[1] * pixels_per_cell[1])
         if gf.shape[0] < need[0] or gf.shape[1] < need[1]:
-            raise ValueError(
+            raise InputError(
                 f"image of {gf.shape[0]} x {gf.shape[1]} is too small for HOG blocks of {need[0]} x {need[1]} "
                 "pixels; pass size= or smaller pixels_per_cell/cells_per_block"
             )
@@ -292,13 +293,13 @@ def hog_similarity(
     )
     hx, hy = hog_descriptor(x, **kw), hog_descriptor(y, **kw)
     if len(hx) != len(hy):
-        raise ValueError(
+        raise InputError(
             f"x and y must hold the same number of images, got {len(hx)} and {len(hy)}"
         )
     sims = []
     for a, b in zip(hx, hy, strict=True):
         if a.shape != b.shape:
-            raise ValueError(
+            raise InputError(
                 f"HOG descriptors differ in length ({a.size} vs {b.size}): pass size=(H, W)"
             )
         na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))

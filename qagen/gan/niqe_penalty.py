@@ -58,6 +58,17 @@ item   authors' code                                                 ``'qagan'``
                                                                      in the model and checked
 =====  ===========================================================  ==========================
 
+``'qagan-code'``: the authors' feature code *as written*, every item above kept, bugs included
+(so that the published QAGAN-NIQE numbers can be chased; see :func:`qagan_code_features`):
+the map cropped to its top-left ``res x res`` at scale 1 (``res`` = the ``res`` argument of the
+authors' ``niqe(img, res)``: 32 for CIFAR-10 and for their 64 px CelebA script, 48 for STL-10;
+default the map size), MSCN over (variance + 1) with the 3 x 3 window, TF1 legacy
+``resize_bilinear`` of the whole map to ``res/2`` at scale 2, batch pooling, bugs 6a-6h, and the
+MVG distance with ``S_T = X'X/n - mu mu'`` of the raw features and a plain matrix inverse
+(:func:`qagan_code_distance`). Only ``pooling='batch'`` exists for it. Its pristine model is
+fitted with the same extractor (item 9 stays fixed: the authors' shipped models were fitted with
+the LIVE extractor on Sobel magnitudes).
+
 ``'live'``: 7 x 7 window of sigma 7/6 with replicate padding, MSCN = (I - mu) / (sigma + 1)
 (:func:`qagen.iqa.naturalness.mscn`), second scale by MATLAB ``imresize(., 0.5)``
 (:func:`qagen.iqa.naturalness.imresize_half`); otherwise as ``'qagan'``. ``'qagan-decimate'`` is
@@ -122,6 +133,9 @@ __all__ = [
     "model_variant_name",
     "regularized_covariance",
     "niqe_gradient_penalty",
+    "qagan_code_features",
+    "qagan_code_distance",
+    "tf1_resize_bilinear",
     "PristineAccumulator",
     "NIQEGradientPenalty",
 ]
@@ -158,6 +172,9 @@ GRADIENT_NIQE_VARIANTS: dict[str, GradientNIQEVariant] = {
     "qagan": GradientNIQEVariant("qagan", 3, 0.5, 1.0, "zeros", "mean2"),
     "qagan-decimate": GradientNIQEVariant("qagan-decimate", 3, 0.5, 1.0, "zeros", "decimate"),
     "live": GradientNIQEVariant("live", 7, 7.0 / 6.0, 1.0, "replicate", "bicubic"),
+    "qagan-code": GradientNIQEVariant(
+        "qagan-code", 3, 0.5, 1.0, "zeros", "tf1-bilinear", shape_estimator="closed-form"
+    ),
 }
 
 
@@ -172,15 +189,21 @@ def _variant(variant: str | GradientNIQEVariant) -> GradientNIQEVariant:
         ) from None
 
 
-def _check_pooling(pooling: str) -> str:
+def _check_pooling(pooling: str, variant: GradientNIQEVariant | None = None) -> str:
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
+    if variant is not None and variant.name == "qagan-code" and pooling != "batch":
+        raise ValueError(
+            "variant 'qagan-code' pools the minibatch as the authors' code does: pooling must "
+            f"be 'batch', got {pooling!r}"
+        )
     return pooling
 
 
 def model_variant_name(variant: str | GradientNIQEVariant, pooling: str) -> str:
     """The ``NIQEModel.variant`` string of a gradient-map model: ``"grad-<variant>-<pooling>"``."""
-    return f"grad-{_variant(variant).name}-{_check_pooling(pooling)}"
+    v = _variant(variant)
+    return f"grad-{v.name}-{_check_pooling(pooling, v)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,6 +297,7 @@ def gradient_map_features(
     grad: torch.Tensor,
     variant: str | GradientNIQEVariant = "qagan",
     pooling: str = "batch",
+    res: int | None = None,
 ) -> GradientNIQEFeatures:
     """The 36 NIQE features of gradient maps, per batch (``pooling='batch'``) or per image.
 
@@ -285,12 +309,16 @@ def gradient_map_features(
     eta = (beta_r - beta_l) G(2/alpha) / G(1/alpha) (LIVE ``computefeature.m``; fits by
     :func:`qagen.iqa.naturalness.aggd_fit` with the continuous shape estimator). ``'batch'`` pools the
     values of all N maps into each fit (the authors' code, REFERENCE 3.2.3 item 5); ``'image'``
-    fits each map alone. Differentiable with respect to ``grad`` (first order).
+    fits each map alone. Differentiable with respect to ``grad`` (first order). ``'qagan-code'``
+    is :func:`qagan_code_features` (``res`` is its crop size; other variants ignore it).
     """
     v = _variant(variant)
-    _check_pooling(pooling)
+    _check_pooling(pooling, v)
     if not isinstance(grad, torch.Tensor) or not grad.is_floating_point():
         raise TypeError("grad must be a floating-point tensor")
+    if v.name == "qagan-code":
+        feats = qagan_code_features(grad, res)
+        return GradientNIQEFeatures(feats, torch.isfinite(feats))
     g = _gray(grad, v.gray)
     if g.shape[0] == 0 or g.shape[-1] < 4 or g.shape[-2] < 4:
         raise ValueError(f"grad must hold at least one map of >= 4 x 4, got {tuple(grad.shape)}")
@@ -312,6 +340,142 @@ def sobel_magnitude(images: torch.Tensor, gray: str = "tf") -> torch.Tensor:
     k = torch.stack([kx, kx.T]).unsqueeze(1)
     d = F.conv2d(F.pad(g, (1, 1, 1, 1), mode="replicate"), k)
     return torch.sqrt(d.pow(2).sum(1, keepdim=True) + MSCN_EPS)
+
+
+# --------------------------------------------------------------------------------------------
+# the authors' feature code, bugs included ('qagan-code')
+
+
+def tf1_resize_bilinear(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TensorFlow 1 ``tf.image.resize_bilinear(img, size)`` with its defaults
+    (``align_corners=False``, no half-pixel centres): output pixel ``(i, j)`` samples the input
+    at ``(i * H / h, j * W / w)`` by bilinear interpolation, the neighbour index clamped to the
+    last row/column. For a factor of 2 (or any integer factor) this is plain decimation
+    ``img[..., ::f, ::f]``, aliased. ``img``: ``... x H x W``."""
+    h_in, w_in = img.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+
+    def axis(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pos = torch.arange(n_out, dtype=torch.float64) * (n_in / n_out)
+        lo = pos.floor().long().clamp(max=n_in - 1)
+        hi = (lo + 1).clamp(max=n_in - 1)
+        return lo, hi, (pos - lo.double()).to(img.dtype)
+
+    y0, y1, dy = axis(h, h_in)
+    x0, x1, dx = axis(w, w_in)
+    dev = img.device
+    y0, y1, dy, x0, x1, dx = (t.to(dev) for t in (y0, y1, dy, x0, x1, dx))
+    top = img[..., y0, :] * (1 - dy)[:, None] + img[..., y1, :] * dy[:, None]
+    return top[..., x0] * (1 - dx) + top[..., x1] * dx
+
+
+def _code_mscn(img: torch.Tensor) -> torch.Tensor:
+    """``mscn_function`` of the authors' code: 3 x 3 Gaussian (sigma 0.5, offsets -1..1,
+    normalised), zero 'SAME' padding, ``(x - mu) / (E[x^2] - mu^2 + 1)`` (item 3: the variance,
+    not the standard deviation, and no absolute value)."""
+    k = _gauss_kernel_2d(3, 0.5, img.dtype, img.device)
+    both = F.conv2d(torch.cat([img, img * img], 0), k, padding=1)
+    mu, e2 = both.split(img.shape[0], 0)
+    return (img - mu) / (e2 - mu * mu + 1.0)
+
+
+def _gamma_ratio(num: float, alpha: torch.Tensor) -> torch.Tensor:
+    """``exp(lgamma(num / a)) / exp(lgamma(1 / a))`` as the code writes it (overflowing to
+    inf/inf = NaN in float32 for shape values below ~0.08, as in TensorFlow)."""
+    return torch.exp(torch.lgamma(num / alpha)) / torch.exp(torch.lgamma(1.0 / alpha))
+
+
+def _code_aggd(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``estimate_aggd_params`` of the authors' code on all values of ``x`` (the pooled batch).
+
+    Returns ``(alpha, beta_right, beta_left)`` *in that order* (item 6d: the callers unpack it as
+    ``(alpha, beta_left, beta_right)``). Items: 6a ``sigma = sqrt(1/(n-1)) * sum(v^2)`` over each
+    side (``n = 1`` gives inf), 6h an empty side gives ``sigma = 0.001`` and an all-zero input
+    ``r = 0.5`` (the ``if stddev == 0`` on a tensor never fires), ``r = mean|x|^2 / mean(x^2)``
+    over all values, 6g ``alpha = 2 ln(27/16) / ln(3 / (4 R^2))`` (the closed-form small-k branch
+    of ``generalized_gaussian_ratio_inverse``, the only one returned), 6b
+    ``beta = sigma * G(3/alpha) / G(1/alpha)``.
+    """
+    v = x.reshape(-1)
+    neg, pos = v < 0, v > 0
+    n_l, n_r = int(neg.sum()), int(pos.sum())
+
+    def side(mask: torch.Tensor, n: int) -> torch.Tensor:
+        if n == 0:
+            return torch.full((), 0.001, dtype=v.dtype, device=v.device)
+        scale = math.sqrt(1.0 / (n - 1)) if n > 1 else math.inf
+        return scale * (v * v * mask).sum()
+
+    sigma_l, sigma_r = side(neg, n_l), side(pos, n_r)
+    if n_l + n_r == 0:
+        r_hat = torch.full((), 0.5, dtype=v.dtype, device=v.device)
+    else:
+        r_hat = v.abs().mean().pow(2) / v.pow(2).mean()
+    g = sigma_l / sigma_r
+    big_r = r_hat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
+    alpha = 2.0 * math.log(27.0 / 16.0) / torch.log(3.0 / (4.0 * big_r**2))
+    ratio = _gamma_ratio(3.0, alpha)
+    return alpha, sigma_r * ratio, sigma_l * ratio
+
+
+def _code_block_features(block: torch.Tensor) -> list[torch.Tensor]:
+    """``compute_features`` of the authors' code on a block ``N x h x w`` (the pooled batch).
+
+    Items 6c (``eta`` with ``G(3/a)/G(1/a)``), 6d (left/right swapped by the unpacking), 6e (the
+    shifts ``(0,1), (1,1), (1,0), (1,-1)`` rolled over the axes (batch, height): only the first
+    product pairs vertical neighbours of one image, the others multiply different images) and 6f
+    (the 4th ``eta`` from the 3rd fit's parameters).
+    """
+    alpha, beta_l, beta_r = _code_aggd(block)  # names as in the code: the values are swapped
+    feats = [alpha, (beta_l + beta_r) / 2]
+    for shift in ((0, 1), (1, 1), (1, 0)):
+        alpha, beta_l, beta_r = _code_aggd(block * torch.roll(block, shift, dims=(0, 1)))
+        eta = (beta_r - beta_l) * _gamma_ratio(3.0, alpha)
+        feats += [alpha, eta, beta_l, beta_r]
+    eta = (beta_r - beta_l) * _gamma_ratio(3.0, alpha)  # 6f: the previous shift's parameters
+    alpha, beta_l, beta_r = _code_aggd(block * torch.roll(block, (1, -1), dims=(0, 1)))
+    feats += [alpha, eta, beta_l, beta_r]
+    return feats
+
+
+def qagan_code_features(grad: torch.Tensor, res: int | None = None) -> torch.Tensor:
+    """The 36 features of the authors' ``NIQE_penalty.py`` ``niqe(img, res)``, bugs included.
+
+    ``grad``: N x 3 x H x W critic gradients (TF ``rgb_to_grayscale`` weights 0.2989, 0.5870,
+    0.1140) or N x 1 x H x W grey maps. Scale 1: MSCN of the whole map (:func:`_code_mscn`), then
+    its top-left ``res x res`` block (item 1; ``res`` defaults to H). Scale 2: the whole grey map
+    resized to ``res/2 x res/2`` with TF1 ``resize_bilinear`` (item 4,
+    :func:`tf1_resize_bilinear`), its MSCN, one block. Each block gives the 18 features of
+    :func:`_code_block_features` from the values of all N maps pooled (item 5). Returns a
+    1 x 36 tensor in the input dtype (NaN/Inf where the code gives them), differentiable.
+    """
+    g = _gray(grad, "tf")
+    n, _, h, w = g.shape
+    res = int(h if res is None else res)
+    if res < 4 or res > min(h, w):
+        raise ValueError(f"res must lie in [4, {min(h, w)}] for {h} x {w} maps, got {res}")
+    half = int(res / 2)
+    s1 = _code_mscn(g)[:, 0, :res, :res]
+    s2 = _code_mscn(tf1_resize_bilinear(g, (half, half)))[:, 0]
+    return torch.stack(_code_block_features(s1) + _code_block_features(s2)).unsqueeze(0)
+
+
+def qagan_code_distance(
+    mu_p: torch.Tensor, cov_p: torch.Tensor, feats: torch.Tensor
+) -> torch.Tensor:
+    """The authors' MVG distance (items 7-8), one value per call.
+
+    ``mu_T`` = mean over the rows of ``feats`` with NaN set to 0; ``S_T = X'X/n - mu_T' mu_T``
+    with ``X`` the raw rows (NaN propagates; exactly 0 for a single finite row);
+    ``sqrt((mu_P - mu_T) inv((S_T + S_P) / 2) (mu_P - mu_T)')`` with a plain matrix inverse
+    (no pseudo-inverse, no clamping: a non-positive quadratic form gives NaN). float64.
+    """
+    x = feats.to(torch.float64).reshape(-1, feats.shape[-1])
+    mu_t = torch.nan_to_num(x, nan=0.0).mean(0, keepdim=True)
+    cov_t = x.T @ x / x.shape[0] - mu_t.T @ mu_t
+    d = mu_p.to(x).reshape(1, -1) - mu_t
+    inv = torch.linalg.inv((cov_t + cov_p.to(x)) / 2.0)
+    return torch.sqrt(d @ inv @ d.T).reshape(())
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,6 +514,7 @@ def niqe_gradient_penalty(
     pooling: str = "batch",
     ridge: float = 0.01,
     reduction: str = "mean",
+    res: int | None = None,
 ) -> torch.Tensor:
     """QAGAN NIQE penalty ``E[ ||(f(grad) | mu_P, S_P)||_NIQE ]`` (REFERENCE 3.2.3; one-sided).
 
@@ -360,13 +525,18 @@ def niqe_gradient_penalty(
     :func:`regularized_covariance` of the model's covariance). ``model.variant`` must be
     :func:`model_variant_name` (``variant``, ``pooling``). ``reduction``: ``'mean'`` (a scalar)
     or ``'none'`` (one value per row: 1 row for ``'batch'``, N for ``'image'``). float64 result
-    (cast it to the loss dtype).
+    (cast it to the loss dtype). With ``variant='qagan-code'`` the features are
+    :func:`qagan_code_features` (crop ``res``) and the distance :func:`qagan_code_distance`
+    (the authors' plain inverse; ``ridge`` still applies to ``S_P``, 0 reproduces the code).
     """
     _check_model(model, model_variant_name(variant, pooling))
-    feats = gradient_map_features(grad, variant, pooling).features
+    feats = gradient_map_features(grad, variant, pooling, res).features
     mu = model.mu.to(feats.device)
     cov = regularized_covariance(model.cov.to(feats.device), ridge)
-    dist = mvg_distance(mu, cov, feats, torch.zeros_like(cov))
+    if _variant(variant).name == "qagan-code":
+        dist = qagan_code_distance(mu, cov, feats).reshape(1)
+    else:
+        dist = mvg_distance(mu, cov, feats, torch.zeros_like(cov))
     if reduction == "none":
         return dist
     if reduction == "mean":
@@ -465,16 +635,24 @@ class NIQEGradientPenalty:
     """NIQE penalty on critic gradient maps with its pristine model (used by the QAGAN recipes).
 
     ``variant``/``pooling``: see :func:`gradient_map_features`; ``ridge``: see
-    :func:`regularized_covariance`. Feed rows during a warm-up with :meth:`accumulate`
+    :func:`regularized_covariance`; ``res``: the crop size of ``'qagan-code'`` (``None`` or 0:
+    the whole map; :func:`qagan_code_features`). Feed rows during a warm-up with :meth:`accumulate`
     (gradient maps of real images), then :meth:`fit` turns the accumulated statistics into the
     pristine model; or :meth:`set_model` / :meth:`load_model` use a saved model of the same
     variant. :meth:`__call__` is :func:`niqe_gradient_penalty`. :meth:`state_dict` holds the
     model and the accumulator (tensors and primitives only).
     """
 
-    def __init__(self, variant: str = "qagan", pooling: str = "batch", ridge: float = 0.01) -> None:
+    def __init__(
+        self,
+        variant: str = "qagan",
+        pooling: str = "batch",
+        ridge: float = 0.01,
+        res: int | None = None,
+    ) -> None:
         self.variant = _variant(variant)
-        self.pooling = _check_pooling(pooling)
+        self.pooling = _check_pooling(pooling, self.variant)
+        self.res = None if res is None or res == 0 else int(res)
         if not (isinstance(ridge, (int, float)) and ridge >= 0 and math.isfinite(ridge)):
             raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
         self.ridge = float(ridge)
@@ -485,7 +663,7 @@ class NIQEGradientPenalty:
 
     # -- features and model
     def features(self, grad: torch.Tensor) -> GradientNIQEFeatures:
-        return gradient_map_features(grad, self.variant, self.pooling)
+        return gradient_map_features(grad, self.variant, self.pooling, self.res)
 
     @torch.no_grad()
     def accumulate(
@@ -531,6 +709,7 @@ class NIQEGradientPenalty:
             pooling=self.pooling,
             ridge=self.ridge,
             reduction=reduction,
+            res=self.res,
         )
 
     # -- checkpoints

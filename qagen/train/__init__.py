@@ -4,6 +4,8 @@
 - :class:`Trainer`: loop, resumable data order, LR schedule by step, EMA, checkpoints, DDP,
   logging, sample grids; :func:`train_main` is the ``qagen train`` entry point.
 - :mod:`qagen.train.config`: run configuration, TOML presets, ``--set`` overrides.
+- :func:`restore_run`: a trained run rebuilt from a checkpoint (recipe, weights, EMA, dataset,
+  seeded generation), with the trainer's own construction code (:mod:`qagen.train.build`).
 """
 
 from .checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
@@ -11,6 +13,7 @@ from .config import DataConfig, RunConfig, TrainConfig, apply_overrides
 from .ema import EMA, unwrap
 from .main import resolve_run_config, train_main
 from .recipe import Recipe, TrainContext, available_recipes, get_recipe, register_recipe
+from .restore import RestoredRun, restore_run
 from .schedules import apply_lr, linear_decay
 from .trainer import NonFiniteLossError, Trainer, TrainResult
 
@@ -24,6 +27,8 @@ __all__ = [
     "TrainResult",
     "NonFiniteLossError",
     "train_main",
+    "restore_run",
+    "RestoredRun",
     "resolve_run_config",
     "RunConfig",
     "TrainConfig",

@@ -6,6 +6,12 @@ moved over the final name with ``os.replace``: a crash or an exception during th
 the previous checkpoints untouched and no partial file under a final name. Everything in it is a
 tensor or a primitive container, so it loads with ``torch.load(weights_only=True)``.
 
+Resuming never loses or mixes up work: :func:`load_resume_point` falls back past an unreadable
+(truncated) newest checkpoint with a warning, and :func:`abandon_after` moves the checkpoints
+and sample grids of a branch abandoned by resuming from an older checkpoint into
+``RUN/abandoned-<timestamp>/`` instead of letting keep-last-K delete the new work or a later
+``--resume`` jump back to them.
+
 Layout (the trainer fills it; see ``docs/training.md``)::
 
     format, version, torch_version   identification
@@ -23,15 +29,22 @@ Layout (the trainer fills it; see ``docs/training.md``)::
 
 from __future__ import annotations
 
+import logging
 import os
+import pickle
 import random
 import re
-from collections.abc import Mapping
+import shutil
+import time
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from qagen.errors import InputError
 
 __all__ = [
     "FORMAT",
@@ -43,10 +56,15 @@ __all__ = [
     "save_atomic",
     "prune_checkpoints",
     "load_checkpoint",
+    "ResumePoint",
+    "load_resume_point",
+    "abandon_after",
     "capture_rng_state",
     "restore_rng_state",
     "StateSnapshot",
 ]
+
+_log = logging.getLogger("qagen.train")
 
 FORMAT = "qagen-train-checkpoint"
 VERSION = 1
@@ -133,25 +151,163 @@ def prune_checkpoints(directory: str | Path, keep: int) -> list[Path]:
     return removed
 
 
+_SAMPLE_NAME = re.compile(r"^step_(\d+)(_.*)?\.png$")
+
+
+def abandon_after(run_dir: str | Path, step: int, extra: Iterable[str | Path] = ()) -> Path | None:
+    """Move the work of a run beyond ``step`` aside, into ``run_dir/abandoned-<timestamp>/``.
+
+    Resuming from a checkpoint older than the newest one starts a new branch of the run; the
+    newer checkpoints, their sample grids and the metrics rows belong to the abandoned branch.
+    They are moved (never deleted): ``checkpoints/step_k.pt`` with ``k > step`` and the files
+    in ``extra`` (e.g. unreadable checkpoints) to ``abandoned-<timestamp>/checkpoints/``,
+    ``samples/step_k*.png`` with ``k > step`` to ``abandoned-<timestamp>/samples/``, and copies
+    of ``metrics.csv`` and ``config.toml`` as they were. The folder is a run directory of its
+    own (``qagen train --resume`` and ``qagen eval`` accept it). Returns the folder, or ``None``
+    when nothing lies beyond ``step`` (then nothing is touched).
+    """
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    extra_paths = [Path(p) for p in extra if Path(p).is_file()]
+    newer = [p for k, p in list_checkpoints(ckpt_dir) if k > step]
+    moved_ckpts = sorted({*newer, *extra_paths})
+    if not moved_ckpts:
+        return None
+    samples = []
+    if (run_dir / "samples").is_dir():
+        for p in sorted((run_dir / "samples").iterdir()):
+            m = _SAMPLE_NAME.match(p.name)
+            if m and p.is_file() and int(m.group(1)) > step:
+                samples.append(p)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = run_dir / f"abandoned-{stamp}"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = run_dir / f"abandoned-{stamp}-{n}"
+    (dest / "checkpoints").mkdir(parents=True)
+    for p in moved_ckpts:
+        os.replace(p, dest / "checkpoints" / p.name)
+    if samples:
+        (dest / "samples").mkdir()
+        for p in samples:
+            os.replace(p, dest / "samples" / p.name)
+    for name in ("metrics.csv", "config.toml"):
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, dest / name)
+    _fsync_dir(ckpt_dir)
+    what = ", ".join(p.name for p in moved_ckpts)
+    more = f" and {len(samples)} sample grid(s)" if samples else ""
+    copied = (run_dir / "metrics.csv").is_file()
+    _log.warning(
+        "resuming from step %d, older than the run's newest checkpoint: a new branch starts; "
+        "the abandoned branch's checkpoint(s) (%s)%s were moved to %s%s",
+        step,
+        what,
+        more,
+        dest,
+        f" with a copy of metrics.csv, which now continues from step {step}" if copied else "",
+    )
+    return dest
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+#: ``torch.save(..., _use_new_zipfile_serialization=False)`` files start with a pickled magic
+#: number: protocol 2 opcode, then a long integer.
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a"
+
+
+def _unreadable_reason(path: Path, err: BaseException) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in words (never PyTorch's advice to
+    load with ``weights_only=False``, which would execute arbitrary pickled code)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:  # pragma: no cover - permissions, races
+        return f"it cannot be opened ({exc.strerror or exc})"
+    if not head:
+        return "it is empty"
+    if head != _ZIP_MAGIC and head != _LEGACY_MAGIC:
+        return "it is not a PyTorch file"
+    if isinstance(err, pickle.UnpicklingError):
+        return (
+            "it holds Python objects other than tensors and plain containers, so it is not a "
+            "qagen checkpoint (qagen never unpickles arbitrary objects)"
+        )
+    return "it is truncated or corrupted (the file ends early or its archive is damaged)"
+
+
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a trainer checkpoint with ``torch.load(weights_only=True)`` and check its format."""
+    """Load a trainer checkpoint with ``torch.load(weights_only=True)`` and check its format.
+
+    Raises ``FileNotFoundError`` for a missing file and :class:`qagen.errors.InputError` naming
+    the file and the reason for one that is not a readable qagen checkpoint (not a PyTorch file,
+    truncated, a pickle of arbitrary objects, another format, a newer version).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4" on foreign files
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(
-            f"checkpoint {path} cannot be read (truncated, corrupted or not a qagen checkpoint): "
-            f"{err}"
-        ) from err
+        raise InputError(
+            f"checkpoint {path} cannot be read: {_unreadable_reason(path, err)}"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a qagen training checkpoint")
+        raise InputError(
+            f"checkpoint {path} cannot be read: it is a PyTorch file but not a qagen training "
+            "checkpoint"
+        )
     if ckpt.get("version", 0) > VERSION:
-        raise ValueError(
-            f"{path} has checkpoint version {ckpt['version']}; this qagen reads up to {VERSION}"
+        raise InputError(
+            f"checkpoint {path} has checkpoint version {ckpt['version']}; this qagen reads up to "
+            f"{VERSION} (update qagen)"
         )
     return ckpt
+
+
+class ResumePoint(NamedTuple):
+    """A loaded checkpoint to resume from (:func:`load_resume_point`)."""
+
+    path: Path
+    state: dict[str, Any]
+    #: newer checkpoints that could not be read, with the reason (skipped, oldest first)
+    unreadable: list[tuple[Path, str]]
+
+
+def load_resume_point(source: str | Path) -> ResumePoint | None:
+    """Load what ``--resume SOURCE`` continues from.
+
+    ``source`` is a checkpoint file (loaded, or :class:`qagen.errors.InputError` if unreadable)
+    or a run directory (or its ``checkpoints/``): its newest checkpoint that loads. A newest
+    checkpoint that is truncated or corrupted (e.g. the machine died while the file system
+    flushed it) is skipped with a warning naming it, and the previous good one is used; the
+    skipped files are listed in ``unreadable`` (they are never deleted: the trainer moves them
+    aside with the abandoned branch). ``None`` when ``source`` holds no checkpoint at all;
+    ``InputError`` when it holds only unreadable ones.
+    """
+    p = Path(source)
+    if p.is_file():
+        return ResumePoint(p, load_checkpoint(p), [])
+    if not p.is_dir():
+        return None
+    found = list_checkpoints(p / "checkpoints") or list_checkpoints(p)
+    if not found:
+        return None
+    unreadable: list[tuple[Path, str]] = []
+    for _, path in reversed(found):
+        try:
+            state = load_checkpoint(path)
+        except InputError as err:
+            unreadable.insert(0, (path, str(err)))
+            continue
+        for _, why in unreadable:
+            _log.warning("%s; falling back to the previous checkpoint %s", why, path.name)
+        return ResumePoint(path, state, unreadable)
+    names = ", ".join(bad.name for bad, _ in unreadable)
+    raise InputError(f"no readable checkpoint in {p}: {names} cannot be read ({unreadable[-1][1]})")
 
 
 # --------------------------------------------------------------------------- RNG states

@@ -20,7 +20,8 @@ saved in the checkpoint), the ``--data`` argument, ``--set key=value`` overrides
 bare ``field`` when exactly one section has it. Values are converted to the field's declared type
 (``int``, ``float``, ``bool``, ``str``, ``Path``, ``Literal[...]``, ``X | None``, ``tuple``,
 ``list``, ``dict[str, X]``, nested dataclasses); an unknown key or an unconvertible value raises
-``ValueError`` naming the key and, for unknown keys, the closest known ones.
+:class:`qagen.errors.InputError` (a ``ValueError``) naming the key and, for unknown keys, the
+closest known ones.
 
 TOML has no null: a ``None`` value is written as the string ``"none"``, and ``"none"`` / ``"null"``
 read into an optional (``X | None``) field gives ``None``.
@@ -30,15 +31,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
-import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
+
+from qagen.errors import InputError, InputTypeError, UnknownNameError
 
 try:  # Python >= 3.11
     import tomllib
@@ -78,7 +79,9 @@ class TrainConfig:
     good state so that a non-finite loss at step k leaves a checkpoint of step k-1 (it costs one
     copy of the models, EMA and optimiser state on the training device). ``sample_every``,
     ``checkpoint_every`` and ``log_every`` are in steps; 0 disables periodic output (a final
-    checkpoint is always written).
+    checkpoint is always written). ``checkpoint_every_minutes`` also writes a checkpoint whenever
+    that much wall-clock time has passed since the last one (0: by steps only), so a crash or a
+    ``kill -9`` never loses more than a few minutes of training.
     """
 
     max_steps: int = 100_000
@@ -92,6 +95,7 @@ class TrainConfig:
     sample_every: int = 1000
     n_samples: int = 64
     checkpoint_every: int = 5000
+    checkpoint_every_minutes: float = 5.0
     keep_last: int = 3
     max_minutes: float = 0.0
     rollback: bool = True
@@ -158,177 +162,206 @@ def _parse_toml_value(text: str) -> Any:
     return tomllib.loads(f"v = {text}")["v"]
 
 
-def _fail(key: str, value: Any, tp: Any, why: str = "") -> ValueError:
+def _fail(key: str, value: Any, tp: Any, why: str = "") -> InputError:
     extra = f": {why}" if why else ""
-    return ValueError(f"configuration key '{key}': cannot use {value!r} as {_type_name(tp)}{extra}")
+    return InputError(f"configuration key '{key}': cannot use {value!r} as {_type_name(tp)}{extra}")
 
 
-def coerce_value(value: Any, tp: Any, key: str = "value") -> Any:
-    """Convert ``value`` (a TOML value or a command-line string) to the declared type ``tp``.
+def _is_none_text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() in _NONE_STRINGS
 
-    Raises ``ValueError`` naming ``key`` when the value does not fit the type.
-    """
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any or tp is object:
+
+def _parsed(value: Any, key: str, tp: Any, expected: str) -> Any:
+    """A command-line string parsed as a TOML value (tables, lists); other values unchanged."""
+    if not isinstance(value, str):
         return value
-    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        optional = type(None) in args
-        if value is None or (
-            optional and isinstance(value, str) and value.strip().lower() in _NONE_STRINGS
-        ):
-            if optional:
-                return None
-            raise _fail(key, value, tp)
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce_value(value, arg, key)
-            except ValueError as err:
-                errors.append(str(err))
-        raise _fail(key, value, tp)
-    if tp is type(None):
-        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_STRINGS):
+    try:
+        return _parse_toml_value(value)
+    except tomllib.TOMLDecodeError as err:
+        raise _fail(key, value, tp, f"expected {expected}") from err
+
+
+def _to_bool(value: Any, tp: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise _fail(key, value, tp, "use true or false")
+
+
+def _to_int(value: Any, tp: Any, key: str) -> int:
+    number = value
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            return int(text)
+        except ValueError:
+            number = _to_float(text, tp, key)
+    if isinstance(number, int) and not isinstance(number, bool):
+        return number
+    if isinstance(number, float) and math.isfinite(number) and number.is_integer():
+        return int(number)
+    raise _fail(key, number, tp, "expected an integer")
+
+
+def _to_float(value: Any, tp: Any, key: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value.strip().replace("_", ""))
+    except (AttributeError, ValueError):
+        raise _fail(key, value, tp) from None
+
+
+def _to_str(value: Any, tp: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(key, value, tp, "expected a string")
+    quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
+    return value[1:-1] if quoted else value
+
+
+def _to_path(value: Any, tp: Any, key: str) -> Path:
+    if isinstance(value, (str, Path)):
+        return Path(value)
+    raise _fail(key, value, tp)
+
+
+#: Converters of the scalar field types.
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str, Path: _to_path}
+
+
+def _to_union(value: Any, tp: Any, key: str) -> Any:
+    args = typing.get_args(tp)
+    if value is None or _is_none_text(value):
+        if type(None) in args:
             return None
         raise _fail(key, value, tp)
-    if origin is Literal:
-        for choice in args:
-            if value == choice and type(value) is type(choice):
-                return choice
-            if isinstance(value, str) and not isinstance(choice, str):
-                try:
-                    if coerce_value(value, type(choice), key) == choice:
-                        return choice
-                except ValueError:
-                    pass
-        raise _fail(key, value, tp, f"choose one of {list(args)}")
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-        if isinstance(value, str):
+    for arg in args:
+        if arg is not type(None):
             try:
-                value = _parse_toml_value(value)
-            except tomllib.TOMLDecodeError as err:
-                raise _fail(key, value, tp, "expected a TOML inline table") from err
-        if not isinstance(value, Mapping):
-            raise _fail(key, value, tp, "expected a table")
-        return config_from_dict(tp, value, where=key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str):
-            low = value.strip().lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-        raise _fail(key, value, tp, "use true or false")
-    if tp is int:
-        if isinstance(value, bool):
-            raise _fail(key, value, tp)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            text = value.strip().replace("_", "")
+                return coerce_value(value, arg, key)
+            except InputError:
+                pass
+    raise _fail(key, value, tp)
+
+
+def _to_literal(value: Any, tp: Any, key: str) -> Any:
+    for choice in typing.get_args(tp):
+        if value == choice and type(value) is type(choice):
+            return choice
+        if isinstance(value, str) and not isinstance(choice, str):
             try:
-                return int(text)
-            except ValueError:
-                try:
-                    value = float(text)
-                except ValueError:
-                    raise _fail(key, value, tp) from None
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            return int(value)
-        raise _fail(key, value, tp, "expected an integer")
-    if tp is float:
-        if isinstance(value, bool):
-            raise _fail(key, value, tp)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip().replace("_", ""))
-            except ValueError:
-                raise _fail(key, value, tp) from None
-        raise _fail(key, value, tp)
-    if tp is str:
-        if isinstance(value, str):
-            text = value
-            if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-                text = text[1:-1]
-            return text
-        raise _fail(key, value, tp, "expected a string")
-    if tp is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise _fail(key, value, tp)
-    if origin in (tuple, list) or tp in (tuple, list):
-        return _coerce_sequence(value, tp, origin or tp, args, key)
-    if origin is dict or tp is dict:
-        if isinstance(value, str):
-            try:
-                value = _parse_toml_value(value)
-            except tomllib.TOMLDecodeError as err:
-                raise _fail(key, value, tp, "expected a TOML inline table {a = 1}") from err
-        if not isinstance(value, Mapping):
-            raise _fail(key, value, tp, "expected a table")
-        ktp, vtp = args if args else (Any, Any)
-        return {
-            coerce_value(k, ktp, f"{key}.{k}"): coerce_value(v, vtp, f"{key}.{k}")
-            for k, v in value.items()
-        }
-    if isinstance(tp, type) and isinstance(value, tp):
+                if coerce_value(value, type(choice), key) == choice:
+                    return choice
+            except InputError:
+                pass
+    raise _fail(key, value, tp, f"choose one of {list(typing.get_args(tp))}")
+
+
+def _to_dataclass(value: Any, tp: Any, key: str) -> Any:
+    if isinstance(value, tp):
         return value
-    raise _fail(key, value, tp, "unsupported field type")
+    value = _parsed(value, key, tp, "a TOML inline table")
+    if not isinstance(value, Mapping):
+        raise _fail(key, value, tp, "expected a table")
+    return config_from_dict(tp, value, where=key)
 
 
-def _coerce_sequence(value: Any, tp: Any, origin: Any, args: tuple, key: str) -> Any:
+def _to_dict(value: Any, tp: Any, key: str) -> dict:
+    value = _parsed(value, key, tp, "a TOML inline table {a = 1}")
+    if not isinstance(value, Mapping):
+        raise _fail(key, value, tp, "expected a table")
+    ktp, vtp = typing.get_args(tp) or (Any, Any)
+    return {
+        coerce_value(k, ktp, f"{key}.{k}"): coerce_value(v, vtp, f"{key}.{k}")
+        for k, v in value.items()
+    }
+
+
+def _to_sequence(value: Any, tp: Any, key: str) -> Any:
     raw = value
     if isinstance(value, str):
         text = value.strip()
         try:
             value = _parse_toml_value(text)
-        except tomllib.TOMLDecodeError:
+        except tomllib.TOMLDecodeError:  # a bare comma list: 0.5,0.999
             value = [p.strip() for p in text.strip("()[]").split(",") if p.strip()]
-        if not isinstance(value, list):
-            value = [value]
+        value = value if isinstance(value, list) else [value]
     if not isinstance(value, (list, tuple)):
         raise _fail(key, value, tp, "expected a list")
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(coerce_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if args:
-            if len(value) != len(args):
-                raise _fail(key, raw, tp, f"expected {len(args)} items, got {len(value)}")
-            return tuple(
-                coerce_value(v, a, f"{key}[{i}]")
-                for i, (v, a) in enumerate(zip(value, args, strict=True))
-            )
-        return tuple(value)
-    etp = args[0] if args else Any
-    return [coerce_value(v, etp, f"{key}[{i}]") for i, v in enumerate(value)]
+    origin, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+        etp = args[0] if args else Any
+        items = [coerce_value(v, etp, f"{key}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if args and len(value) != len(args):
+        raise _fail(key, raw, tp, f"expected {len(args)} items, got {len(value)}")
+    types_ = args or (Any,) * len(value)
+    return tuple(
+        coerce_value(v, a, f"{key}[{i}]")
+        for i, (v, a) in enumerate(zip(value, types_, strict=True))
+    )
+
+
+def _converter(tp: Any) -> Any:
+    """The converter function of a declared field type (``None`` when unsupported)."""
+    origin = typing.get_origin(tp)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return _to_union
+    if origin is Literal:
+        return _to_literal
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _to_dataclass
+    if origin in (tuple, list) or tp in (tuple, list):
+        return _to_sequence
+    if origin is dict or tp is dict:
+        return _to_dict
+    return _SCALARS.get(tp)
+
+
+def coerce_value(value: Any, tp: Any, key: str = "value") -> Any:
+    """Convert ``value`` (a TOML value or a command-line string) to the declared type ``tp``.
+
+    Supported: ``Any``, ``bool`` (true/false, yes/no, on/off, 1/0), ``int`` (``1_000``, an
+    integral float such as ``1e3``), ``float``, ``str`` (surrounding quotes dropped), ``Path``,
+    ``Literal[...]``, ``X | None`` (``"none"``/``"null"`` -> ``None``), ``tuple[...]``,
+    ``list[X]`` (a TOML array or a bare comma list), ``dict[str, X]`` (a TOML inline table) and
+    nested dataclasses. Raises :class:`qagen.errors.InputError` naming ``key`` when the value
+    does not fit the type.
+    """
+    if tp is Any or tp is object:
+        return value
+    if tp is type(None):
+        if value is None or _is_none_text(value):
+            return None
+        raise _fail(key, value, tp)
+    conv = _converter(tp)
+    if conv is not None:
+        return conv(value, tp, key)
+    if isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise _fail(key, value, tp, "unsupported field type")
 
 
 # --------------------------------------------------------------------------- dataclass <-> dict
 
 
-def _unknown_key(where: str, name: str, known: Sequence[str]) -> ValueError:
+def _unknown_key(where: str, name: str, known: Sequence[str]) -> InputError:
     full = f"{where}.{name}" if where else name
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     close = [f"{where}.{c}" if where else c for c in close]
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     listing = ", ".join(known) if known else "(none)"
-    return ValueError(f"unknown configuration key '{full}'{hint}; known keys: {listing}")
+    return InputError(f"unknown configuration key '{full}'{hint}; known keys: {listing}")
 
 
 def config_from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
     """Build dataclass ``cls`` from ``data``, converting each value to its field type.
 
-    Missing fields keep their defaults; unknown keys raise ``ValueError`` (``where`` prefixes the
+    Missing fields keep their defaults; unknown keys raise :class:`qagen.errors.InputError` (``where`` prefixes the
     key in messages, e.g. ``"hparams"``).
     """
     if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
@@ -344,7 +377,7 @@ def config_from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any
     try:
         return cls(**kwargs)
     except TypeError as err:  # a required field without a default is missing
-        raise ValueError(f"configuration section '{where or cls.__name__}': {err}") from None
+        raise InputError(f"configuration section '{where or cls.__name__}': {err}") from None
 
 
 def _plain(value: Any) -> Any:
@@ -361,7 +394,9 @@ def _plain(value: Any) -> Any:
         return "none"
     if isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"configuration value {value!r} of type {type(value).__name__} is not storable")
+    raise InputTypeError(
+        f"configuration value {value!r} of type {type(value).__name__} is not storable"
+    )
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -389,10 +424,10 @@ def run_config_from_dict(
             raise _unknown_key("", key, list(allowed))
     name = recipe if recipe is not None else data.get("recipe")
     if not isinstance(name, str) or not name:
-        raise ValueError("the configuration names no recipe (top-level key 'recipe')")
+        raise InputError("the configuration names no recipe (top-level key 'recipe')")
     for section in SECTIONS:
         if section in data and not isinstance(data[section], Mapping):
-            raise ValueError(f"configuration section '{section}' must be a table")
+            raise InputError(f"configuration section '{section}' must be a table")
     return RunConfig(
         recipe=name,
         train=config_from_dict(TrainConfig, data.get("train", {}), "train"),
@@ -416,7 +451,7 @@ def _field_path(cfg: Any, parts: Sequence[str], full: str) -> tuple[Any, str, An
             return obj, part, _type_hints(type(obj)).get(part, Any)
         obj = getattr(obj, part)
         if not dataclasses.is_dataclass(obj):
-            raise ValueError(f"configuration key '{full}': '{part}' is not a section")
+            raise InputError(f"configuration key '{full}': '{part}' is not a section")
     raise AssertionError  # pragma: no cover
 
 
@@ -430,7 +465,7 @@ def _replace_path(cfg: Any, parts: Sequence[str], value: Any) -> Any:
 def _resolve_key(run: RunConfig, key: str) -> list[str]:
     parts = [p for p in key.strip().split(".")]
     if not key.strip() or any(not p for p in parts):
-        raise ValueError(f"malformed configuration key '{key}'")
+        raise InputError(f"malformed configuration key '{key}'")
     if parts[0] in SECTIONS:
         return parts
     owners = [
@@ -440,13 +475,13 @@ def _resolve_key(run: RunConfig, key: str) -> list[str]:
         return [owners[0], *parts]
     if len(owners) > 1:
         options = " or ".join(f"'{s}.{key}'" for s in owners)
-        raise ValueError(f"configuration key '{key}' is ambiguous: write {options}")
+        raise InputError(f"configuration key '{key}' is ambiguous: write {options}")
     known = [f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(getattr(run, s))]
     bare = [f.name for s in SECTIONS for f in dataclasses.fields(getattr(run, s))]
     close = difflib.get_close_matches(parts[0], bare, n=3, cutoff=0.6)
     close_full = [k for k in known if k.split(".", 1)[1] in close]
     hint = f" (did you mean {', '.join(repr(c) for c in close_full)}?)" if close_full else ""
-    raise ValueError(
+    raise InputError(
         f"unknown configuration key '{key}'{hint}; keys are section.field with sections "
         f"{', '.join(SECTIONS)}; known keys: {', '.join(known)}"
     )
@@ -463,17 +498,17 @@ def apply_overrides(run: RunConfig, overrides: Sequence[str | tuple[str, Any]]) 
     for item in overrides:
         if isinstance(item, str):
             if "=" not in item:
-                raise ValueError(f"override {item!r} is not of the form key=value")
+                raise InputError(f"override {item!r} is not of the form key=value")
             key, raw = item.split("=", 1)
         else:
             key, raw = item
         key = key.strip()
         if key == "recipe":
-            raise ValueError("the recipe cannot be changed with an override; pass it explicitly")
+            raise InputError("the recipe cannot be changed with an override; pass it explicitly")
         parts = _resolve_key(run, key)
         section, rest = parts[0], parts[1:]
         if not rest:
-            raise ValueError(f"configuration key '{key}' names a section, not a field")
+            raise InputError(f"configuration key '{key}' names a section, not a field")
         sub = getattr(run, section)
         _, name, tp = _field_path(sub, rest, ".".join(parts))
         value = coerce_value(raw, tp, ".".join(parts))
@@ -496,64 +531,19 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: invalid TOML: {err}") from None
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_scalar(value: Any, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        text = repr(value)
-        return text if any(c in text for c in ".eE") else text + ".0"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return '"none"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(v, where) for v in value) + "]"
-    if isinstance(value, Mapping):
-        items = ", ".join(
-            f"{_toml_key(str(k))} = {_toml_scalar(v, where)}" for k, v in value.items()
-        )
-        return "{" + items + "}"
-    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to TOML at '{where}'")
+        raise InputError(f"{path}: invalid TOML: {err}") from None
 
 
 def dumps_toml(data: Mapping[str, Any], header: str = "") -> str:
-    """Serialise nested dicts of str/int/float/bool/list (None -> ``"none"``) as TOML.
+    """Serialise a configuration dict as TOML with ``tomli_w`` (``header`` lines become ``#``
+    comments on top). Values go through :func:`config_to_dict`'s conversion first (tuples ->
+    lists, ``Path`` -> str, ``None`` -> ``"none"``); floats are written so that they read back
+    bit-exactly (``nan``/``inf`` included)."""
+    import tomli_w
 
-    Scalars of a table come first, then its sub-tables as ``[a.b]`` headers. Floats are written
-    with ``repr`` so that they read back bit-exactly.
-    """
-    lines: list[str] = [f"# {line}" if line else "#" for line in header.splitlines()]
-
-    def emit(table: Mapping[str, Any], prefix: str) -> None:
-        scalars = [(k, v) for k, v in table.items() if not isinstance(v, Mapping)]
-        tables = [(k, v) for k, v in table.items() if isinstance(v, Mapping)]
-        if prefix and (scalars or not tables):
-            if lines:
-                lines.append("")
-            lines.append(f"[{prefix}]")
-        for k, v in scalars:
-            lines.append(f"{_toml_key(str(k))} = {_toml_scalar(v, f'{prefix}.{k}')}")
-        for k, v in tables:
-            emit(v, f"{prefix}.{_toml_key(str(k))}" if prefix else _toml_key(str(k)))
-
-    emit(data, "")
-    return "\n".join(lines) + "\n"
+    body = tomli_w.dumps(_plain(dict(data)))
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    return "\n".join(lines) + ("\n\n" if lines else "") + body
 
 
 def write_toml(path: str | Path, data: Mapping[str, Any], header: str = "") -> None:
@@ -587,14 +577,9 @@ def preset_path(preset: str | Path) -> Path:
     p = Path(preset)
     if p.suffix == ".toml" or p.exists():
         if not p.is_file():
-            raise ValueError(f"preset file not found: {p}")
+            raise InputError(f"--preset: preset file not found: {p}")
         return p
     shipped = _preset_dir() / f"{preset}.toml"
     if shipped.is_file():
         return shipped
-    names = available_presets()
-    close = difflib.get_close_matches(str(preset), names, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise ValueError(
-        f"unknown preset {str(preset)!r}{hint}; shipped presets: {', '.join(names) or '(none)'}"
-    )
+    raise UnknownNameError("preset", str(preset), available_presets())

@@ -158,6 +158,20 @@ class SeededDataset(Dataset):
                 random.setstate(saved[2])
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """``worker_init_fn`` of the training loaders: workers ignore SIGINT and SIGTERM.
+
+    Ctrl-C reaches every process of the terminal's process group and a scheduler's SIGTERM often
+    the whole job. The trainer answers the first one by finishing the step and checkpointing,
+    which needs the workers alive; they stop when the training process closes the loader (or
+    dies: DataLoader workers watch their parent).
+    """
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
     """Move every tensor of a (nested tuple/list/dict) batch to ``device``."""
     if isinstance(batch, torch.Tensor):
@@ -214,6 +228,7 @@ class BatchStream:
             num_workers=num_workers,
             collate_fn=collate_fn or default_collate,
             pin_memory=device.type == "cuda",
+            worker_init_fn=_ignore_stop_signals if num_workers > 0 else None,
             # A private generator: creating the iterator must not draw from the global RNG.
             generator=torch.Generator().manual_seed(0),
         )

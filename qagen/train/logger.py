@@ -4,7 +4,10 @@ Each row holds ``step`` (completed generator steps), ``elapsed_s`` (training sec
 across resumes) and, per logged quantity, its mean over the steps since the previous row (the
 values are already averaged over ranks). A quantity that first appears later widens the header
 (the file is rewritten once). On resume, rows beyond the resumed step (written after the
-checkpoint by the interrupted run) are dropped, so the file describes one consistent history.
+checkpoint by the interrupted run or by an abandoned branch) are dropped, so the file describes
+one consistent history. The file is touched only by :meth:`MetricsLogger.start` (called by the
+trainer once the run is set up, and by the first :meth:`MetricsLogger.flush` at the latest), so
+building a logger for a run that then fails to start changes nothing on disk.
 TensorBoard events go to ``DIR/tb`` when ``torch.utils.tensorboard`` (hence the ``tensorboard``
 package) is importable; otherwise they are skipped silently.
 """
@@ -43,17 +46,26 @@ class MetricsLogger:
         self._header: list[str] = []
         self._writer: Any = None
         self.last: dict[str, float] = {}
-        if not self.enabled:
+        self._start_step = int(start_step)
+        self._tensorboard = tensorboard
+        self._started = False
+
+    def start(self) -> None:
+        """Drop the rows beyond the start step (all rows for a fresh run, ``start_step = 0``) and
+        open TensorBoard. Idempotent; a disabled logger does nothing."""
+        if self._started or not self.enabled:
             return
-        self._truncate(start_step)
-        if tensorboard:
+        self._started = True
+        self._truncate(self._start_step)
+        if self._tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except Exception:  # tensorboard not installed: skip silently
                 SummaryWriter = None
             if SummaryWriter is not None:
+                assert self.path is not None
                 self._writer = SummaryWriter(
-                    log_dir=str(Path(run_dir) / "tb"), purge_step=start_step + 1
+                    log_dir=str(self.path.parent / "tb"), purge_step=self._start_step + 1
                 )
 
     # -- CSV
@@ -111,6 +123,7 @@ class MetricsLogger:
         self._sums, self._count = {}, 0
         if not self.enabled:
             return
+        self.start()
         row = {"step": str(step), "elapsed_s": f"{elapsed:.3f}"}
         row.update({k: _fmt(v) for k, v in means.items()})
         keys = ["step", "elapsed_s", *sorted(means)]

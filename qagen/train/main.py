@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qagen.errors import InputError
+
 from . import checkpoint as ckpt
 from .config import (
     DataConfig,
@@ -19,9 +21,15 @@ from .config import (
     run_config_from_dict,
 )
 from .recipe import get_recipe
-from .trainer import NonFiniteLossError, Trainer
+from .trainer import NonFiniteLossError, Trainer, TrainResult
 
-__all__ = ["train_main", "resolve_run_config", "build_training_dataset", "default_run_dir"]
+__all__ = [
+    "train_main",
+    "TrainStatus",
+    "resolve_run_config",
+    "build_training_dataset",
+    "default_run_dir",
+]
 
 
 def _shipped_preset(name: str) -> Path | None:
@@ -49,12 +57,16 @@ def resolve_run_config(
     4. ``max_steps`` -> ``train.max_steps``, ``max_minutes`` -> ``train.max_minutes``.
 
     The recipe comes from ``recipe`` or from the preset's / saved top-level ``recipe``; the two
-    must agree when both are given.
+    must agree when both are given. An unknown recipe name is reported first
+    (:class:`qagen.errors.UnknownNameError`), before the preset is looked at; every error is a
+    :class:`qagen.errors.InputError`.
     """
+    if recipe is not None:
+        get_recipe(recipe)  # a misspelt recipe is the error, not the preset it implies
     if base is not None:
         name = base.get("recipe")
         if recipe is not None and recipe != name:
-            raise ValueError(f"the checkpoint is from recipe {name!r}, not {recipe!r}")
+            raise InputError(f"the checkpoint is from recipe {name!r}, not {recipe!r}")
         source: Mapping[str, Any] = base
     else:
         source = {}
@@ -65,10 +77,10 @@ def resolve_run_config(
             source = load_toml(path)
             named = source.get("recipe")
             if recipe is not None and named is not None and named != recipe:
-                raise ValueError(f"preset {path} is for recipe {named!r}, not {recipe!r}")
+                raise InputError(f"preset {path} is for recipe {named!r}, not {recipe!r}")
         name = recipe if recipe is not None else source.get("recipe")
     if not name:
-        raise ValueError("no recipe given: name one, or use a preset that sets 'recipe'")
+        raise InputError("no recipe given: name one, or use a preset that sets 'recipe'")
     cls = get_recipe(name)
     run = run_config_from_dict({**source, "recipe": name}, cls.Config)
     if data is not None:
@@ -85,11 +97,9 @@ def resolve_run_config(
 def build_training_dataset(data: DataConfig) -> Any:
     """``qagen.data.build_dataset(data.spec, data.resolution, data.split)``."""
     if not data.spec:
-        raise ValueError("no training data: pass --data SPEC (or set data.spec in the preset)")
-    try:
-        from qagen.data import build_dataset
-    except ImportError as err:  # pragma: no cover - depends on the data package
-        raise RuntimeError(f"qagen.data.build_dataset is not available: {err}") from err
+        raise InputError("no training data: pass --data SPEC (or set data.spec in the preset)")
+    from qagen.data import build_dataset
+
     return build_dataset(data.spec, data.resolution, data.split)
 
 
@@ -98,12 +108,49 @@ def default_run_dir(run: RunConfig) -> Path:
     return Path("runs") / run.recipe
 
 
+class TrainStatus(int):
+    """What :func:`train_main` returns: the exit status (an ``int``: 0 done, 1 stopped on a
+    NaN/Inf loss) that also carries ``run_dir`` (the run directory actually used) and ``result``
+    (the :class:`~qagen.train.trainer.TrainResult`, ``None`` when nothing was trained)."""
+
+    run_dir: Path
+    result: TrainResult | None
+
+    def __new__(cls, status: int, run_dir: str | Path, result: TrainResult | None = None):
+        obj = super().__new__(cls, int(status))
+        obj.run_dir = Path(run_dir)
+        obj.result = result
+        return obj
+
+
 def _run_dir_of(path: Path) -> Path:
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
 def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") in ("", "0")
+
+
+def _say(message: str) -> None:
+    if _is_main_process():
+        print(f"qagen train: {message}", file=sys.stderr)
+
+
+def _earlier_work(run_dir: Path) -> list[str]:
+    """What an earlier run without checkpoints left in ``run_dir`` (logged rows, sample grids)."""
+    found = []
+    metrics = run_dir / "metrics.csv"
+    if metrics.is_file():
+        with metrics.open() as fh:
+            rows = sum(1 for line in fh if line.strip()) - 1
+        if rows > 0:
+            found.append(f"metrics.csv ({rows} rows)")
+    samples = run_dir / "samples"
+    if samples.is_dir():
+        grids = [p for p in samples.iterdir() if p.suffix == ".png"]
+        if grids:
+            found.append(f"samples/ ({len(grids)} grids)")
+    return found
 
 
 def train_main(
@@ -115,8 +162,9 @@ def train_main(
     max_minutes: float | None = None,
     overrides: Sequence[str] = (),
     resume: str | None = None,
-) -> int:
-    """Run ``qagen train``; returns the exit status (0 done, 1 stopped on a NaN/Inf loss).
+) -> TrainStatus:
+    """Run ``qagen train``; returns a :class:`TrainStatus`: the exit status (0 done, 1 stopped
+    on a NaN/Inf loss) with the run directory used (``.run_dir``) and the result.
 
     ``recipe`` a registered name (may be ``None`` when the preset or checkpoint names it);
     ``data`` the dataset spec for ``qagen.data.build_dataset``; ``preset`` a TOML path or a
@@ -125,26 +173,42 @@ def train_main(
     (``--set``); ``resume`` a checkpoint file or run directory to continue from, or ``"auto"``:
     continue from ``out``'s newest checkpoint if there is one, else start fresh (the preset is
     then only used for a fresh start, so the same command line can be re-submitted after a
-    preemption). Configuration errors raise ``ValueError`` with a message meant for the user.
+    preemption).
+
+    Work is never lost or mixed up: a fresh start into a directory that holds checkpoints, logged
+    rows or sample grids is refused; resuming from a checkpoint older than the run's newest moves
+    the newer ones aside (``RUN/abandoned-<timestamp>/``) and continues metrics.csv from the
+    resumed step; an unreadable newest checkpoint falls back to the previous good one; a run
+    already at or beyond ``max_steps`` is left untouched, with a message. Bad input raises
+    :class:`qagen.errors.InputError` (or ``FileNotFoundError``) before anything is written.
     Under ``torchrun`` every rank calls this with the same arguments.
     """
+    if recipe is not None:
+        get_recipe(recipe)  # UnknownNameError first, before presets and paths are looked at
     auto = resume == "auto"
-    loaded: dict[str, Any] | None = None
+    point: ckpt.ResumePoint | None = None
     if resume is not None and not auto:
-        path = ckpt.resolve_checkpoint(resume)
-        if path is None:
-            raise ValueError(f"--resume: no checkpoint found at {resume}")
         if preset is not None:
-            raise ValueError(
+            raise InputError(
                 "--preset cannot be combined with --resume: the run continues with its saved "
                 "configuration (change fields with --set)"
             )
-        loaded = ckpt.load_checkpoint(path)
+        point = ckpt.load_resume_point(resume)
+        if point is None:
+            raise InputError(f"--resume: no checkpoint found at {resume}")
+        home = _run_dir_of(point.path)
         if out is None:
-            out = str(_run_dir_of(path))
+            out = str(home)
+        elif Path(out).resolve() != home.resolve():
+            theirs = ckpt.latest_checkpoint(Path(out) / "checkpoints")
+            if theirs is not None:
+                raise InputError(
+                    f"--out {out} already holds checkpoints of another run (newest: "
+                    f"{theirs.name}); resume {point.path} into its own run directory {home} "
+                    "or into an empty --out"
+                )
     if auto and out is not None:
-        path = ckpt.resolve_checkpoint(out)
-        loaded = ckpt.load_checkpoint(path) if path is not None else None
+        point = ckpt.load_resume_point(out)
 
     def resolve(base: Mapping[str, Any] | None) -> RunConfig:
         return resolve_run_config(
@@ -157,32 +221,49 @@ def train_main(
             base=base,
         )
 
-    run = resolve(loaded["config"] if loaded else None)
+    run = resolve(point.state["config"] if point else None)
     out_dir = Path(out) if out is not None else default_run_dir(run)
     if auto and out is None:
-        path = ckpt.resolve_checkpoint(out_dir)
-        if path is not None:
-            loaded = ckpt.load_checkpoint(path)
-            run = resolve(loaded["config"])
-    if loaded is None:
+        point = ckpt.load_resume_point(out_dir)
+        if point is not None:
+            run = resolve(point.state["config"])
+    if point is None:
         existing = ckpt.latest_checkpoint(out_dir / "checkpoints")
         if existing is not None:
-            raise ValueError(
+            raise InputError(
                 f"{out_dir} already holds checkpoints (newest: {existing.name}); continue it with "
                 f"--resume {out_dir} (or --resume auto), or choose another --out"
             )
+        earlier = _earlier_work(out_dir)
+        if earlier and not auto:
+            raise InputError(
+                f"{out_dir} holds the output of an earlier run that wrote no checkpoint "
+                f"({', '.join(earlier)}); choose another --out, remove them, or start again in "
+                "that directory with --resume auto (which replaces them)"
+            )
+        if earlier:
+            _say(
+                f"no checkpoint in {out_dir}: starting fresh; the earlier attempt's "
+                f"{', '.join(earlier)} are replaced"
+            )
+    else:
+        step = int(point.state["step"])
+        if step >= run.train.max_steps:
+            _say(
+                f"nothing to train: {point.path} is at step {step} and train.max_steps is "
+                f"{run.train.max_steps}; pass a larger --max-steps to continue the run"
+            )
+            return TrainStatus(0, out_dir)
     dataset = build_training_dataset(run.data)
-    trainer = Trainer(run, dataset, out_dir, resume=loaded)
+    trainer = Trainer(run, dataset, out_dir, resume=point)
     try:
         result = trainer.fit()
     except NonFiniteLossError as err:
-        if _is_main_process():
-            print(f"qagen train: {err}", file=sys.stderr)
-        return 1
-    if _is_main_process():
-        print(
-            f"qagen train: stopped at step {result.step} ({result.reason}); "
-            f"checkpoint: {result.checkpoint}; run directory: {out_dir}",
-            file=sys.stderr,
-        )
-    return 0
+        _say(str(err))
+        return TrainStatus(1, out_dir)
+    how = result.reason if result.reason != "signal" else (result.signal or "signal")
+    _say(
+        f"stopped at step {result.step} ({how}); checkpoint: {result.checkpoint}; "
+        f"run directory: {out_dir}"
+    )
+    return TrainStatus(0, out_dir, result)

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data._utils.collate import default_collate
 
+from qagen.errors import UnknownNameError
+
 from .config import EmptyConfig, RunConfig
 from .distributed import all_reduce_mean
 from .loader import BatchStream, to_device
@@ -167,6 +169,13 @@ class Recipe:
         self.cfg = cfg
         self.ctx = ctx
 
+    @classmethod
+    def validate_config(cls, cfg: Any, run: Any) -> None:
+        """Check the hyper-parameters ``cfg`` (an instance of ``Config``) of the run ``run``
+        before anything is built or written; raise :class:`qagen.errors.InputError` naming the
+        key. The trainer calls it first, so a bad value leaves no files behind. Default: no
+        check."""
+
     # -- declarations (what is checkpointed)
     def modules(self) -> dict[str, nn.Module]:
         """Named networks (DDP wrappers allowed; the trainer unwraps them)."""
@@ -276,15 +285,10 @@ def available_recipes() -> list[str]:
 
 
 def get_recipe(name: str) -> type[Recipe]:
-    """The recipe class registered under ``name``; ``ValueError`` listing the known names."""
+    """The recipe class registered under ``name``; :class:`qagen.errors.UnknownNameError`
+    (one line listing the registered names, close matches first) otherwise."""
     _load_builtin()
     try:
         return _RECIPES[name]
-    except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_RECIPES), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ValueError(
-            f"unknown recipe {name!r}{hint}; available: {', '.join(sorted(_RECIPES)) or '(none)'}"
-        ) from None
+    except (KeyError, TypeError):
+        raise UnknownNameError("recipe", name, _RECIPES) from None

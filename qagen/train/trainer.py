@@ -8,6 +8,14 @@ One iteration = one generator step = one call of ``recipe.train_step(batches, st
     average values over ranks, agree on NaN/Inf and on stopping (one all_reduce)
     NaN/Inf -> save the snapshot as checkpoint step, raise NonFiniteLossError
     step += 1; EMA update; log; sample grid every sample_every; checkpoint every checkpoint_every
+    steps and whenever checkpoint_every_minutes have passed since the last checkpoint
+
+Stopping: at ``max_steps``, after ``max_minutes``, or on SIGTERM / SIGINT (Ctrl-C): the step in
+progress completes, a checkpoint is written and ``fit`` returns (a second Ctrl-C aborts at once
+with ``KeyboardInterrupt``). Resuming from a checkpoint older than the run's newest starts a new
+branch: the newer checkpoints are moved aside (``checkpoint.abandon_after``) and metrics.csv
+continues from the resumed step. Nothing is written before the configuration is validated and
+the recipe is built; directories created by a start that fails are removed again.
 
 ``step`` counts completed generator steps: ``train_step`` receives the number completed before
 it (0 first), a checkpoint ``step_k.pt`` holds the state after k steps, a ``metrics.csv`` row
@@ -29,11 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from qagen.errors import InputError, InputTypeError
+
 from . import checkpoint as ckpt
+from .build import build_ema, build_recipe, fixed_sample_inputs, sample_isolated
+from .build import seed_all as _seed_all
 from .config import RunConfig, TrainConfig, config_from_dict, run_config_to_dict, write_toml
 from .distributed import (
     DistInfo,
@@ -45,9 +56,9 @@ from .distributed import (
     shutdown_distributed,
 )
 from .ema import EMA, unwrap
-from .loader import BatchStream, derive_seed, to_device
+from .loader import BatchStream, derive_seed
 from .logger import MetricsLogger
-from .recipe import Recipe, TrainContext, get_recipe
+from .recipe import Recipe, get_recipe
 from .schedules import apply_lr, current_lrs
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError"]
@@ -77,6 +88,8 @@ class TrainResult:
     reason: str  # "max_steps", "max_minutes" or "signal"
     checkpoint: Path | None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: the signal that stopped the run ("SIGINT" or "SIGTERM") when ``reason == "signal"``
+    signal: str | None = None
 
 
 def _validate_train(cfg: TrainConfig) -> None:
@@ -88,20 +101,17 @@ def _validate_train(cfg: TrainConfig) -> None:
         ("sample_every", cfg.sample_every >= 0, "must be >= 0"),
         ("n_samples", cfg.n_samples > 0, "must be > 0"),
         ("checkpoint_every", cfg.checkpoint_every >= 0, "must be >= 0"),
+        (
+            "checkpoint_every_minutes",
+            cfg.checkpoint_every_minutes >= 0 and math.isfinite(cfg.checkpoint_every_minutes),
+            "must be >= 0 (0: by steps only)",
+        ),
         ("keep_last", cfg.keep_last >= 0, "must be >= 0 (0 keeps all)"),
         ("max_minutes", cfg.max_minutes >= 0, "must be >= 0 (0: no limit)"),
     ]
     for name, ok, why in checks:
         if not ok:
-            raise ValueError(f"train.{name} {why}, got {getattr(cfg, name)!r}")
-
-
-def _seed_all(seed: int) -> None:
-    torch.manual_seed(seed)  # CPU and every CUDA device
-    np.random.seed(seed % (1 << 32))
-    import random
-
-    random.seed(seed)
+            raise InputError(f"train.{name} {why}, got {getattr(cfg, name)!r}")
 
 
 @contextlib.contextmanager
@@ -155,11 +165,12 @@ class Trainer:
                 run, hparams=config_from_dict(cfg_cls, run.hparams, "hparams")
             )
         elif not isinstance(run.hparams, cfg_cls):
-            raise TypeError(
+            raise InputTypeError(
                 f"run.hparams is a {type(run.hparams).__name__}; recipe {run.recipe!r} expects "
                 f"{cfg_cls.__name__}"
             )
         _validate_train(run.train)
+        self.recipe_cls.validate_config(run.hparams, run)
         self.run = run
         self.cfg = run.train
         self.dataset = dataset
@@ -176,19 +187,55 @@ class Trainer:
         return self.out / "checkpoints" if self.out is not None else None
 
     def fit(self) -> TrainResult:
-        """Train until ``max_steps``, ``max_minutes`` or SIGTERM; return how it ended.
+        """Train until ``max_steps``, ``max_minutes``, SIGTERM or SIGINT; return how it ended.
 
-        Raises :class:`NonFiniteLossError` (on every rank) when a returned value is NaN/Inf.
+        Raises :class:`NonFiniteLossError` (on every rank) when a returned value is NaN/Inf, and
+        ``KeyboardInterrupt`` on a second Ctrl-C (the first one stops after the current step
+        with a checkpoint).
         """
         self.dist = init_distributed(self.cfg.device)
-        self._old_sigterm: Any = None
+        self._old_handlers: dict[int, Any] = {}
+        self._stop_signal: str | None = None
+        missing = self._missing_dirs()
         try:
             with _determinism(self.cfg.deterministic):
-                self._setup()
+                try:
+                    self._setup()
+                except BaseException:
+                    self._remove_created(missing)
+                    raise
+                self._begin_branch()
                 self._install_signal()
                 return self._loop()
         finally:
             self._teardown()
+
+    def _missing_dirs(self) -> list[Path]:
+        """The run directories that do not exist yet (removed again if the start fails)."""
+        if self.out is None or not self.dist.is_main:
+            return []
+        missing = [p for p in (self.out / "checkpoints", self.out / "samples") if not p.exists()]
+        p = self.out
+        while not p.exists() and p != p.parent:
+            missing.append(p)  # the run directory and any parent mkdir(parents=True) makes
+            p = p.parent
+        return missing
+
+    @staticmethod
+    def _remove_created(paths: list[Path]) -> None:
+        for p in paths:  # children first; only directories this start created and left empty
+            with contextlib.suppress(OSError):
+                if p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+
+    def _begin_branch(self) -> None:
+        """Rank 0: move aside the work of an abandoned branch (checkpoints newer than the one
+        resumed from, unreadable newer ones), then let the logger cut metrics.csv."""
+        if self.write and getattr(self, "_resumed_from", None) is not None:
+            unreadable = [p for p, _ in getattr(self, "_unreadable", [])]
+            ckpt.abandon_after(self.out, self.step, extra=unreadable)
+        self.logger.start()
+        barrier()
 
     # ------------------------------------------------------------------ set-up
     def _setup(self) -> None:
@@ -216,43 +263,31 @@ class Trainer:
                     f"{self.run.recipe!r}"
                 )
 
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(derive_seed(cfg.seed, "shared"))
         self.streams = {}
         main = self._make_stream("main", self.dataset, cfg.batch_size, num_workers=None)
 
-        # Identical initialisation on every rank (DDP would broadcast rank 0's anyway).
-        _seed_all(derive_seed(cfg.seed, "init"))
-        self.ctx = TrainContext(
+        # The construction code shared with qagen.train.restore_run (qagen/train/build.py):
+        # identical initialisation on every rank (DDP would broadcast rank 0's anyway).
+        built = build_recipe(
             self.run,
+            self.recipe_cls,
             device=self.device,
+            dataset=self.dataset,
+            batches_per_epoch=main.batches_per_epoch,
+            stream_factory=self._make_stream,
             rank=dist.rank,
             world_size=dist.world_size,
             local_rank=dist.local_rank,
-            dataset=self.dataset,
-            generator=self.generator,
-            batches_per_epoch=main.batches_per_epoch,
-            stream_factory=self._make_stream,
         )
-        self.recipe = self.recipe_cls(self.run.hparams, self.ctx)
-        self.ctx._stream_factory = None
-        modules = self.recipe.modules()
-        ema_names = list(self.recipe.ema_modules())
-        unknown = [n for n in ema_names if n not in modules]
-        if unknown:
-            raise ValueError(f"ema_modules() names {unknown}, not in modules() {list(modules)}")
-        self.ema = None
-        if ema_names and cfg.ema_decay > 0:
-            self.ema = EMA({n: modules[n] for n in ema_names}, cfg.ema_decay, cfg.ema_start)
+        self.generator, self.ctx, self.recipe = built.generator, built.ctx, built.recipe
+        self.ema = build_ema(self.recipe, cfg)
         self.lr_schedules = dict(self.recipe.lr_schedules())
         optimizers = self.recipe.optimizers()
         for name in self.lr_schedules:
             if name not in optimizers:
                 raise ValueError(f"lr_schedules() names optimiser {name!r}, not in optimizers()")
 
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "samples"))
-        self.fixed_inputs = self.recipe.sample_inputs(cfg.n_samples, gen)
-        self.fixed_inputs = to_device(self.fixed_inputs, self.device)
+        self.fixed_inputs = fixed_sample_inputs(self.recipe, cfg, self.device)
 
         # Independent training streams per rank.
         _seed_all(derive_seed(cfg.seed, "rank", dist.rank))
@@ -287,14 +322,21 @@ class Trainer:
         )
 
     def _read_resume(self) -> dict[str, Any] | None:
+        self._resumed_from: Path | str | None = None
+        self._unreadable: list[tuple[Path, str]] = []
         if self.resume is None:
             return None
-        if isinstance(self.resume, Mapping):
+        if isinstance(self.resume, ckpt.ResumePoint):
+            point = self.resume
+        elif isinstance(self.resume, Mapping):
+            self._resumed_from = "<state>"
             return dict(self.resume)
-        path = ckpt.resolve_checkpoint(self.resume)
-        if path is None:
-            raise FileNotFoundError(f"no checkpoint found at {self.resume}")
-        return ckpt.load_checkpoint(path)
+        else:
+            point = ckpt.load_resume_point(self.resume)
+            if point is None:
+                raise FileNotFoundError(f"no checkpoint found at {self.resume}")
+        self._resumed_from, self._unreadable = point.path, list(point.unreadable)
+        return dict(point.state)
 
     def _make_stream(
         self,
@@ -324,16 +366,34 @@ class Trainer:
         return stream
 
     def _install_signal(self) -> None:
+        """SIGTERM and SIGINT: finish the step, checkpoint, stop; a second SIGINT aborts."""
         if threading.current_thread() is not threading.main_thread():
             return
 
         def handler(signum: int, frame: Any) -> None:
+            name = signal.Signals(signum).name
+            if self._sigterm:
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+                return
             self._sigterm = True
+            self._stop_signal = name
+            if self.is_main:
+                with contextlib.suppress(OSError):
+                    os.write(
+                        2,
+                        (
+                            f"\nqagen train: {name} received: stopping after step "
+                            f"{self.step + 1} with a checkpoint (Ctrl-C again aborts at once, "
+                            "without saving)\n"
+                        ).encode(),
+                    )
 
-        try:
-            self._old_sigterm = signal.signal(signal.SIGTERM, handler)
-        except (ValueError, OSError):  # pragma: no cover
-            self._old_sigterm = None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old_handlers[sig] = signal.signal(sig, handler)
+            except (ValueError, OSError):  # pragma: no cover
+                pass
 
     def _teardown(self) -> None:
         for s in self.streams.values():
@@ -342,9 +402,9 @@ class Trainer:
             self.pbar.close()
         if getattr(self, "logger", None) is not None:
             self.logger.close()
-        if self._old_sigterm is not None:
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(signal.SIGTERM, self._old_sigterm)
+        for sig, old in getattr(self, "_old_handlers", {}).items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, old)
         shutdown_distributed(getattr(self, "dist", DistInfo()))
 
     # ------------------------------------------------------------------ state
@@ -391,6 +451,7 @@ class Trainer:
             ckpt.prune_checkpoints(self.checkpoint_dir, self.cfg.keep_last)
         barrier()
         self._last_saved = step
+        self._last_save_time = time.monotonic()
         return path
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
@@ -400,7 +461,7 @@ class Trainer:
         def load_group(kind: str, objs: Mapping[str, Any], saved: Mapping[str, Any]) -> None:
             missing = [n for n in objs if n not in saved]
             if missing:
-                raise ValueError(
+                raise InputError(
                     f"the checkpoint has no {kind} state for {missing} (it has {list(saved)}); "
                     "was it written by another recipe?"
                 )
@@ -461,9 +522,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _reduce(
-        self, values: Mapping[str, Any], stop_local: bool
-    ) -> tuple[dict[str, float], dict[str, int], bool]:
-        """Average the step's values over ranks and agree on non-finite terms and stopping."""
+        self, values: Mapping[str, Any], stop_local: bool, save_local: bool = False
+    ) -> tuple[dict[str, float], dict[str, int], bool, bool]:
+        """Average the step's values over ranks and agree on non-finite terms, stopping and a
+        time-based checkpoint (rank 0's clock decides; one all_reduce)."""
         if not isinstance(values, Mapping):
             raise TypeError(
                 f"train_step must return a dict of scalars, got {type(values).__name__}"
@@ -484,7 +546,8 @@ class Trainer:
         vals = torch.stack(parts) if parts else torch.zeros(0, dtype=torch.float64)
         vals = vals.to(self.device)
         bad = (~torch.isfinite(vals)).to(torch.float64)
-        stop = torch.tensor([float(stop_local)], dtype=torch.float64, device=self.device)
+        flags = [float(stop_local), float(save_local)]
+        stop = torch.tensor(flags, dtype=torch.float64, device=self.device)
         vec = torch.cat([vals, bad, stop])
         world = self.dist.world_size
         if world > 1:
@@ -493,7 +556,7 @@ class Trainer:
         k = len(names)
         means = {n: host[i] / world for i, n in enumerate(names)}
         bad_terms = {n: int(round(host[k + i])) for i, n in enumerate(names) if host[k + i] > 0}
-        return means, bad_terms, host[2 * k] > 0
+        return means, bad_terms, host[2 * k] > 0, host[2 * k + 1] > 0
 
     def _stop_requested(self) -> str | None:
         if self._sigterm:
@@ -503,11 +566,21 @@ class Trainer:
                 return "max_minutes"
         return None
 
+    def _save_due(self) -> bool:
+        """Rank 0: ``checkpoint_every_minutes`` have passed since the last checkpoint (or the
+        start of this process)."""
+        minutes = self.cfg.checkpoint_every_minutes
+        if not (self.is_main and minutes > 0):
+            return False
+        return time.monotonic() - self._last_save_time >= minutes * 60.0
+
     def _loop(self) -> TrainResult:
         assert self.recipe is not None
         cfg = self.cfg
         batches = self.streams["main"]
         reason = "max_steps"
+        self._last_save_time = time.monotonic()
+        self._loop_t0, self._loop_step0 = time.monotonic(), self.step
         while self.step < cfg.max_steps:
             step = self.step
             if self.snapshot is not None:
@@ -517,7 +590,9 @@ class Trainer:
                 apply_lr(optimizers[name], float(fn(step)))
             values = self.recipe.train_step(batches, step)
             local_stop = self._stop_requested()
-            means, bad, stop = self._reduce(values, local_stop is not None)
+            means, bad, stop, save_due = self._reduce(
+                values, local_stop is not None, self._save_due()
+            )
             if bad:
                 self._non_finite(step, means, bad)
             self.step = step + 1
@@ -527,7 +602,7 @@ class Trainer:
             self._log(means, optimizers)
             if cfg.sample_every and self.step % cfg.sample_every == 0:
                 self._sample(self.step)
-            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or save_due:
                 self._save(self.step)
             if stop:
                 reason = local_stop or ("signal" if self._sigterm else "max_minutes")
@@ -540,7 +615,8 @@ class Trainer:
         self.pbar.close()
         if self.is_main:
             _log.info("stopped at step %d (%s)", self.step, reason)
-        return TrainResult(self.out, self.step, reason, path, dict(self._last_means))
+        sig = self._stop_signal if reason == "signal" else None
+        return TrainResult(self.out, self.step, reason, path, dict(self._last_means), sig)
 
     def _log(self, means: Mapping[str, float], optimizers: Mapping[str, Any]) -> None:
         self._last_means = dict(means)
@@ -556,7 +632,32 @@ class Trainer:
             if not self.pbar.disable:
                 shown = {k: f"{v:.4g}" for k, v in list(self.logger.last.items())[:4]}
                 self.pbar.set_postfix(shown, refresh=False)
+        if not self.pbar.disable:
+            self._project_progress()
         self.pbar.update(1)
+
+    def _project_progress(self) -> None:
+        """Make the bar's total (hence its ETA) the step the run will actually stop at.
+
+        With ``max_minutes`` the run usually stops long before ``max_steps``; the bar then
+        counts towards ``step + rate * minutes left`` (``rate`` measured in this process), so
+        its ETA is the time left, not the time ``max_steps`` would take.
+        """
+        cfg = self.cfg
+        if cfg.max_minutes <= 0:
+            return
+        now = time.monotonic()
+        done = self.step - self._loop_step0
+        spent = now - self._loop_t0
+        left = cfg.max_minutes * 60.0 - (now - self._t0)
+        if done <= 0 or spent <= 0:
+            return
+        projected = self.step + max(left, 0.0) * done / spent
+        total = int(min(cfg.max_steps, max(math.ceil(projected), self.step)))
+        if total != self.pbar.total:
+            self.pbar.total = total
+            limit = "max_steps" if total >= cfg.max_steps else f"{cfg.max_minutes:g} min"
+            self.pbar.set_description_str(f"{self.run.recipe} (to {limit})", refresh=False)
 
     def _non_finite(self, step: int, means: Mapping[str, float], bad: Mapping[str, int]) -> None:
         """Save the last good state (before the step that failed) and raise on every rank."""
@@ -600,20 +701,9 @@ class Trainer:
             return
         assert self.recipe is not None
         ema = dict(self.ema.modules) if self.ema is not None else {}
-        mods = [unwrap(m) for m in self.recipe.modules().values()] + list(ema.values())
-        flags = [(sub, sub.training) for m in mods for sub in m.modules()]
-        bufs = [(b, b.detach().clone()) for m in mods for b in m.buffers()]
-        rng = ckpt.capture_rng_state(self.device)
-        shared = self.generator.get_state()
-        try:
-            images = self.recipe.sample(self.fixed_inputs, ema)
-        finally:
-            for sub, training in flags:
-                sub.training = training
-            for b, saved in bufs:
-                b.copy_(saved)
-            ckpt.restore_rng_state(rng, self.device)
-            self.generator.set_state(shared)
+        images = sample_isolated(
+            self.recipe, self.fixed_inputs, ema, device=self.device, shared_generator=self.generator
+        )
         if not self.write:
             return
         from torchvision.utils import save_image

@@ -65,6 +65,26 @@ def test_region_holdout_is_disjoint():
             assert e["train"][1] <= e["test"][0], name  # last train pixel < first test pixel
 
 
+def test_split_all_covers_both_regions():
+    # 'all' crops from whole photos: along the longer side some crops end inside the test
+    # region and some start inside the train region, which neither split alone can do.
+    train = BuiltinPhotoDataset(32, "train", length=1)
+    both = BuiltinPhotoDataset(32, "all", length=400)
+    assert len(BuiltinPhotoDataset(32, "all")) == 11_000
+    assert set(both.photos) == set(train.photos)
+    reach_test = reach_train = False
+    for i in range(len(both)):
+        name, y, x, side = both.crop_box(i)
+        h, w = load_builtin_photo(name).shape[-2:]
+        lo, hi, long = (x, x + side, w) if w >= h else (y, y + side, h)
+        cut = long - round(long * 0.25)
+        reach_test |= hi > cut
+        reach_train |= lo < cut
+    assert reach_test and reach_train
+    photo_all = BuiltinPhotoDataset(32, "all", holdout="photo", length=1)
+    assert set(HELD_OUT_PHOTOS) <= set(photo_all.photos)
+
+
 def test_photo_holdout():
     train = BuiltinPhotoDataset(32, "train", holdout="photo", length=10)
     test = BuiltinPhotoDataset(32, "test", holdout="photo", length=10)

@@ -188,7 +188,7 @@ def test_build_dataset_specs(cifar_root, stl_root):
     assert len(build_dataset(f"cifar10:{root}", 32, "all")) == 13
     sroot, _ = stl_root
     assert build_dataset(f"stl10:{sroot}", 48, "unlabeled")[0].shape == (3, 48, 48)
-    with pytest.raises(ValueError, match="unknown dataset"):
+    with pytest.raises(ValueError, match="unknown data source .imagenet.; available: builtin"):
         build_dataset("imagenet:/x", 32)
     with pytest.raises(ValueError, match="needs a path"):
         build_dataset("cifar10:", 32)

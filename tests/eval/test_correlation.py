@@ -13,6 +13,7 @@ import pytest
 import torch
 from scipy import stats
 
+from qagen.errors import InputError
 from qagen.eval.correlation import (
     correlations,
     fit_logistic,
@@ -45,10 +46,29 @@ def test_rank_and_linear_correlations_match_scipy(n: int, ties: bool) -> None:
     assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
 
 
-def test_krocc_chunking_is_exact() -> None:
-    # the blocked O(n^2) sum must not depend on the block size (exact integer counts)
-    x, y = _data(301, seed=3, ties=True)
-    assert krocc(x, y, chunk_elements=301 * 7) == krocc(x, y, chunk_elements=10**9)
+def _tau_b_by_pairs(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall tau-b written out over all i < j pairs (Kendall 1945): independent of scipy."""
+    n = len(x)
+    s = n1 = n2 = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+            s += dx * dy
+            n1 += dx == 0
+            n2 += dy == 0
+    n0 = n * (n - 1) // 2
+    return s / np.sqrt((n0 - n1) * (n0 - n2))
+
+
+def test_krocc_is_tau_b_with_ties() -> None:
+    # exact integer pair counts on both sides: equal to rounding (1e-12)
+    x, y = _data(120, seed=3, ties=True)
+    assert krocc(x, y) == pytest.approx(_tau_b_by_pairs(x, y), abs=1e-12)
+    # a hand-counted case: pair (1,3) is tied in x, pair (2,3) is discordant, the other four
+    # are concordant: S = 4 - 1 = 3, n0 = 6 pairs, n1 = 1, n2 = 0 -> 3 / sqrt(5 * 6)
+    assert krocc([1.0, 2.0, 1.0, 3.0], [1.0, 3.0, 4.0, 5.0]) == pytest.approx(
+        3 / np.sqrt(30), abs=1e-15
+    )
 
 
 def test_inputs_accept_tensors_and_column_vectors() -> None:
@@ -67,7 +87,7 @@ def test_inputs_accept_tensors_and_column_vectors() -> None:
     ],
 )
 def test_bad_inputs_raise(bad, msg) -> None:
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises(InputError, match=msg):
         srocc(*bad)
 
 

@@ -2,7 +2,8 @@
 
 * FID against closed-form Frechet distances of known Gaussians (1-D, commuting, general SPD
   via the symmetric form Tr((S1^1/2 S2 S1^1/2)^1/2)) and from large samples of them.
-* FID, KID and IS against torch-fidelity's own functions on the same features.
+* FID, KID and IS (torch-fidelity's functions) against the values recorded with the former
+  hand-written statistics on fixed features (the regression test).
 * KID against a direct double-loop numpy computation of the unbiased MMD^2.
 * IS closed forms (uniform predictions -> 1, K confident balanced classes -> K).
 * The whole pipeline against ``torch_fidelity.calculate_metrics`` on the same image folders with
@@ -22,6 +23,7 @@ import torch
 from PIL import Image
 from scipy.linalg import sqrtm
 
+from qagen.errors import InputError
 from qagen.eval import fid as fidmod
 from qagen.eval.fid import (
     INCEPTION_SHA256_PREFIX,
@@ -129,33 +131,55 @@ def test_inception_score_closed_forms() -> None:
 # ----------------------------------------------------------------------------- vs torch-fidelity
 
 
-def test_statistics_match_torch_fidelity_on_same_features() -> None:
-    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
-    from torch_fidelity.metric_isc import isc_features_to_metric
-    from torch_fidelity.metric_kid import kid_features_to_metric
+#: FID / KID / IS on the fixed features below, recorded with the hand-written statistics that
+#: preceded torch-fidelity's functions (qagen commit 7a2e639): the regression values.
+RECORDED = {
+    "fid": {"eigvals": 10.246400189768565, "eigh": 10.246400189768565, "sqrtm": 10.246400189768451},
+    "kid_seed7": (0.020859822062832767, 0.009012895615689085),  # 20 subsets of 100, seed 7
+    "kid_default_seed": (0.020025899934489333, 0.004693796063662004),  # 10 of 200, seed 2020
+    "is_seed3": (10.480940495959324, 0.46369725677309465),  # 5 splits, seed 3
+    "is_default": (6.783587283150825, 0.3489139695791206),  # 10 splits, seed 2020
+}
 
+
+def _fixed_features() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng(2)
     f1 = torch.from_numpy(rng.normal(size=(300, 64)).astype(np.float32))
     f2 = torch.from_numpy((1.1 * rng.normal(size=(250, 64)) + 0.1).astype(np.float32))
-    tf_fid = fid_statistics_to_metric(
-        fid_features_to_statistics(f1), fid_features_to_statistics(f2), False
-    )
-    # 1e-7 relative: both take float64 covariances of the same float32 features
-    ours = frechet_distance(*gaussian_statistics(f1), *gaussian_statistics(f2))
-    assert ours == pytest.approx(tf_fid["frechet_inception_distance"], rel=1e-7)
+    logits = torch.from_numpy(3 * rng.normal(size=(100, 1008)).astype(np.float32))
+    return f1, f2, logits
+
+
+def test_statistics_regression_values() -> None:
+    """The statistics now come from torch-fidelity's functions; on the same float32 features
+    they give the values of the former implementation (float64 throughout; the KID sums and IS
+    reductions run in another order: 1e-12 relative)."""
+    f1, f2, logits = _fixed_features()
+    for method, expected in RECORDED["fid"].items():
+        got = frechet_distance(*gaussian_statistics(f1), *gaussian_statistics(f2), method=method)
+        assert got == pytest.approx(expected, rel=1e-12)
     kid = kernel_inception_distance(f1, f2, subsets=20, subset_size=100, seed=7)
+    assert kid == pytest.approx(RECORDED["kid_seed7"], rel=1e-12)
+    kid = kernel_inception_distance(f1, f2, subsets=10, subset_size=200)
+    assert kid == pytest.approx(RECORDED["kid_default_seed"], rel=1e-12)
+    assert inception_score(logits, splits=5, seed=3) == pytest.approx(
+        RECORDED["is_seed3"], rel=1e-12
+    )
+    assert inception_score(logits) == pytest.approx(RECORDED["is_default"], rel=1e-12)
+
+
+def test_kid_in_float32_as_torch_fidelity_computes_it() -> None:
+    """torch-fidelity called directly on the float32 features (its kernel then runs in float32)
+    agrees with our float64 call to 1e-5: the subsets are the same RandomState draws."""
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    f1, f2, _ = _fixed_features()
     tf_kid = kid_features_to_metric(
         f1, f2, kid_subsets=20, kid_subset_size=100, rng_seed=7, verbose=False
     )
-    # same subsets (same RandomState draws); torch-fidelity's kernel runs in float32: 1e-5
+    kid = kernel_inception_distance(f1, f2, subsets=20, subset_size=100, seed=7)
     assert kid[0] == pytest.approx(tf_kid["kernel_inception_distance_mean"], rel=1e-5)
     assert kid[1] == pytest.approx(tf_kid["kernel_inception_distance_std"], rel=1e-4)
-    logits = torch.from_numpy(3 * rng.normal(size=(100, 1008)).astype(np.float32))
-    tf_is = isc_features_to_metric(logits, 5, True, 3)
-    ours_is = inception_score(logits, splits=5, seed=3)
-    # identical float64 computation after the same shuffle
-    assert ours_is[0] == pytest.approx(tf_is["inception_score_mean"], rel=1e-12)
-    assert ours_is[1] == pytest.approx(tf_is["inception_score_std"], rel=1e-9)
 
 
 @pytest.fixture
@@ -340,9 +364,9 @@ def test_hash_mismatch_and_corrupt_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not a state dict")
     digest = hashlib.sha256(b"not a state dict").hexdigest()
     assert not digest.startswith(INCEPTION_SHA256_PREFIX)
-    with pytest.raises(ValueError, match=f"SHA-256 {digest}.*{INCEPTION_SHA256_PREFIX}"):
+    with pytest.raises(InputError, match=f"SHA-256 {digest}.*{INCEPTION_SHA256_PREFIX}"):
         InceptionV3Extractor(bad)
-    with pytest.raises(ValueError, match="cannot load Inception weights"):
+    with pytest.raises(InputError, match="cannot load Inception weights"):
         InceptionV3Extractor(bad, verify_hash=False)
 
 
@@ -353,7 +377,7 @@ def test_pickle_payloads_are_refused(tmp_path: Path) -> None:
 
     path = tmp_path / "evil.pth"
     torch.save({"x": Evil()}, path)
-    with pytest.raises(ValueError, match="cannot load Inception weights"):
+    with pytest.raises(InputError, match="cannot load Inception weights"):
         InceptionV3Extractor(path, verify_hash=False)
 
 
@@ -467,7 +491,7 @@ def test_reference_cache(tmp_path: Path) -> None:
     )
     # a corrupt cache file is reported, not silently used
     Path(a.cache_file).write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="cannot be read.*delete"):
+    with pytest.raises(InputError, match="cannot be read.*delete"):
         reference_statistics(real, ext, name="cifar-like", split="train", cache_dir=tmp_path)
     # ReferenceStats can be passed as `real`
     assert isinstance(c, ReferenceStats)
@@ -483,16 +507,16 @@ def test_inputs_and_errors(tmp_path: Path) -> None:
     assert fidmod.extract_features(grey, ext)["features"].shape == (3, 48)  # grey -> 3 channels
     ds = torch.utils.data.TensorDataset(torch.rand(5, 3, 16, 16), torch.zeros(5))
     assert fidmod.extract_features(ds, ext, batch_size=2)["features"].shape == (5, 48)
-    with pytest.raises(ValueError, match="kid_subset_size"):
+    with pytest.raises(InputError, match="kid_subset_size"):
         generation_metrics(grey, grey, extractor=ext, metrics=("kid",), cache_dir=False)
-    with pytest.raises(ValueError, match="need real"):
+    with pytest.raises(InputError, match="need real"):
         generation_metrics(grey, extractor=ext, metrics=("fid",))
-    with pytest.raises(ValueError, match="unknown generation metric"):
+    with pytest.raises(InputError, match="unknown generation metric"):
         generation_metrics(grey, grey, extractor=ext, metrics=("fd",))
     no_logits = ModuleExtractor(lambda x: x.mean(dim=(2, 3)), "mean-rgb")
-    with pytest.raises(ValueError, match="no logits"):
+    with pytest.raises(InputError, match="no logits"):
         generation_metrics(grey, extractor=no_logits, metrics=("is",))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(InputError, match="NaN"):
         fidmod.extract_features(torch.full((1, 3, 4, 4), float("nan")), ext)
-    with pytest.raises(ValueError, match=r"outside \[0, data_range=1\]"):
+    with pytest.raises(InputError, match=r"outside \[0, data_range=1\]"):
         fidmod.extract_features(torch.rand(2, 3, 8, 8) * 2 - 1, ext)  # a tanh generator's range

@@ -1,4 +1,5 @@
-"""evaluate_run / eval_command on a real run directory written by ``qagen.train.train_main``.
+"""evaluate_run / eval_command / EvalOptions on a real run directory written by
+``qagen.train.train_main``.
 
 The run comes from a tiny registered recipe (``eval-toy``: a linear + upsampling generator
 with an EMA copy) trained for 4 steps on a folder dataset with ``train/`` and ``test/``
@@ -27,20 +28,15 @@ import torch
 from PIL import Image
 from torch import nn
 
+from qagen.errors import InputError, UnknownNameError
 from qagen.eval.fid import InceptionWeightsError, generation_metrics
-from qagen.eval.run import (
-    eval_command,
-    evaluate_run,
-    load_run,
-    niqe_block_size,
-    niqe_set,
-    parse_metrics,
-    sample_run,
-)
+from qagen.eval.niqe_set import niqe_block_size, niqe_set
+from qagen.eval.options import EvalOptions, parse_metric_names
+from qagen.eval.run import eval_command, evaluate_run
 from qagen.eval.swd import swd
 from qagen.eval.texture import glcm_features
 from qagen.iqa.naturalness import niqe
-from qagen.train import Recipe, register_recipe, train_main
+from qagen.train import Recipe, register_recipe, restore_run, train_main
 
 Z, RES = 16, 32
 N_TEST = 24
@@ -192,42 +188,85 @@ def _q(t: torch.Tensor) -> torch.Tensor:
 
 
 def test_parse_metrics_and_block_size() -> None:
-    assert parse_metrics(None) == (["swd", "niqe", "glcm"], set())
-    names, implicit = parse_metrics("fid,all")
-    assert names[0] == "fid" and "fid" not in implicit and {"kid", "is"} <= implicit
-    with pytest.raises(ValueError, match="unknown metric 'lpips'"):
-        parse_metrics("swd,lpips")
+    all_names = ["swd", "fid", "kid", "is", "niqe", "glcm"]
+    assert parse_metric_names("all", all_names) == all_names
+    assert parse_metric_names("fid, all", all_names)[0] == "fid"
+    assert parse_metric_names(["GLCM", "swd", "glcm"], all_names) == ["glcm", "swd"]
+    with pytest.raises(UnknownNameError, match="unknown metric 'lpips'"):
+        parse_metric_names("swd,lpips", all_names)
+    with pytest.raises(InputError, match="no metric given"):
+        parse_metric_names(" , ", all_names)
     # the documented rule: largest even <= min/2, capped at 96
     assert [niqe_block_size(s, s) for s in (32, 48, 64, 128, 256, 1024)] == [16, 24, 32, 64, 96, 96]
     assert niqe_block_size(32, 64) == 16
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(InputError, match="too small"):
         niqe_block_size(6, 6)
+
+
+def test_eval_options_validate_and_match_the_command_line() -> None:
+    from qagen.cli import _EVAL_FIELDS, _eval_options, build_parser
+
+    # the defaults of `qagen eval RUN` are EvalOptions' defaults, field by field
+    args = build_parser().parse_args(["eval", "RUN"])
+    assert _eval_options(args) == EvalOptions()
+    assert EvalOptions().metrics == "all"  # the API and the CLI both default to every metric
+    eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]  # noqa: SLF001
+    defaults = {a.dest: a.default for a in eval_parser._actions}  # noqa: SLF001
+    for name in _EVAL_FIELDS:
+        assert defaults[name] == getattr(EvalOptions(), name), name
+    # options given on the command line arrive in the dataclass
+    args = build_parser().parse_args(
+        ["eval", "RUN", "--generator", "raw", "--reference-split", "train", "--n-samples", "50",
+         "--no-progress", "--kid-subset-size", "20", "--metrics", "swd,fid"]
+    )  # fmt: skip
+    opts = _eval_options(args)
+    assert (opts.generator, opts.reference_split, opts.n_samples, opts.progress) == (
+        "raw",
+        "train",
+        50,
+        False,
+    )
+    assert opts.kid_subset_size == 20 and opts.metrics == "swd,fid"
+    # validation: one line naming the option
+    with pytest.raises(InputError, match="generator must be 'ema' or 'raw', got 'best'"):
+        EvalOptions(generator="best")
+    with pytest.raises(InputError, match="n_samples must be >= 2"):
+        EvalOptions(n_samples=1)
+    with pytest.raises(UnknownNameError, match="unknown metric 'fidd'"):
+        EvalOptions(metrics="fidd")
+    with pytest.raises(UnknownNameError, match="unknown evaluation option 'n_sample'"):
+        EvalOptions().replace(n_sample=3)
+    assert EvalOptions(cache_dir="off").cache is False and EvalOptions().cache is None
 
 
 def test_sampling_follows_the_checkpoint(toy_run: Path) -> None:
     # float32 network on the same inputs: the same operations, equal to float rounding (1e-6)
-    loaded = load_run(toy_run)
-    assert loaded.step == 4 and loaded.generator == "ema"
-    got = sample_run(loaded, 20, seed=3, batch_size=8)
+    restored = restore_run(toy_run)
+    assert restored.step == 4 and restored.has_ema
+    got = restored.generate(20, seed=3, batch_size=8)
     torch.testing.assert_close(got, _expected_fake(toy_run, 20, seed=3), atol=1e-6, rtol=0)
-    raw = load_run(toy_run, use_ema=False)
-    assert raw.generator == "raw"
+    raw = restored.generate(20, seed=3, ema=False)
     torch.testing.assert_close(
-        sample_run(raw, 20, seed=3),
-        _expected_fake(toy_run, 20, seed=3, ema=False),
-        atol=1e-6,
-        rtol=0,
+        raw, _expected_fake(toy_run, 20, seed=3, ema=False), atol=1e-6, rtol=0
     )
     # EMA (decay 0.5) and raw weights differ after 4 steps
-    assert (got - sample_run(raw, 20, seed=3)).abs().max() > 1e-3
+    assert (got - raw).abs().max() > 1e-3
+    # the run's dataset, any split: the test split is the test folder, in file order
+    test = restored.dataset("test", value_range=(0.0, 1.0))
+    assert len(test) == N_TEST
+    torch.testing.assert_close(test[3], _real_test(toy_run)[3], atol=1e-6, rtol=0)
+    assert len(restored.dataset()) == 40  # default: the training split
     # an older checkpoint by step number, and a missing one
-    assert load_run(toy_run, 2).step == 2
+    assert restore_run(toy_run, 2).step == 2
     with pytest.raises(FileNotFoundError, match="steps available: 2, 4"):
-        load_run(toy_run, 3)
+        restore_run(toy_run, 3)
 
 
 def test_evaluate_run_writes_eval_json(toy_run: Path) -> None:
-    res = evaluate_run(toy_run, n_samples=N_TEST, swd_kwargs={"patches_per_image": 32})
+    res = evaluate_run(
+        toy_run, metrics="swd,niqe,glcm", n_samples=N_TEST, swd_kwargs={"patches_per_image": 32},
+        progress=False,
+    )  # fmt: skip
     data = json.loads((toy_run / "eval.json").read_text())
     assert list(data) == ["swd", "niqe", "glcm"] == list(res)
     for rec in data.values():
@@ -264,8 +303,9 @@ def test_evaluate_run_writes_eval_json(toy_run: Path) -> None:
     assert {r["metric"] for r in rows} >= {"swd", "niqe", "glcm.entropy"}
     # deterministic: the same call gives the same numbers; records not re-evaluated are kept
     again = evaluate_run(
-        toy_run, metrics="swd", n_samples=N_TEST, swd_kwargs={"patches_per_image": 32}
-    )
+        toy_run, metrics="swd", n_samples=N_TEST, swd_kwargs={"patches_per_image": 32},
+        progress=False,
+    )  # fmt: skip
     assert again["swd"]["average"] == data["swd"]["average"]
     assert list(json.loads((toy_run / "eval.json").read_text())) == ["swd", "niqe", "glcm"]
 
@@ -275,7 +315,9 @@ def test_reference_from_a_folder(toy_run: Path) -> None:
     from qagen.train.config import load_toml
 
     test_dir = Path(load_toml(toy_run / "config.toml")["data"]["spec"].split(":", 1)[1]) / "test"
-    res = evaluate_run(toy_run, metrics="glcm", n_samples=8, real=test_dir, write=False)
+    res = evaluate_run(
+        toy_run, metrics="glcm", n_samples=8, real=str(test_dir), write=False, progress=False
+    )
     p = res["glcm"]["protocol"]
     assert p["reference"].startswith(f"folder:{test_dir} at 32x32, 8 images")
     assert p["reference_split"] == "all" and p["reference_n_available"] == N_TEST
@@ -306,8 +348,9 @@ def test_inception_metrics_without_weights(toy_run: Path, monkeypatch: pytest.Mo
     # from "all": skipped with the reason, the other metrics computed
     log = io.StringIO()
     res = evaluate_run(
-        toy_run, metrics="all", n_samples=12, swd_kwargs={"patches_per_image": 16}, log=log
-    )
+        toy_run, metrics="all", n_samples=12, swd_kwargs={"patches_per_image": 16}, log=log,
+        progress=False,
+    )  # fmt: skip
     data = json.loads((toy_run / "eval.json").read_text())
     assert set(data) == {"swd", "fid", "kid", "is", "niqe", "glcm"} == set(res)
     for m in ("fid", "kid", "is"):
@@ -328,10 +371,9 @@ def test_fid_kid_is_end_to_end(
     try:
         kw = {"verify_hash": False, "feature_layer": "192", "kid_subsets": 5}
         cache = tmp_path / "cache"
-        res = evaluate_run(
-            toy_run, metrics="fid,kid,is", n_samples=12, inception_weights=random_inception,
-            cache_dir=cache, fid_kwargs=kw,
-        )  # fmt: skip
+        opts = EvalOptions(metrics="fid,kid,is", n_samples=12, progress=False,
+                           inception_weights=str(random_inception), cache_dir=str(cache), **kw)  # fmt: skip
+        res = evaluate_run(toy_run, opts)
         data = json.loads((toy_run / "eval.json").read_text())
         assert list(data) == ["fid", "kid", "is"]
         # the same numbers from generation_metrics on the independently rebuilt tensors; the
@@ -354,23 +396,67 @@ def test_fid_kid_is_end_to_end(
         assert data["is"]["protocol"]["isc_splits"] == 10
         # the reference statistics went to the cache, and the second evaluation reads them
         assert Path(p["reference_cache"]).parent == cache and len(list(cache.iterdir())) == 1
-        again = evaluate_run(
-            toy_run, metrics="fid", n_samples=12, inception_weights=random_inception,
-            cache_dir=cache, fid_kwargs=kw,
-        )  # fmt: skip
+        again = evaluate_run(toy_run, opts, metrics="fid")
         assert again["fid"]["value"] == res["fid"]["value"]
     finally:
         torch.set_flush_denormal(False)
 
 
-def test_eval_command(toy_run: Path) -> None:
+def test_eval_command(toy_run: Path, capsys: pytest.CaptureFixture) -> None:
     out = io.StringIO()
-    assert eval_command(toy_run, metrics="swd,glcm", n_samples=8, stream=out) == 0
+    opts = EvalOptions(metrics="swd,glcm", n_samples=8)  # progress on (the default)
+    assert eval_command(toy_run, opts, stream=out) == 0
     text = out.getvalue()
     assert "eval-toy step 4 (ema generator)" in text and "swd " in text and "glcm" in text
+    assert "lower is better; real vs real" in text
     assert f"wrote {toy_run / 'eval.json'}" in text
+    assert not (toy_run / "report.html").exists()  # no hidden report any more
+    # a progress bar per stage on stderr, each with its name
+    err = capsys.readouterr().err
+    for stage in ("sampling the EMA generator", "reading the real images",
+                  "SWD descriptors of the generated images", "GLCM of the real images"):  # fmt: skip
+        assert stage in err, stage
+    # qagen eval --report: the report too, explicitly
+    from qagen.cli import main
+
+    assert main(["eval", str(toy_run), "--metrics", "glcm", "--n-samples", "4", "--report"]) == 0
+    assert (toy_run / "report.html").is_file() and "report.html" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="run directory not found"):
-        eval_command(toy_run / "nope", metrics="swd", n_samples=8, stream=out)
+        eval_command(toy_run / "nope", opts, stream=out)
     shutil.rmtree(toy_run / "checkpoints")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        eval_command(toy_run, metrics="swd", n_samples=8, stream=out)
+        eval_command(toy_run, opts, stream=out)
+
+
+def test_generator_and_reference_split_are_recorded(toy_run: Path) -> None:
+    """--generator raw samples the raw weights and says so; --reference-split picks the split;
+    the SWD record carries its real-vs-real scale at the same n."""
+    opts = EvalOptions(metrics="swd", n_samples=10, generator="raw", reference_split="train",
+                       swd_kwargs={"patches_per_image": 16}, progress=False)  # fmt: skip
+    res = evaluate_run(toy_run, opts, write=False)
+    p = res["swd"]["protocol"]
+    assert p["generator"] == "raw" and p["reference_split"] == "train"
+    assert p["run_data_split"] == "train" and p["n_real"] == 10
+    # the generated set is the raw generator's: SWD recomputed on it (and the same real draw)
+    fake = _q(_expected_fake(toy_run, 10, ema=False))
+    base = res["swd"]["real_vs_real"]
+    assert base["n"] == 10 and "disjoint" in base["second_set"]
+    from qagen.train.config import load_toml
+
+    data_dir = Path(load_toml(toy_run / "config.toml")["data"]["spec"].split(":", 1)[1])
+    files = sorted((data_dir / "train").glob("*.png"))
+    arr = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+    train = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255
+    perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(0))
+    real, second = train[perm[:10]], train[perm[10:20]]
+    direct = swd(fake, real, patches_per_image=16)
+    assert res["swd"]["average"] == pytest.approx(direct.average, rel=1e-9)
+    # the scale: SWD of the two independent real sets of 10
+    assert base["average"] == pytest.approx(
+        swd(real, second, patches_per_image=16).average, rel=1e-9
+    )
+    # the test split (24 images) is too small for two disjoint sets of 20: the second set
+    # comes from the training split, and the record says so
+    res = evaluate_run(toy_run, opts.replace(n_samples=20, reference_split=None), write=False)
+    assert res["swd"]["protocol"]["reference_split"] == "test"
+    assert "[train]" in res["swd"]["real_vs_real"]["second_set"]

@@ -8,7 +8,7 @@ import csv
 import pytest
 
 from qagen.cli import main
-from qagen.train import load_checkpoint, resolve_run_config
+from qagen.train import get_recipe, load_checkpoint, resolve_run_config
 from qagen.train.config import available_presets, load_toml
 
 SMALL = [
@@ -94,12 +94,63 @@ def test_presets_hold_the_authors_values():
     assert resolve_run_config("bwgan", preset="bwgan-sobolev").hparams.s == -1.5
 
 
+# The data each shipped preset trains on (REFERENCE 3.1-3.3 and the authors' scripts): QAGAN and
+# Banach-WGAN on all 60,000 CIFAR-10 images (get_cifar10_dataset(split=None)), STL-10 on the
+# 100,000 unlabelled images, WGAN-GP on the 50,000 training images (tflib.cifar10.load), the
+# demo presets on the built-in photos' train region.
+EXPECTED_SPLITS = {
+    "qagan-ssim": "all",
+    "qagan-niqe": "all",
+    "qagan-ssim-niqe": "all",
+    "bwgan": "all",
+    "bwgan-l10": "all",
+    "bwgan-sobolev": "all",
+    "wgan-gp": "train",
+    "qagan-ssim-stl10": "unlabeled",
+    "qagan-niqe-stl10": "unlabeled",
+    "qagan-niqe-code": "all",
+    "qagan-ssim-demo": "train",
+    "qagan-niqe-demo": "train",
+    "qagan-ssim-niqe-demo": "train",
+    "bwgan-demo": "train",
+    "wgan-gp-demo": "train",
+}
+
+
+@pytest.mark.parametrize("name", available_presets())
+def test_every_preset_trains_on_the_authors_split(name):
+    assert name in EXPECTED_SPLITS, f"new preset {name}: add its data split to this test"
+    run = resolve_run_config(None, preset=name)
+    assert run.data.split == EXPECTED_SPLITS[name]
+    # the rules behind the table, for any preset
+    if "stl10" in name or run.data.resolution == 48:
+        assert run.data.split == "unlabeled" and run.data.resolution == 48
+    elif not name.endswith("-demo") and run.recipe != "wgan-gp":
+        assert run.data.split == "all"  # QAGAN / Banach-WGAN CIFAR-10: all 60,000 images
+    get_recipe(run.recipe).validate_config(run.hparams, run)  # every preset is valid as shipped
+
+
+def test_wgan_gp_and_bwgan_presets_follow_the_authors_code():
+    wgan = resolve_run_config("wgan-gp").hparams
+    # gan_cifar_resnet.py: 2 * (k / 256 - 0.5) + U[0, 1/128) ("# dequantize"), no flips; the
+    # generator's tflib batch norm is always in training mode (is_training=None)
+    assert wgan.dequantize and not wgan.flip and wgan.g_batch_stats
+    bw = resolve_run_config("bwgan").hparams
+    # cifar10_sobolev.py: bn(is_training) is fed False for summaries and Inception scores, so
+    # samples use the moving averages; flips and noise come from tensordata (augment=True)
+    assert not bw.g_batch_stats and bw.flip and bw.dequantize
+    stl = resolve_run_config("qagan-ssim", preset="qagan-ssim-stl10").hparams
+    assert not stl.flip and not stl.dequantize  # STL10_SSIM_GP.py reads x / 256, no noise
+
+
 DEMO_KEYS = {
     ("train", "batch_size"),
     ("train", "log_every"),
     ("train", "sample_every"),
     ("train", "checkpoint_every"),
+    ("train", "checkpoint_every_minutes"),
     ("train", "keep_last"),
+    ("data", "split"),  # the built-in photos keep their test region unseen
     ("data", "num_workers"),
     ("hparams", "g_channels"),
     ("hparams", "d_channels"),

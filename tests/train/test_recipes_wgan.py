@@ -281,3 +281,17 @@ def test_niqe_options_image_gradients_and_model_file(tmp_path):
     run = resolve_run_config("qagan-niqe", data="x", overrides=over, max_steps=1)
     with pytest.raises(ValueError, match="grad-live-batch"):
         Trainer(run, EightBitImages(), tmp_path / "c").fit()
+
+
+def test_qagan_code_niqe_variant_trains_with_its_preset(tmp_path):
+    # the qagan-niqe-code preset (the authors' feature code, bugs included) at the tiny size:
+    # the pristine model is fitted after one warm-up step, then the penalty is on and finite
+    run = resolve_run_config(
+        "qagan-niqe", preset="qagan-niqe-code", data="x", overrides=_overrides("qagan-niqe"),
+        max_steps=3,
+    )  # fmt: skip
+    assert run.hparams.niqe.variant == "qagan-code" and run.data.split == "all"
+    result = Trainer(run, EightBitImages(), tmp_path).fit()
+    assert result.step == 3 and math.isfinite(result.metrics["niqe_gp"])
+    state = load_checkpoint(tmp_path / "checkpoints" / "step_00000003.pt")["recipe"]["niqe"]
+    assert state["model"]["variant"] == "grad-qagan-code-batch"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pytest
 from train_toys import ToyConfig
 
@@ -117,6 +119,29 @@ def test_toml_round_trip_is_exact():
     assert "inf" in dumps_toml({"x": math.inf})
 
 
+def test_toml_writer_is_tomli_w_and_floats_round_trip(tmp_path):
+    import tomli_w
+
+    from qagen.train.config import load_toml, write_toml
+
+    data = {"recipe": "t", "hparams": {"betas": (0.0, 0.9), "path": Path("/x y"), "none": None}}
+    text = dumps_toml(data, header="line one\n\nline three")
+    plain = {"recipe": "t", "hparams": {"betas": [0.0, 0.9], "path": "/x y", "none": "none"}}
+    # the header as comments, then tomli-w's own output of the plain values
+    assert text == "# line one\n#\n# line three\n\n" + tomli_w.dumps(plain)
+    # floats read back bit-exactly, non-finite ones included (repr-based writing)
+    rng = np.random.default_rng(0)
+    values = [float(v) for v in rng.normal(size=20) * 10.0 ** rng.integers(-300, 300, 20)]
+    values += [0.1 + 0.2, 5e-324, -0.0, math.inf, -math.inf, 1e16, 123456789012345678.0]
+    write_toml(tmp_path / "f.toml", {"x": {f"v{i}": v for i, v in enumerate(values)}})
+    back = load_toml(tmp_path / "f.toml")["x"]
+    assert [back[f"v{i}"] for i in range(len(values))] == values
+    assert math.isnan(loads_toml(dumps_toml({"n": math.nan}))["n"])
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic write leaves no temporary file
+    with pytest.raises(TypeError, match="not storable"):
+        dumps_toml({"x": object()})
+
+
 def test_presets_and_precedence(tmp_path):
     preset = tmp_path / "p.toml"
     preset.write_text(
@@ -134,8 +159,8 @@ def test_presets_and_precedence(tmp_path):
     assert run.recipe == "toy-wgan-gp" and run.data.spec == "folder:/x"
     assert run.hparams.lr == 0.001 and run.hparams.betas == (0.5, 0.99)  # override > preset
     assert run.train.batch_size == 16 and run.train.max_steps == 80  # argument > override
-    with pytest.raises(ValueError, match="is for recipe 'toy-wgan-gp', not 'other'"):
-        resolve_run_config("other", preset=str(preset))
+    with pytest.raises(ValueError, match="is for recipe 'toy-wgan-gp', not 'wgan-gp'"):
+        resolve_run_config("wgan-gp", preset=str(preset))
     preset.write_text('recipe = "toy-wgan-gp"\n[hparams]\nlearning_rate = 1\n')
     with pytest.raises(ValueError, match="unknown configuration key 'hparams.learning_rate'"):
         resolve_run_config(None, preset=str(preset))

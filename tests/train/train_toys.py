@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,7 @@ class ToyConfig:
     dtype: str = "float32"
     nan_at: int = -1  # inject a NaN into g_loss when train_step gets this step
     nan_rank: int = -1  # ... on this rank only (-1: every rank)
+    sleep_s: float = 0.0  # wall-clock seconds added to every step (signal and timing tests)
 
 
 @register_recipe("toy-wgan-gp")
@@ -121,6 +124,8 @@ class ToyWGANGP(Recipe):
         g_loss.backward()
         self.opt_g.step()
         self.calls += 1
+        if cfg.sleep_s > 0:
+            time.sleep(cfg.sleep_s)
         # extra state from values averaged over ranks, so that every rank holds the same
         w_mean = ctx.all_reduce_mean(wdist.detach().double().clone()).cpu()
         self.w_avg.mul_(0.9).add_(0.1 * w_mean)
@@ -239,3 +244,14 @@ def ddp_worker(rank: int, world: int, ports: tuple[int, int], root: str) -> None
     report["initialized_after"] = torch.distributed.is_initialized()
     with open(os.path.join(root, f"rank{rank}.json"), "w") as fh:
         json.dump(report, fh)
+
+
+def cli_child(argv: list[str]) -> None:
+    """``qagen`` command line of a child process for the signal tests: the toy recipe is
+    registered (by importing this module) and ``--data`` gives ``RandomImages(64)``."""
+    import qagen.train.main as train_main_mod
+    from qagen.cli import main
+
+    torch.set_num_threads(1)
+    train_main_mod.build_training_dataset = lambda data: RandomImages(64)
+    sys.exit(main(argv))

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import torch
 
+from qagen.errors import InputError
 from qagen.gan.penalties import banach_critic_loss, banach_penalty_terms, banach_scales
 from qagen.train.recipe import TrainContext, register_recipe
 
@@ -58,12 +59,16 @@ class BWGAN(GANRecipe):
 
     Config = BWGANConfig
 
+    @classmethod
+    def validate_config(cls, cfg: BWGANConfig, run: Any) -> None:
+        super().validate_config(cfg, run)
+        if not (cfg.p >= 1 or math.isinf(cfg.p)):
+            raise InputError(f"hparams.p must be >= 1 (or inf), got {cfg.p}")
+        if not cfg.c > 0:
+            raise InputError(f"hparams.c must be > 0, got {cfg.c}")
+
     def __init__(self, cfg: BWGANConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
-        if not (cfg.p >= 1 or math.isinf(cfg.p)):
-            raise ValueError(f"hparams.p must be >= 1 (or inf), got {cfg.p}")
-        if not cfg.c > 0:
-            raise ValueError(f"hparams.c must be > 0, got {cfg.c}")
         self._gamma = torch.ones((), device=ctx.device)
 
     def critic_step(self, real, fake, eps, step) -> tuple[torch.Tensor, dict[str, Any]]:

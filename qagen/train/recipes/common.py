@@ -14,6 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from qagen.errors import InputError
 from qagen.gan.nets import build_networks
 from qagen.gan.objectives import wasserstein_generator_loss
 from qagen.train.ema import unwrap
@@ -135,21 +136,21 @@ class GANConfig:
 
 def _validate(cfg: GANConfig) -> None:
     checks = [
-        ("z_dim", cfg.z_dim > 0),
-        ("g_channels", cfg.g_channels > 0),
-        ("d_channels", cfg.d_channels > 0),
-        ("lr", cfg.lr > 0),
-        ("max_iters", cfg.max_iters >= 0),
-        ("n_critic", cfg.n_critic >= 1),
-        ("g_batch_mult", cfg.g_batch_mult >= 1),
-        ("drift", cfg.drift >= 0),
-        ("adam_eps", cfg.adam_eps > 0),
+        ("z_dim", cfg.z_dim > 0, "> 0"),
+        ("g_channels", cfg.g_channels > 0, "> 0"),
+        ("d_channels", cfg.d_channels > 0, "> 0"),
+        ("lr", cfg.lr > 0, "> 0"),
+        ("max_iters", cfg.max_iters >= 0, ">= 0 (0: constant learning rate)"),
+        ("n_critic", cfg.n_critic >= 1, ">= 1"),
+        ("g_batch_mult", cfg.g_batch_mult >= 1, ">= 1"),
+        ("drift", cfg.drift >= 0, ">= 0"),
+        ("adam_eps", cfg.adam_eps > 0, "> 0"),
     ]
-    for name, ok in checks:
+    for name, ok, expected in checks:
         if not ok:
-            raise ValueError(f"hparams.{name} has an invalid value: {getattr(cfg, name)!r}")
+            raise InputError(f"hparams.{name} must be {expected}, got {getattr(cfg, name)!r}")
     if not all(0.0 <= b < 1.0 for b in cfg.betas):
-        raise ValueError(f"hparams.betas must lie in [0, 1), got {cfg.betas}")
+        raise InputError(f"hparams.betas must lie in [0, 1), got {cfg.betas}")
 
 
 class GANRecipe(Recipe):
@@ -159,9 +160,13 @@ class GANRecipe(Recipe):
 
     Config = GANConfig
 
+    @classmethod
+    def validate_config(cls, cfg: GANConfig, run: Any) -> None:
+        _validate(cfg)
+
     def __init__(self, cfg: GANConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
-        _validate(cfg)
+        type(self).validate_config(cfg, ctx.run)
         res = ctx.run.data.resolution
         if cfg.arch == "resnet":
             g_kw = {"channels": cfg.g_channels, "always_batch_stats": cfg.g_batch_stats}

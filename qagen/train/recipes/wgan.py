@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from qagen.errors import InputError
 from qagen.gan.niqe_penalty import NIQEGradientPenalty, sobel_magnitude
 from qagen.gan.objectives import drift_penalty, wasserstein_critic_loss
 from qagen.gan.penalties import critic_gradient, gradient_penalty_terms, ssim_gradient_penalty
@@ -57,7 +59,10 @@ class NIQEPenaltyConfig:
     """The NIQE penalty on critic gradient maps (``[hparams.niqe]``; ``qagen.gan.niqe_penalty``).
 
     ``variant``/``pooling``: the feature extractor ('qagan' batch-pooled = the authors' code with
-    its bugs fixed). ``source``: pristine statistics from ``grad_x D(x_real)``
+    its bugs fixed; 'qagan-code' = the authors' code as written, bugs included, batch pooling
+    only; with ``ridge = 0`` it also scores with their plain matrix inverse). ``res``:
+    'qagan-code' only, the crop size of the authors' ``niqe(img, res)`` (0: the whole map; their
+    64 px CelebA script passes 32). ``source``: pristine statistics from ``grad_x D(x_real)``
     ('critic_gradients', the authors' Python route) or the Sobel magnitude of the real images
     ('image_gradients', their MATLAB route). The statistics of every critic update's real batch
     are accumulated during the first ``warmup_steps`` generator steps (the penalty is off
@@ -68,13 +73,14 @@ class NIQEPenaltyConfig:
     ``S_P + ridge * diag(S_P)``.
     """
 
-    variant: Literal["qagan", "qagan-decimate", "live"] = "qagan"
+    variant: Literal["qagan", "qagan-decimate", "qagan-code", "live"] = "qagan"
     pooling: Literal["batch", "image"] = "batch"
     source: Literal["critic_gradients", "image_gradients"] = "critic_gradients"
     warmup_steps: int = 200
     refit_every: int = 0
     ridge: float = 0.01
     model_path: str = ""
+    res: int = 0
 
 
 @dataclass
@@ -171,24 +177,47 @@ class WGANGP(GANRecipe):
 
     Config = WGANGPConfig
 
+    @classmethod
+    def validate_config(cls, cfg: WGANGPConfig, run: Any) -> None:
+        super().validate_config(cfg, run)
+        for name in ("gp_weight", "ssim_weight", "niqe_weight"):
+            value = getattr(cfg, name)
+            if not value >= 0:
+                raise InputError(f"hparams.{name} must be >= 0, got {value!r}")
+        if cfg.niqe_weight > 0:
+            nc = cfg.niqe
+            if not nc.model_path and nc.warmup_steps < 1:
+                raise InputError(
+                    "hparams.niqe.warmup_steps must be >= 1 (the pristine model is estimated "
+                    "during the warm-up) unless hparams.niqe.model_path names a model file, "
+                    f"got {nc.warmup_steps}"
+                )
+            if nc.refit_every < 0:
+                raise InputError(f"hparams.niqe.refit_every must be >= 0, got {nc.refit_every}")
+            if not nc.ridge >= 0:
+                raise InputError(f"hparams.niqe.ridge must be >= 0, got {nc.ridge!r}")
+            if nc.variant == "qagan-code" and nc.pooling != "batch":
+                raise InputError(
+                    "hparams.niqe.pooling must be 'batch' with variant 'qagan-code' (the authors' "
+                    f"code pools the minibatch), got {nc.pooling!r}"
+                )
+            if nc.res < 0 or (nc.res and nc.variant != "qagan-code"):
+                raise InputError(
+                    "hparams.niqe.res must be 0, or the crop size with variant 'qagan-code', "
+                    f"got {nc.res} with variant {nc.variant!r}"
+                )
+            if nc.model_path and not Path(nc.model_path).expanduser().is_file():
+                raise InputError(f"hparams.niqe.model_path: no such file: {nc.model_path}")
+
     def __init__(self, cfg: WGANGPConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
-        if cfg.gp_weight < 0 or cfg.ssim_weight < 0 or cfg.niqe_weight < 0:
-            raise ValueError("hparams.gp_weight, ssim_weight and niqe_weight must be >= 0")
         self.niqe: NIQEGradientPenalty | None = None
         if cfg.niqe_weight > 0:
             nc = cfg.niqe
-            self.niqe = NIQEGradientPenalty(nc.variant, nc.pooling, nc.ridge)
+            self.niqe = NIQEGradientPenalty(nc.variant, nc.pooling, nc.ridge, nc.res or None)
             if nc.model_path:
-                model = self.niqe.load_model(nc.model_path)
+                model = self.niqe.load_model(str(Path(nc.model_path).expanduser()))
                 _log.info("NIQE penalty: pristine model %s", model)
-            elif nc.warmup_steps < 1:
-                raise ValueError(
-                    "hparams.niqe.warmup_steps must be >= 1 (the pristine model is estimated "
-                    "during the warm-up) unless hparams.niqe.model_path names a model file"
-                )
-            if nc.refit_every < 0:
-                raise ValueError("hparams.niqe.refit_every must be >= 0")
 
     # -- NIQE pristine statistics
     def _reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
@@ -249,7 +278,9 @@ class WGANGP(GANRecipe):
         if self.niqe is not None and "niqe" in state:
             self.niqe.load_state_dict(state["niqe"])
         elif self.niqe is not None and not self.cfg.niqe.model_path:
-            raise ValueError("the checkpoint holds no NIQE penalty state")
+            raise InputError(
+                "the checkpoint holds no NIQE penalty state (was hparams.niqe_weight 0 then?)"
+            )
 
 
 @register_recipe("qagan-ssim")

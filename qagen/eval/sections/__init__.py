@@ -1,0 +1,17 @@
+"""Section providers of the run reports, one module per recipe family (imported by
+:func:`qagen.eval.report.run_sections`, which registers them).
+
+* :mod:`.common`: every run (``"*"``): summary and hyper-parameters, training curves, sample
+  grids over training, configuration.
+* :mod:`.evaluation`: every run: the records of ``eval.json`` with their protocols, and the
+  evaluations over checkpoints.
+* :mod:`.gan`: the QAGAN / WGAN family (every :class:`qagen.train.recipes.GANRecipe`): quality
+  maps of generated samples against their nearest training images.
+
+A new family (BEGAN, QMF, quality maps, SR) adds ``<family>.py`` with
+``register_run_sections(...)`` calls and imports it here.
+"""
+
+from qagen.eval.sections import common, evaluation, gan
+
+__all__ = ["common", "evaluation", "gan"]

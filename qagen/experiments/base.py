@@ -1,0 +1,214 @@
+"""The experiment interface, its data types and the experiment registry.
+
+An :class:`Experiment` subclass describes one published table: its paper and table, its columns,
+the paper's values per row, the runs it needs at each budget (:meth:`Experiment.runs`), and how
+our values are computed from the finished runs (:meth:`Experiment.evaluate`). The runner
+(:mod:`qagen.experiments.runner`) trains the runs through the ordinary trainer, calls
+``evaluate`` and writes the tables and the report.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qagen.errors import InputError, UnknownNameError
+
+__all__ = [
+    "BUDGETS",
+    "Cell",
+    "Experiment",
+    "ExperimentContext",
+    "Row",
+    "RunSpec",
+    "available_experiments",
+    "get_experiment",
+    "register_experiment",
+]
+
+#: Budgets: ``smoke`` proves the pipeline (< 3 min on 2 CPU cores), ``cpu`` runs the CPU-sized
+#: presets on the built-in data (< 30 min on 2 cores), ``paper`` uses the paper's settings and data.
+BUDGETS: dict[str, str] = {
+    "smoke": "a few steps per run on the built-in data: proves the pipeline, not the numbers "
+    "(< 3 min on 2 CPU cores)",
+    "cpu": "the CPU-sized -demo presets on the built-in data (< 30 min on 2 CPU cores)",
+    "paper": "the paper's settings and data (GPU-scale)",
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of an experiment, trained by :func:`qagen.train.train_main`.
+
+    ``name`` is its directory under ``DIR/runs``; ``recipe``, ``preset``, ``data`` (a dataset
+    spec; ``None``: the experiment's ``--data``), ``overrides`` (``key=value`` as ``--set``),
+    ``max_steps`` and ``max_minutes`` (training minutes in total, across resumes) are passed to
+    the trainer. ``expected_seconds`` weighs the run in the progress bar's ETA.
+    """
+
+    name: str
+    recipe: str
+    preset: str | None = None
+    data: str | None = None
+    overrides: tuple[str, ...] = ()
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    expected_seconds: float = 60.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "recipe": self.recipe, "preset": self.preset, "data": self.data,
+            "overrides": list(self.overrides), "max_steps": self.max_steps,
+            "max_minutes": self.max_minutes,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Our value of one cell: ``value`` (``None`` when it could not be computed, with
+    ``reason``), an optional ``std`` (over seeds or splits) and ``n`` (how many)."""
+
+    value: float | None
+    std: float | None = None
+    n: int | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is None and not self.reason:
+            raise InputError("a Cell without a value needs a reason")
+        if self.value is not None and not math.isfinite(float(self.value)):
+            object.__setattr__(self, "reason", self.reason or f"not finite: {self.value}")
+            object.__setattr__(self, "value", None)
+
+
+@dataclass
+class Row:
+    """One row of a table: its ``label``, our cells, the paper's values (``None``: the paper
+    has no value) and their published spread, the run(s) behind it, and a ``note``."""
+
+    label: str
+    ours: dict[str, Cell] = field(default_factory=dict)
+    paper: dict[str, float | None] = field(default_factory=dict)
+    paper_std: dict[str, float | None] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class ExperimentContext:
+    """What an experiment is given: the output folder, the budget and the user's options.
+
+    ``run_dir(name)`` is a run's directory; ``evaluate(name, metrics, ...)`` evaluates a finished
+    run with the ordinary evaluation (cached in its ``eval.json``); ``status[name]`` is how each
+    run ended (``"finished"`` or ``"failed: ..."``).
+    """
+
+    out: Path
+    budget: str
+    data: str | None = None
+    inception_weights: str | None = None
+    device: str = "cpu"
+    status: dict[str, str] = field(default_factory=dict)
+    evaluator: Callable[..., dict] | None = None
+
+    def run_dir(self, name: str) -> Path:
+        return self.out / "runs" / name
+
+    def evaluate(self, name: str, metrics: Sequence[str], **options: Any) -> dict:
+        """``{metric: record}`` of the run ``name`` (see :func:`qagen.experiments.runner.evaluate_run`)."""
+        if self.evaluator is None:
+            raise RuntimeError("evaluate() is only available while the runner evaluates")
+        return self.evaluator(self, name, metrics, **options)
+
+
+class Experiment:
+    """Base class of a published table.
+
+    Class attributes: ``name`` (set by :func:`register_experiment`), ``paper`` (citation),
+    ``table`` (which table or figure), ``description`` (one paragraph: what is compared and
+    how), ``columns`` (column keys of ``table.json``), ``column_notes`` (what each column is and
+    which way is better). Subclasses implement :meth:`protocol`, :meth:`runs`, :meth:`rows`
+    (the labels and the paper's values) and :meth:`evaluate`; :meth:`report_sections` may add
+    figures to ``report.html``.
+    """
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    table: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    columns: ClassVar[tuple[str, ...]] = ()
+    column_notes: ClassVar[Mapping[str, str]] = {}
+
+    def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
+        """How our numbers are made at this budget (data, steps, samples, metric settings)."""
+        return {}
+
+    def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
+        """The runs this experiment needs at ``ctx.budget``."""
+        raise NotImplementedError
+
+    def rows(self) -> list[Row]:
+        """The table's rows with the paper's values (our cells empty)."""
+        raise NotImplementedError
+
+    def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
+        """Fill ``row.ours`` for every row from the finished runs; return the rows."""
+        raise NotImplementedError
+
+    def report_sections(self, ctx: ExperimentContext, rows: list[Row]) -> list[Any]:
+        """Extra sections (``qagen.report.Section``) for ``report.html``."""
+        return []
+
+
+_EXPERIMENTS: dict[str, type[Experiment]] = {}
+_BUILTIN = ("qagen.experiments.qagan_cifar10",)
+_LOADED = False
+
+
+def register_experiment(name: str) -> Callable[[type[Experiment]], type[Experiment]]:
+    """Class decorator registering an :class:`Experiment` under ``name``."""
+
+    def deco(cls: type[Experiment]) -> type[Experiment]:
+        if not (isinstance(cls, type) and issubclass(cls, Experiment)):
+            raise TypeError(f"{cls!r} is not an Experiment subclass")
+        existing = _EXPERIMENTS.get(name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"experiment name {name!r} is already registered by {existing!r}")
+        cls.name = name
+        _EXPERIMENTS[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtin() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        for module in _BUILTIN:
+            importlib.import_module(module)
+
+
+def available_experiments() -> list[str]:
+    """Registered experiment names (the built-in ones are imported on first use)."""
+    _load_builtin()
+    return sorted(_EXPERIMENTS)
+
+
+def get_experiment(name: str) -> type[Experiment]:
+    """The experiment class registered under ``name``; :class:`UnknownNameError` otherwise."""
+    _load_builtin()
+    if name not in _EXPERIMENTS:
+        raise UnknownNameError("experiment", name, _EXPERIMENTS)
+    return _EXPERIMENTS[name]
+
+
+def check_budget(budget: str) -> str:
+    """``budget`` if it is one of :data:`BUDGETS`, else :class:`UnknownNameError`."""
+    if budget not in BUDGETS:
+        raise UnknownNameError("budget", budget, BUDGETS)
+    return budget

@@ -1,0 +1,349 @@
+"""Running an experiment: train its runs (resumably), evaluate them, write the table and report.
+
+Layout of ``DIR`` (``--out``)::
+
+    DIR/experiment.json        name, budget, data and the run specs (checked on re-runs)
+    DIR/runs/<run>/            an ordinary run directory per run (config.toml, checkpoints/, ...)
+    DIR/runs/<run>/experiment_run.json   written when the run is finished (or failed)
+    DIR/table.md, table.csv, table.json, report.html
+
+Re-running the same command reuses finished runs, continues unfinished ones from their newest
+checkpoint (a ``max_minutes`` budget counts the training time already spent, from the run's
+``metrics.csv``) and re-evaluates only what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from qagen.errors import InputError
+from qagen.experiments.base import (
+    Experiment,
+    ExperimentContext,
+    RunSpec,
+    check_budget,
+    get_experiment,
+)
+
+__all__ = ["reproduce", "evaluate_run", "run_status"]
+
+_MARKER = "experiment_run.json"
+
+
+# ----------------------------------------------------------------------------- small helpers
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _elapsed_minutes(run_dir: Path) -> float:
+    """Training minutes already spent (``elapsed_s`` of the last row of ``metrics.csv``)."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return 0.0
+    last = None
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            last = row
+    try:
+        return float(last["elapsed_s"]) / 60.0 if last else 0.0
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def run_status(run_dir: Path) -> str:
+    """``"finished"``, ``"failed: <reason>"``, ``"partial"`` (checkpoints, no marker) or ``"new"``."""
+    marker = _read_json(run_dir / _MARKER)
+    if marker is not None:
+        return str(marker.get("status", "finished"))
+    from qagen.train.checkpoint import latest_checkpoint
+
+    return "partial" if latest_checkpoint(run_dir / "checkpoints") is not None else "new"
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class _Progress:
+    """The experiment's progress: runs done / total and a truthful ETA.
+
+    The ETA is the expected time of what is left, scaled by how the runs trained in this session
+    compared with their expected time (``RunSpec.expected_seconds``).
+    """
+
+    def __init__(self, specs: Sequence[RunSpec], enabled: bool, log: TextIO) -> None:
+        from tqdm.auto import tqdm
+
+        self.expected = {s.name: float(s.expected_seconds) for s in specs}
+        self.eval_expected = max(10.0, 0.1 * sum(self.expected.values()))
+        self.left = dict(self.expected)
+        self.spent_actual = 0.0
+        self.spent_expected = 0.0
+        self.bar = tqdm(total=len(specs) + 1, unit="step", disable=not enabled, file=log,
+                        bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}",
+                        dynamic_ncols=True)  # fmt: skip
+        self.bar.set_description_str("qagen reproduce")
+        self._post()
+
+    def _post(self, current: str = "") -> None:
+        remaining = sum(self.left.values()) + self.eval_expected
+        ratio = self.spent_actual / self.spent_expected if self.spent_expected > 0 else 1.0
+        text = f"ETA {_fmt_eta(remaining * ratio)}"
+        self.bar.set_postfix_str(f"{current}  {text}" if current else text)
+
+    def start(self, name: str, verb: str) -> None:
+        self._post(f"{verb} {name}")
+
+    def done(self, name: str, seconds: float | None) -> None:
+        expected = self.left.pop(name, 0.0)
+        if seconds is not None and expected > 0:
+            self.spent_actual += seconds
+            self.spent_expected += expected
+        self.bar.update(1)
+        self._post()
+
+    def evaluated(self) -> None:
+        self.eval_expected = 0.0
+        self.bar.update(1)
+        self._post()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# ----------------------------------------------------------------------------- training
+def _train(spec: RunSpec, ctx: ExperimentContext, log: TextIO) -> str:
+    """Train (or continue) one run; returns its status."""
+    from qagen.train import train_main
+
+    run_dir = ctx.run_dir(spec.name)
+    status = run_status(run_dir)
+    if status == "finished" or status.startswith("failed"):
+        return status
+    data = spec.data or ctx.data
+    max_minutes = spec.max_minutes
+    if status == "partial":
+        if max_minutes is not None:
+            max_minutes = max_minutes - _elapsed_minutes(run_dir)
+        if max_minutes is not None and max_minutes <= 0:
+            rc = 0
+        else:
+            rc = train_main(
+                None, resume=str(run_dir), max_steps=spec.max_steps, max_minutes=max_minutes
+            )
+    else:
+        rc = train_main(
+            spec.recipe, data=data, preset=spec.preset, out=str(run_dir),
+            max_steps=spec.max_steps, max_minutes=max_minutes, overrides=list(spec.overrides),
+        )  # fmt: skip
+    status = "finished" if rc == 0 else "failed: the loss became NaN or infinite (see metrics.csv)"
+    _write_json(run_dir / _MARKER, {"status": status, "spec": spec.as_dict()})
+    return status
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate_run(
+    ctx: ExperimentContext, name: str, metrics: Sequence[str], *, n_samples: int, **options: Any
+) -> dict:
+    """``{metric: record}`` for run ``name`` by the ordinary evaluation (``qagen eval``).
+
+    Records already in the run's ``eval.json`` for the same checkpoint step, number of samples
+    and generator are reused; the others are computed (and merged into ``eval.json``). FID, KID
+    and IS need ``ctx.inception_weights``: without them their records are
+    ``{"skipped": True, "reason": ...}``.
+    """
+    from qagen.eval.run import evaluate_run as _evaluate
+
+    run_dir = ctx.run_dir(name)
+    from qagen.train.checkpoint import list_checkpoints
+
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    step = ckpts[-1][0] if ckpts else None
+    cached = _read_json(run_dir / "eval.json") or {}
+    out: dict = {}
+    todo = []
+    for m in metrics:
+        rec = cached.get(m)
+        if isinstance(rec, dict) and _same_protocol(rec, step, n_samples):
+            out[m] = rec
+        else:
+            todo.append(m)
+    inception = [m for m in todo if m in ("fid", "kid", "is")]
+    if inception and not ctx.inception_weights and not os.environ.get("QAGEN_INCEPTION_WEIGHTS"):
+        for m in inception:
+            out[m] = {"metric": m, "skipped": True, "reason": "no Inception weights given "
+                      "(--inception-weights pt_inception-2015-12-05-6726825d.pth)"}  # fmt: skip
+        todo = [m for m in todo if m not in inception]
+    if todo:
+        options.setdefault("progress", ctx.budget != "smoke")
+        with contextlib.redirect_stdout(sys.stderr):
+            res = _evaluate(
+                run_dir, metrics=",".join(todo), n_samples=n_samples,
+                inception_weights=ctx.inception_weights, device=ctx.device, **options,
+            )  # fmt: skip
+        out.update({m: res[m] for m in todo if m in res})
+    return out
+
+
+def _same_protocol(rec: dict, step: int | None, n_samples: int) -> bool:
+    """Whether an ``eval.json`` record was made from checkpoint ``step`` with ``n_samples``."""
+    if rec.get("skipped"):
+        return False
+    proto = rec.get("protocol") or {}
+    r_step, r_n = proto.get("checkpoint_step"), proto.get("n_fake")
+    return r_step is not None and r_step == step and r_n is not None and int(r_n) == n_samples
+
+
+# ----------------------------------------------------------------------------- the command
+@contextlib.contextmanager
+def _lock(out: Path) -> Iterator[None]:
+    """One ``qagen reproduce`` per output folder at a time."""
+    lock = out / ".lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pid = lock.read_text().strip() if lock.is_file() else "?"
+        alive = pid.isdigit() and _pid_alive(int(pid))
+        if alive:
+            raise InputError(f"{out} is in use by another qagen reproduce (pid {pid})") from None
+        lock.unlink(missing_ok=True)  # a stale lock of a killed process
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_folder(out: Path, exp: Experiment, ctx: ExperimentContext, specs: list[RunSpec]) -> None:
+    """``DIR/experiment.json`` records what the folder holds; a different budget, data or set
+    of runs in the same folder would mix two experiments, so it is refused."""
+    path = out / "experiment.json"
+    want = {
+        "experiment": exp.name, "budget": ctx.budget, "data": ctx.data,
+        "runs": [s.as_dict() for s in specs],
+    }  # fmt: skip
+    have = _read_json(path)
+    if have is not None:
+        for key in ("experiment", "budget", "data"):
+            if have.get(key) != want[key]:
+                raise InputError(
+                    f"{out} holds experiment {have.get('experiment')!r} with budget "
+                    f"{have.get('budget')!r} and data {have.get('data')!r}; this command asks for "
+                    f"{exp.name!r}, {ctx.budget!r}, {ctx.data!r}: choose another --out"
+                )
+        if have.get("runs") != want["runs"]:
+            raise InputError(
+                f"{out} was made with other run settings (a different qagen version?); "
+                "choose another --out to start afresh"
+            )
+    _write_json(path, want)
+
+
+def reproduce(
+    name: str,
+    budget: str = "smoke",
+    out: str | Path = "runs/reproduce",
+    *,
+    data: str | None = None,
+    inception_weights: str | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    log: TextIO | None = None,
+) -> dict:
+    """Run experiment ``name`` at ``budget`` into ``out``; returns the ``table.json`` content.
+
+    ``data`` overrides the data of the runs (e.g. ``cifar10:ROOT`` for ``--budget paper``);
+    ``inception_weights`` is a local FID Inception file (FID/KID/IS are null without it).
+    """
+    log = log if log is not None else sys.stderr
+    exp = get_experiment(name)()
+    check_budget(budget)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = ExperimentContext(out=out, budget=budget, data=data, device=device,
+                            inception_weights=inception_weights, evaluator=evaluate_run)  # fmt: skip
+    specs = exp.runs(ctx)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"experiment {name!r} names a run twice: {names}")
+    with _lock(out):
+        _check_folder(out, exp, ctx, specs)
+        bar = _Progress(specs, progress, log)
+        try:
+            for spec in specs:
+                before = run_status(ctx.run_dir(spec.name))
+                verb = {"new": "training", "partial": "continuing"}.get(before, "reusing")
+                bar.start(spec.name, verb)
+                t0 = time.monotonic()
+                ctx.status[spec.name] = _train(spec, ctx, log)
+                trained = before in ("new", "partial")
+                bar.done(spec.name, time.monotonic() - t0 if trained else None)
+            bar.start("the runs", "evaluating")
+            rows = exp.evaluate(ctx, exp.rows())
+            bar.evaluated()
+        finally:
+            bar.close()
+        from qagen.experiments.tables import write_outputs
+
+        table = write_outputs(exp, ctx, rows, specs)
+    print(
+        f"qagen reproduce: wrote {out / 'table.md'}, table.csv, table.json, report.html", file=log
+    )
+    return table
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def cell_from_record(rec: dict | None, keys: Sequence[str] = ("value",), scale: float = 1.0):
+    """A :class:`~qagen.experiments.base.Cell` from an evaluation record: the first of ``keys``
+    that holds a finite number (``None`` with the record's reason when it was skipped)."""
+    from qagen.experiments.base import Cell
+
+    if rec is None:
+        return Cell(None, reason="not evaluated")
+    if rec.get("skipped"):
+        return Cell(None, reason=str(rec.get("reason", "skipped")))
+    value = next((v for v in (_finite(rec.get(k)) for k in keys) if v is not None), None)
+    if value is None:
+        return Cell(None, reason=f"no finite {'/'.join(keys)} in the evaluation record")
+    std = _finite(rec.get("std"))
+    return Cell(value * scale, std=None if std is None else std * scale)

@@ -1,0 +1,241 @@
+"""Writing an experiment's results: ``table.json``, ``table.csv``, ``table.md`` and ``report.html``.
+
+``table.json``::
+
+    {"experiment", "paper", "table", "budget", "protocol": {...}, "columns": [...],
+     "column_notes": {col: text}, "rows": [{"label", "ours": {col: value|null},
+     "paper": {col: value|null}, "ours_std": {...}, "paper_std": {...}, "runs": [...],
+     "note"}], "qagen_version", "written"}
+
+A cell we could not compute is ``null`` and its reason is in the row's ``note`` (never a made-up
+number). ``table.csv`` has one line per row with ``<col>_ours``, ``<col>_ours_std``,
+``<col>_paper``, ``<col>_paper_std`` and ``note``; ``table.md`` shows ``ours`` beside
+``paper`` for every column.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qagen.experiments.base import Experiment, ExperimentContext, Row, RunSpec
+
+
+def _num(v: float | None, std: float | None = None, digits: int = 4) -> str:
+    if v is None:
+        return "—"
+    text = f"{v:.{digits}g}"
+    return f"{text} ± {std:.2g}" if std is not None else text
+
+
+def _note_parts(row: Row, columns: Sequence[str]) -> list[str]:
+    """The row's note, then the reason of every null cell of ours (once per distinct reason)."""
+    parts = [row.note] if row.note else []
+    by_reason: dict[str, list[str]] = {}
+    for col in columns:
+        cell = row.ours.get(col)
+        if cell is None:
+            by_reason.setdefault("not computed by this experiment", []).append(col)
+        elif cell.value is None:
+            by_reason.setdefault(cell.reason or "not computed", []).append(col)
+    return parts + [f"{', '.join(cols)}: {reason}" for reason, cols in by_reason.items()]
+
+
+def _row_note(row: Row, columns: Sequence[str]) -> str:
+    return "; ".join(_note_parts(row, columns))
+
+
+def _shared_notes(rows: Sequence[Row], columns: Sequence[str]) -> list[str]:
+    """Each distinct note part once, with the rows it applies to ("all rows" when it is every row)."""
+    where: dict[str, list[str]] = {}
+    for r in rows:
+        for part in _note_parts(r, columns):
+            where.setdefault(part, []).append(r.label)
+    return [
+        f"{part} ({'all rows' if len(labels) == len(rows) else ', '.join(labels)})"
+        for part, labels in where.items()
+    ]
+
+
+def table_json(
+    exp: Experiment, ctx: ExperimentContext, rows: Sequence[Row], protocol: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``table.json`` content (see the module docstring)."""
+    from qagen import __version__
+
+    cols = list(exp.columns)
+    out_rows = []
+    for r in rows:
+        ours = {c: (r.ours[c].value if c in r.ours else None) for c in cols}
+        ours_std = {c: r.ours[c].std for c in cols if c in r.ours and r.ours[c].std is not None}
+        out_rows.append({
+            "label": r.label, "ours": ours, "paper": {c: r.paper.get(c) for c in cols},
+            "ours_std": ours_std,
+            "paper_std": {c: v for c, v in r.paper_std.items() if v is not None},
+            "runs": list(r.runs), "note": _row_note(r, cols),
+        })  # fmt: skip
+    return {
+        "experiment": exp.name, "paper": exp.paper, "table": exp.table, "budget": ctx.budget,
+        "protocol": protocol, "columns": cols, "column_notes": dict(exp.column_notes),
+        "rows": out_rows, "qagen_version": __version__,
+        "written": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }  # fmt: skip
+
+
+def table_markdown(table: dict[str, Any]) -> str:
+    """``table.md``: the title, the protocol in one line per key, and ours beside the paper's."""
+    cols = table["columns"]
+    lines = [
+        f"# {table['experiment']}: {table['table']}",
+        "",
+        f"{table['paper']}. Budget: `{table['budget']}`. Each column: ours | paper.",
+        "",
+    ]
+    for c in cols:
+        if c in table["column_notes"]:
+            lines.append(f"- **{c}**: {table['column_notes'][c]}")
+    lines.append("")
+    header = ["row"] + [f"{c} {who}" for c in cols for who in ("ours", "paper")] + ["note"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * len(header)) + "|")
+    for r in table["rows"]:
+        cells = [r["label"]]
+        for c in cols:
+            cells.append(_num(r["ours"].get(c), r["ours_std"].get(c)))
+            cells.append(_num(r["paper"].get(c), r["paper_std"].get(c)))
+        cells.append(r["note"].replace("|", "/"))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Protocol", ""]
+    lines += [f"- {k}: {json.dumps(v, default=str)}" for k, v in table["protocol"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def table_csv(table: dict[str, Any]) -> str:
+    """``table.csv``: one line per row (see the module docstring)."""
+    cols = table["columns"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        ["label"]
+        + [f"{c}_{k}" for c in cols for k in ("ours", "ours_std", "paper", "paper_std")]
+        + ["note"]
+    )
+    for r in table["rows"]:
+        line = [r["label"]]
+        for c in cols:
+            for v in (r["ours"].get(c), r["ours_std"].get(c), r["paper"].get(c),
+                      r["paper_std"].get(c)):  # fmt: skip
+                line.append("" if v is None else repr(float(v)))
+        line.append(r["note"])
+        w.writerow(line)
+    return buf.getvalue()
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _report_sections(
+    exp: Experiment,
+    ctx: ExperimentContext,
+    rows: Sequence[Row],
+    table: dict,
+    specs: Sequence[RunSpec],
+) -> list:
+    from qagen.report import (
+        Cell,
+        Figure,
+        KeyValues,
+        Missing,
+        Paragraph,
+        Section,
+        Table,
+        sample_grids,
+    )
+
+    cols = table["columns"]
+    header = ["row"] + [f"{c} ({who})" for c in cols for who in ("ours", "paper")]
+    body = []
+    for r in rows:
+        line: list[Any] = [r.label]
+        for c in cols:
+            cell = r.ours.get(c)
+            if cell is None or cell.value is None:
+                line.append(Missing(cell.reason if cell is not None else "not computed"))
+            else:
+                line.append(Cell(cell.value, title=None if cell.std is None else f"± {cell.std:.3g}",
+                                 strong=True))  # fmt: skip
+            pv = r.paper.get(c)
+            std = r.paper_std.get(c)
+            line.append(Missing("the paper gives no value") if pv is None
+                        else Cell(pv, title=None if std is None else f"± {std:.3g}", tone="muted"))  # fmt: skip
+        body.append(line)
+    notes = [f"{c}: {exp.column_notes[c]}" for c in cols if c in exp.column_notes]
+    notes += _shared_notes(rows, cols)
+    sections = [
+        Section(
+            "Table",
+            [
+                Paragraph(exp.description),
+                Table(
+                    header,
+                    body,
+                    caption=f"{exp.table}: ours (bold) beside the paper's (grey); "
+                    "hover a value for its spread, a dash for why it is missing",
+                    notes=notes,
+                ),
+            ],
+        ),  # fmt: skip
+        Section("Protocol", [KeyValues([(k, v) for k, v in table["protocol"].items()])]),
+    ]
+    run_blocks: list = []
+    for spec in specs:
+        run_dir = ctx.run_dir(spec.name)
+        grids = sample_grids(run_dir)
+        kv = [("status", ctx.status.get(spec.name, "?")), ("directory", str(run_dir)),
+              ("recipe", spec.recipe), ("preset", spec.preset), ("overrides", " ".join(spec.overrides) or None)]  # fmt: skip
+        blocks: list = [KeyValues(kv)]
+        if grids:
+            step, path = _last_grid(grids)
+            blocks.append(Figure(path, caption=f"{spec.name}: samples at step {step}",
+                                 pixelated=True))  # fmt: skip
+        run_blocks.append(Section(spec.name, blocks))
+    sections.append(Section("Runs", run_blocks))
+    sections += exp.report_sections(ctx, list(rows))
+    return sections
+
+
+def _last_grid(grids: Any) -> tuple[int, Path]:
+    """The newest (step, path) of ``qagen.report.sample_grids``' result."""
+    if isinstance(grids, dict):
+        grids = next(iter(grids.values()), [])
+    step, path = list(grids)[-1]
+    return step, path
+
+
+def write_outputs(
+    exp: Experiment, ctx: ExperimentContext, rows: Sequence[Row], specs: Sequence[RunSpec]
+) -> dict[str, Any]:
+    """Write ``table.json``, ``table.csv``, ``table.md`` and ``report.html``; return the table."""
+    from qagen.report import write_page
+
+    table = table_json(exp, ctx, rows, exp.protocol(ctx))
+    out = ctx.out
+    _write_text(out / "table.json", json.dumps(table, indent=2, allow_nan=False) + "\n")
+    _write_text(out / "table.csv", table_csv(table))
+    _write_text(out / "table.md", table_markdown(table))
+    write_page(
+        out / "report.html",
+        f"{exp.table} reproduced",
+        _report_sections(exp, ctx, rows, table, specs),
+        subtitle=f"{exp.paper}; experiment `{exp.name}`, budget `{ctx.budget}`",
+    )
+    return table

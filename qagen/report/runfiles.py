@@ -1,0 +1,147 @@
+"""Readers of the files a training run writes: ``metrics.csv``, ``config.toml``, JSON records and
+the sample grids of ``samples/``. One copy of each, shared by every report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli backport
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from qagen.errors import InputError
+
+__all__ = [
+    "MetricsTable",
+    "read_config",
+    "read_json",
+    "read_jsonl",
+    "read_metrics_csv",
+    "sample_grids",
+    "select_evenly",
+]
+
+_NOT_QUANTITIES = ("step", "elapsed_s")
+T = TypeVar("T")
+
+
+@dataclass
+class MetricsTable:
+    """A run's ``metrics.csv``: ``steps`` (one per row), ``cols`` ({quantity: values}, NaN where
+    a cell is empty, e.g. a penalty switched on later), ``elapsed`` (seconds since the run
+    started, per row) and ``nonfinite`` ({quantity: steps whose logged value was NaN/Inf})."""
+
+    steps: list[int] = field(default_factory=list)
+    cols: dict[str, list[float]] = field(default_factory=dict)
+    elapsed: list[float] = field(default_factory=list)
+    nonfinite: dict[str, list[int]] = field(default_factory=dict)
+
+    def last(self) -> dict[str, float]:
+        """The newest finite value of every quantity."""
+        out = {}
+        for name, vals in self.cols.items():
+            finite = [v for v in vals if math.isfinite(v)]
+            if finite:
+                out[name] = finite[-1]
+        return out
+
+
+def _float(text: object) -> float:
+    try:
+        return float(str(text).strip()) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def read_metrics_csv(path: str | Path) -> MetricsTable:
+    """Read a run's ``metrics.csv`` (columns ``step``, ``elapsed_s`` and one per quantity, as
+    :class:`qagen.train.logger.MetricsLogger` writes it) into a :class:`MetricsTable`. Rows
+    without an integer step are skipped."""
+    t = MetricsTable()
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        names = [n for n in (reader.fieldnames or []) if n not in _NOT_QUANTITIES]
+        t.cols = {n: [] for n in names}
+        for row in reader:
+            try:
+                step = int(row["step"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            t.steps.append(step)
+            t.elapsed.append(_float(row.get("elapsed_s")))
+            for n in names:
+                text = (row.get(n) or "").strip()
+                v = _float(text)
+                if text and not math.isfinite(v):
+                    t.nonfinite.setdefault(n, []).append(step)
+                t.cols[n].append(v)
+    return t
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    """``run_dir/config.toml`` parsed with ``tomllib`` (``{}`` when there is none). Invalid
+    TOML raises :class:`qagen.errors.InputError` naming the file."""
+    path = Path(run_dir) / "config.toml"
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: invalid TOML: {err}") from None
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ``{}`` when the file is missing, unreadable or not an
+    object (a report must still be written)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file (unparsable lines skipped; ``[]`` if missing)."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    rows = []
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def sample_grids(run_dir: str | Path) -> dict[str, list[tuple[int, Path]]]:
+    """``{grid name: [(step, path), ...]}`` (oldest first) from ``samples/step_XXXXXXXX.png``
+    and ``samples/step_XXXXXXXX_<name>.png`` (the unnamed grid has the name ``""``)."""
+    out: dict[str, list[tuple[int, Path]]] = {}
+    for p in (Path(run_dir) / "samples").glob("step_*.png"):
+        m = re.fullmatch(r"step_(\d+)(?:_(.+))?", p.stem)
+        if m:
+            out.setdefault(m.group(2) or "", []).append((int(m.group(1)), p))
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def select_evenly(items: Sequence[T], k: int) -> list[T]:
+    """At most ``k`` items, evenly spaced, always the first and the last."""
+    items = list(items)
+    if len(items) <= k:
+        return items
+    if k <= 1:
+        return items[-1:]
+    idx = sorted({round(i * (len(items) - 1) / (k - 1)) for i in range(k)})
+    return [items[i] for i in idx]

@@ -1,0 +1,104 @@
+"""``qagen reproduce``: the experiment registry, the table writers and the resumable runner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from qagen.cli import main
+from qagen.errors import UnknownNameError
+from qagen.experiments import Cell, ExperimentContext, available_experiments, get_experiment
+from qagen.experiments.tables import table_csv, table_json, table_markdown
+
+#: The QAGAN slides' CIFAR-10 table (IS, IS std, FID, FID std), typed in from the slides.
+SLIDES = {
+    "WGAN-GP": (7.86, 0.10, 40.2, None),
+    "W^{-3/2,2} Banach WGAN": (8.26, 0.07, None, None),
+    "L^10 Banach WGAN": (8.31, 0.07, None, None),
+    "QAGAN (SSIM)": (8.37, 0.04, 13.91, 0.105),
+    "QAGAN (NIQE)": (7.87, 0.027, 12.4697, 0.068),
+}
+
+
+def test_registry_lists_and_rejects():
+    assert "qagan-cifar10" in available_experiments()
+    with pytest.raises(UnknownNameError, match="available: .*qagan-cifar10"):
+        get_experiment("qagan-cifar11")
+
+
+def test_table_writers_keep_nulls_with_reasons(tmp_path):
+    exp = get_experiment("qagan-cifar10")()
+    ctx = ExperimentContext(out=tmp_path, budget="smoke")
+    rows = exp.rows()
+    rows[0].ours = {"IS": Cell(None, reason="no weights"), "FID": Cell(float("nan")),
+                    "SWD": Cell(12.5, std=0.5)}  # fmt: skip
+    table = table_json(exp, ctx, rows, {"n": 1})
+    r0 = table["rows"][0]
+    assert r0["ours"] == {"IS": None, "FID": None, "SWD": 12.5} and r0["ours_std"] == {"SWD": 0.5}
+    assert "IS: no weights" in r0["note"] and "FID: not finite: nan" in r0["note"]
+    assert table["rows"][1]["ours"] == {"IS": None, "FID": None, "SWD": None}  # never filled in
+    json.dumps(table, allow_nan=False)  # strict JSON
+    lines = list(csv.DictReader(io.StringIO(table_csv(table))))
+    assert (
+        lines[0]["SWD_ours"] == "12.5"
+        and lines[0]["IS_ours"] == ""
+        and lines[0]["IS_paper"] == "7.86"
+    )
+    md = table_markdown(table)
+    assert "| WGAN-GP | — | 7.86 ± 0.1 | — | 40.2 | 12.5 ± 0.5 | — |" in md
+
+
+def _checkpoints(run_dir):
+    return {p.name: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")}
+
+
+@pytest.mark.slow
+def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
+    out = tmp_path / "rep"
+    # One run interrupted after its first step: the experiment must continue it, not restart it.
+    exp = get_experiment("qagan-cifar10")()
+    spec = exp.runs(ExperimentContext(out=out, budget="smoke"))[0]
+    from qagen.train import train_main
+
+    assert train_main(spec.recipe, data=spec.data, preset=spec.preset,
+                      out=str(out / "runs" / spec.name), max_steps=1,
+                      overrides=list(spec.overrides)) == 0  # fmt: skip
+    first_row = (out / "runs" / spec.name / "metrics.csv").read_text().splitlines()[:2]
+
+    assert main(["reproduce", "qagan-cifar10", "--budget", "smoke", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    for name in ("table.md", "table.csv", "table.json", "report.html"):
+        assert (out / name).is_file(), name
+    table = json.loads((out / "table.json").read_text())
+    assert table["experiment"] == "qagan-cifar10" and table["budget"] == "smoke"
+    assert table["columns"] == ["IS", "FID", "SWD"]
+    assert [r["label"] for r in table["rows"]] == list(SLIDES)
+    for r in table["rows"]:
+        is_v, is_s, fid_v, fid_s = SLIDES[r["label"]]
+        assert r["paper"] == {"IS": is_v, "FID": fid_v, "SWD": None}
+        assert r["ours"]["IS"] is None and r["ours"]["FID"] is None  # no Inception weights
+        assert "Inception weights" in r["note"]
+        assert math.isfinite(r["ours"]["SWD"]) and r["ours"]["SWD"] > 0
+    html = (out / "report.html").read_text()
+    assert "W^{-3/2,2} Banach WGAN" in html and "data:image/png;base64," in html
+
+    run = out / "runs" / spec.name
+    steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
+    assert steps == [1, 2, 3]  # continued from step 1
+    assert (run / "metrics.csv").read_text().splitlines()[:2] == first_row
+
+    # a second call reuses every finished run and the evaluation records
+    before = {d.name: _checkpoints(d) for d in (out / "runs").iterdir()}
+    evals = {d.name: (d / "eval.json").read_text() for d in (out / "runs").iterdir()}
+    assert main(["reproduce", "qagan-cifar10", "--budget", "smoke", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert {d.name: _checkpoints(d) for d in (out / "runs").iterdir()} == before
+    assert {d.name: (d / "eval.json").read_text() for d in (out / "runs").iterdir()} == evals
+    capsys.readouterr()
+    # another budget into the same folder is refused (one line, exit 2)
+    assert main(["reproduce", "qagan-cifar10", "--budget", "cpu", "--out", str(out)]) == 2
+    assert "choose another --out" in capsys.readouterr().err
