@@ -16,7 +16,7 @@ smaller of the two (the batch both fit), capped by ``--machine-gib`` (this machi
 its 24 GiB, which other engineers use too): a capped cell is marked.
 
 Time. Both libraries in this process, interleaved (ours, theirs, ours, ...), ``--warmup``
-runs then the median of ``--repeats``; torch's default threads unless ``--threads``. The load
+runs then the median of ``--repeats`` (more for quick cells, up to 51); torch's default threads unless ``--threads``. The load
 average is printed before and after: quote it with the table.
 
     python benchmarks/iqa_scaling.py [--sizes 64 256 1024 2048 4096] [--out table.md]
@@ -134,20 +134,30 @@ def _slope_batch(side: int) -> int:
 
 
 # ------------------------------------------------------------------------------ time
+_CLOCK = time.perf_counter
+
+
 def _time_once(fn, x, y) -> float:
     xx = x.detach().requires_grad_(True)
-    t0 = time.perf_counter()
+    t0 = _CLOCK()
     fn(xx, y).sum().backward()
-    return time.perf_counter() - t0
+    return _CLOCK() - t0
 
 
 def time_cell(metric: str, side: int, batch: int, repeats: int, warmup: int) -> dict:
+    """Median forward + backward seconds of each library, interleaved.
+
+    At least ``repeats`` runs each; quick cells repeat more (up to 51 runs, about 3 s per
+    library) so that a median is robust to other processes on a shared machine.
+    """
     fns = _fns(metric)
     x, y = _inputs(batch, side)
     times = {lib: [] for lib in fns}
-    for _ in range(warmup):
+    slowest = 0.0
+    for _ in range(max(warmup, 1)):
         for fn in fns.values():
-            _time_once(fn, x, y)
+            slowest = max(slowest, _time_once(fn, x, y))
+    repeats = max(repeats, min(51, int(3.0 / max(slowest, 1e-6))))
     for _ in range(repeats):
         for lib, fn in fns.items():  # interleaved
             times[lib].append(_time_once(fn, x, y))
@@ -162,10 +172,16 @@ def main() -> None:
     p.add_argument("--repeats-large", type=int, default=3, help="repeats at the largest batch")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall-clock time, or this process's CPU time (with --threads 1 on a loaded "
+                   "machine: the time an idle core would take, without the waits for other processes)")  # fmt: skip
     p.add_argument("--budget-gib", type=float, default=8.0)
     p.add_argument("--machine-gib", type=float, default=3.0,
                    help="cap on one run's memory on this shared machine")  # fmt: skip
     p.add_argument("--out", default=None, help="also write the Markdown tables to this file")
+    p.add_argument("--memory-json", default=None,
+                   help="reuse the memory measurements in this file (written when absent)")  # fmt: skip
+    p.add_argument("--memory-only", action="store_true", help="measure memory, then stop")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -175,9 +191,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    global _CLOCK
+    _CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     load0 = os.getloadavg()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}", flush=True)  # fmt: skip
+          f"clock {args.clock}, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}", flush=True)  # fmt: skip
     libs = ("qagen", "pytorch-msssim")
     cells = []
     for metric in args.metrics:
@@ -191,7 +209,16 @@ def main() -> None:
                 b = _slope_batch(side)
                 if b:
                     cells += [(lib, metric, side, b), (lib, metric, side, 2 * b)]
-    mem = measure_memory(cells, args.threads)
+    if args.memory_json and os.path.exists(args.memory_json):
+        with open(args.memory_json) as f:
+            mem = {tuple(json.loads(k)): v for k, v in json.load(f).items()}
+    else:
+        mem = measure_memory(cells, args.threads)
+        if args.memory_json:
+            with open(args.memory_json, "w") as f:
+                json.dump({json.dumps(list(k)): v for k, v in mem.items()}, f, indent=1)
+    if args.memory_only:
+        return
 
     rows = []
     for metric in args.metrics:
@@ -239,7 +266,8 @@ def main() -> None:
 
 def table(rows, args, load0, load1) -> str:
     lines = [
-        f"Load average {load0[0]:.2f} before, {load1[0]:.2f} after; budget {args.budget_gib:g} GiB, "
+        f"Load average {load0[0]:.2f} before, {load1[0]:.2f} after; {args.clock} clock; "
+        f"threads {args.threads or 'default'}; budget {args.budget_gib:g} GiB, "
         f"machine cap {args.machine_gib:g} GiB.",
         "",
         "| metric | side | batch | qagen (ms) | pytorch-msssim (ms) | time ratio "

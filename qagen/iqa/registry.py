@@ -9,7 +9,6 @@ module on first use.
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,6 +67,8 @@ class MetricInfo:
         """
         if self.min_size_function is None or not options:
             return self.min_size
+        import inspect
+
         fn = getattr(importlib.import_module(self.module), self.min_size_function)
         accepted = inspect.signature(fn).parameters
         return int(fn(**{k: v for k, v in options.items() if k in accepted}))
