@@ -1,4 +1,4 @@
-"""Colour conversions used by the metrics (REFERENCE.md section 0.3).
+"""Colour conversions used by the metrics.
 
 All functions take ``N x 3 x H x W`` tensors and keep the value scale of their input (a
 conversion on [0, 1] data returns [0, 1]-scaled luma). ``to_gray`` accepts grey input and returns
@@ -13,11 +13,18 @@ Grey conversions (``gray=`` option of the grey metrics):
   (MATLAB returns uint8). The rounding is a straight-through estimator so gradients flow.
 * ``"rgb2gray_double"``: the same coefficients without rounding (``rgb2gray`` on double input).
 * ``"tf"``: TensorFlow ``rgb_to_grayscale`` (0.2989, 0.5870, 0.1140), used by QAGAN's code.
+
+Sources: ITU-R BT.601 (Y), MATLAB's ``rgb2gray`` documentation (its coefficients are the first
+row of the inverse of the NTSC YIQ-to-RGB matrix), ``FeatureSIM.m`` (Zhang et al. 2011) for the
+3-decimal YIQ, the BEGAN-IQA code (Vertolli & Davies 2017) for the 2-decimal YIQ, and Nafchi et
+al. 2016 (``MDSI.m``) for LHM.
 """
 
 from __future__ import annotations
 
 import torch
+
+from qagen.errors import InputError
 
 GRAY_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "y": (0.299, 0.587, 0.114),
@@ -51,7 +58,7 @@ def round_ste(v: torch.Tensor) -> torch.Tensor:
 def _mix(x: torch.Tensor, matrix: tuple[tuple[float, float, float], ...]) -> torch.Tensor:
     """Apply a 3x3 (or k x 3) colour matrix over the channel axis of ``x`` (N x 3 x H x W)."""
     if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected an RGB tensor N x 3 x H x W, got shape {tuple(x.shape)}")
+        raise InputError(f"expected an RGB tensor N x 3 x H x W, got shape {tuple(x.shape)}")
     m = torch.tensor(matrix, dtype=x.dtype, device=x.device)
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     return torch.cat([m[i, 0] * r + m[i, 1] * g + m[i, 2] * b for i in range(m.shape[0])], dim=1)
@@ -60,7 +67,7 @@ def _mix(x: torch.Tensor, matrix: tuple[tuple[float, float, float], ...]) -> tor
 def rgb_to_gray(x: torch.Tensor, gray: str = "y", data_range: float = 1.0) -> torch.Tensor:
     """Convert RGB ``N x 3 x H x W`` to grey ``N x 1 x H x W`` with the named formula (module doc)."""
     if gray not in GRAY_WEIGHTS:
-        raise ValueError(f"gray must be one of {list(GRAY_WEIGHTS)}, got {gray!r}")
+        raise InputError(f"gray must be one of {list(GRAY_WEIGHTS)}, got {gray!r}")
     y = _mix(x, (GRAY_WEIGHTS[gray],))
     if gray == "rgb2gray":
         scale = 255.0 / data_range
@@ -78,7 +85,7 @@ def to_gray(x: torch.Tensor, gray: str = "y", data_range: float = 1.0) -> torch.
 def rgb_to_yiq(x: torch.Tensor, matrix: str = "fsim") -> torch.Tensor:
     """RGB -> YIQ with one of :data:`YIQ_MATRICES` (same value scale as the input)."""
     if matrix not in YIQ_MATRICES:
-        raise ValueError(f"matrix must be one of {list(YIQ_MATRICES)}, got {matrix!r}")
+        raise InputError(f"matrix must be one of {list(YIQ_MATRICES)}, got {matrix!r}")
     return _mix(x, YIQ_MATRICES[matrix])
 
 

@@ -1,226 +1,246 @@
-"""Shared image maths: MATLAB-faithful kernels, filtering, downsampling and ``imresize``.
+"""Shared image maths: one separable-filter engine, MATLAB-faithful kernels, downsampling, imresize.
 
-REFERENCE.md section 0.4 describes the MATLAB behaviour reproduced here:
+Every linear filter of the metrics is an **axis operator** applied along one dimension:
+``out[j] = sum_t w[t] xp[stride * j + t]`` with ``xp`` the input padded by ``(before, after)``
+in one of :data:`PAD_MODES` (:class:`AxisOp`), or, for ``imresize`` at a scale that is not
+1/m, per-output weights at per-output source indices (:class:`ResizeOp`). Operators are
+hashable specs (taps, length, stride, padding, mode); their taps are Python floats computed on
+the host once, so applying an operator never reads a tensor back from the device.
 
-* ``fspecial('gaussian', n, sigma)``: :func:`gaussian_kernel_1d` (separable, normalised).
+:func:`apply_axis` runs an operator by one of four paths, all exact to rounding:
+
+* ``"matrix"``: one product with the cached dense ``n_out x n_in`` operator matrix (padding and
+  stride folded in). Cost grows with n_out * n_in per line: only for short axes.
+* ``"slices"``: a sum of shifted (strided) slices of the padded input, with a hand-written
+  backward pass (the adjoint, itself differentiable). Cost linear in the pixel count.
+* ``"gather"``: per-tap ``index_select`` sums, for non-uniform operators; linear cost.
+* ``"conv"``: a one-channel ``conv2d``; what a GPU would use (not measured here).
+
+``path="auto"`` (default) picks the cheapest by a per-device :class:`CostModel` of the
+forward + backward time: the CPU model was measured on this project's machine with
+:func:`calibrate`, which any device can run to install its own. :func:`filter_path` forces a
+path (tests, benchmarks). Operator matrices, kernels and index tables live in one bounded LRU
+cache (:func:`cache_info`, :func:`set_cache_limits`).
+
+MATLAB behaviour reproduced (MATLAB documentation of each function):
+
+* ``fspecial('gaussian', n, sigma)``: :func:`gaussian_taps` / :func:`gaussian_kernel_1d`.
 * ``filter2(w, X, 'valid')``: :func:`separable_filter` with ``padding="valid"``.
-* ``imfilter(X, w, 'same', mode)``: :func:`separable_filter` with ``padding="same"`` and
-  ``pad_mode`` in {"zeros", "replicate", "symmetric", "reflect", "circular"}.
-* ``conv2(X, w, 'same')``: :func:`conv2_same` (true convolution, zero padding).
+* ``imfilter(X, w, mode, 'same')``: :func:`separable_filter` with ``padding="same"``, mode
+  "replicate", "symmetric", "circular" or "zeros" (MATLAB's default 0); "reflect" is NumPy's
+  and PyTorch's (edge not repeated).
+* ``conv2(X, w, 'same')``: :func:`conv2_same`.
 * ``conv2(X, ones(F)/F^2, 'same')`` then ``X(1:F:end, 1:F:end)``: :func:`matlab_downsample`.
 * ``imfilter(X, ones(f)/f^2, 'symmetric', 'same')`` then subsampling: :func:`box_downsample_symmetric`
-  (``ssim.m`` and ``msssim.m``).
+  (``ssim.m``, ``msssim.m``).
 * ``imresize(X, scale)`` (bicubic, antialiased when shrinking): :func:`imresize`.
-
-Kernels are built once per (parameters, dtype, device) and cached.
+* 3 x 3 gradient operators (Prewitt, Sobel, FSIM's Scharr) with ``conv2 'same'``: :func:`gradients`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
+import statistics
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qagen.errors import InputError, InputTypeError
+
+__all__ = [
+    "PAD_MODES",
+    "PATHS",
+    "AxisOp",
+    "CostModel",
+    "ResizeOp",
+    "Taps",
+    "apply_axis",
+    "box_downsample_symmetric",
+    "cache_info",
+    "calibrate",
+    "choose_path",
+    "clear_cache",
+    "conv2_same",
+    "filter1d",
+    "filter_path",
+    "gaussian_filter",
+    "gaussian_kernel_1d",
+    "gaussian_taps",
+    "gradients",
+    "imresize",
+    "imresize_matrix",
+    "imresize_op",
+    "matlab_downsample",
+    "matlab_scale_factor",
+    "pad2d",
+    "pad_symmetric",
+    "separable_filter",
+    "set_cache_limits",
+    "taps",
+]
+
 PAD_MODES = ("zeros", "replicate", "symmetric", "reflect", "circular")
+PATHS = ("auto", "matrix", "slices", "gather", "conv")
+
+
+# ================================================================================================
+# Taps: hashable 1-D kernels
+# ================================================================================================
+@dataclass(frozen=True)
+class Taps:
+    """A 1-D kernel identified by a hashable spec; its values are computed on the host once.
+
+    ``kind="gaussian"``, ``params=(size, sigma)``: MATLAB ``fspecial('gaussian', size, sigma)``'s
+    separable factor (sample points -(n-1)/2 .. (n-1)/2, half-integers for even n, sum 1).
+    ``kind="values"``, ``params``: the taps themselves (floats). Build with :func:`gaussian_taps`
+    and :func:`taps`.
+    """
+
+    kind: str
+    params: tuple
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """The taps as Python floats (cached)."""
+        return _tap_values(self)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@lru_cache(maxsize=256)
+def _tap_values(spec: Taps) -> tuple[float, ...]:
+    if spec.kind == "values":
+        return tuple(float(v) for v in spec.params)
+    if spec.kind == "gaussian":
+        return _gaussian_1d_np(*spec.params)
+    raise InputError(f"Taps: kind must be 'gaussian' or 'values', got {spec.kind!r}")
 
 
 @lru_cache(maxsize=64)
 def _gaussian_1d_np(size: int, sigma: float) -> tuple[float, ...]:
     """fspecial's sample points -(n-1)/2..(n-1)/2 (half-integers for even n), normalised."""
-    if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InputError(f"gaussian window size must be an integer >= 1, got {size!r}")
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+        raise InputError(f"gaussian window sigma must be finite and > 0, got {sigma!r}")
     t = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
     g = np.exp(-(t**2) / (2.0 * sigma**2))
     # fspecial zeroes 2-D entries below eps*max: the smallest 2-D entry is g_min^2 (max 1).
     g2 = np.outer(g, g)
     g2[g2 < np.finfo(np.float64).eps * g2.max()] = 0.0
     g2 /= g2.sum()
-    # The 2-D kernel stays separable when nothing was zeroed (all practical sizes here).
     g /= g.sum()
+    # The 2-D kernel stays separable when nothing was zeroed (all practical sizes here).
     if not np.allclose(np.outer(g, g), g2, rtol=0, atol=1e-15):
-        raise ValueError(
-            f"gaussian kernel size={size} sigma={sigma} is not separable after fspecial's eps cut"
+        raise InputError(
+            f"gaussian window size={size} sigma={sigma} is not separable after fspecial's eps cut"
         )
     return tuple(g.tolist())
 
 
-_KERNEL_CACHE: dict[tuple, torch.Tensor] = {}
+def gaussian_taps(size: int, sigma: float) -> Taps:
+    """:class:`Taps` of MATLAB ``fspecial('gaussian', size, sigma)`` (separable factor, sum 1)."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise InputError(f"gaussian window size must be an integer >= 1, got {size!r}")
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise InputTypeError(f"gaussian window sigma must be a number, got {type(sigma).__name__}")
+    spec = Taps("gaussian", (int(size), float(sigma)))
+    spec.values  # noqa: B018 - validate sigma now, not at the first use
+    return spec
 
 
-def _cached(key: tuple, build) -> torch.Tensor:
-    k = _KERNEL_CACHE.get(key)
-    if k is None:
-        k = build()
-        _KERNEL_CACHE[key] = k
-    return k
+def taps(values) -> Taps:
+    """:class:`Taps` holding the given values (a sequence of numbers, not a tensor)."""
+    if isinstance(values, torch.Tensor):
+        raise InputTypeError(
+            "taps: values must be a sequence of Python numbers, got a tensor (reading it back "
+            "would synchronise the device; build the taps from numbers)"
+        )
+    vals = tuple(float(v) for v in values)
+    if not vals or not all(math.isfinite(v) for v in vals):
+        raise InputError(f"taps: values must be a non-empty sequence of finite numbers, got {vals}")
+    return Taps("values", vals)
 
 
-def gaussian_kernel_1d(
-    size: int, sigma: float, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
-) -> torch.Tensor:
-    """1-D factor of MATLAB ``fspecial('gaussian', size, sigma)`` (sums to 1), cached."""
-    device = torch.device(device)
-    return _cached(
-        ("gauss", size, float(sigma), dtype, device),
-        lambda: torch.tensor(_gaussian_1d_np(size, float(sigma)), dtype=dtype, device=device),
-    )
-
-
-def pad_symmetric(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Pad the last two dims with MATLAB/numpy 'symmetric' reflection (edge pixel repeated).
-
-    ``pad`` = (left, right, top, bottom); each must not exceed the corresponding size.
-    """
-    left, right, top, bottom = pad
-    h, w = x.shape[-2:]
-    if max(left, right) > w or max(top, bottom) > h:
-        raise ValueError(f"symmetric pad {pad} larger than the image {h}x{w}")
-    if left or right:
-        x = torch.cat([x[..., :left].flip(-1), x, x[..., w - right :].flip(-1)], dim=-1)
-    if top or bottom:
-        x = torch.cat([x[..., :top, :].flip(-2), x, x[..., h - bottom :, :].flip(-2)], dim=-2)
-    return x
-
-
-def pad2d(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.Tensor:
-    """Pad the last two dims; ``mode`` in :data:`PAD_MODES` (MATLAB names)."""
-    if not any(pad):
-        return x
-    if mode == "symmetric":
-        return pad_symmetric(x, pad)
+# ================================================================================================
+# Axis operators
+# ================================================================================================
+def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index of every position of a padded axis; -1 marks a zero ("zeros" mode)."""
+    idx = np.arange(-before, n + after)
     if mode == "zeros":
-        return F.pad(x, pad)
-    if mode in ("replicate", "reflect", "circular"):
-        return F.pad(x, pad, mode=mode)
-    raise ValueError(f"pad_mode must be one of {list(PAD_MODES)}, got {mode!r}")
+        return np.where((idx >= 0) & (idx < n), idx, -1)
+    if mode == "replicate":
+        return np.clip(idx, 0, n - 1)
+    if mode == "symmetric":  # ... b a | a b c ... (edge repeated), period 2n
+        idx = np.mod(idx, 2 * n)
+        return np.where(idx < n, idx, 2 * n - 1 - idx)
+    if mode == "reflect":  # ... c b | a b c ... (edge not repeated), period 2n - 2
+        if n == 1:
+            return np.zeros_like(idx)
+        idx = np.mod(idx, 2 * n - 2)
+        return np.where(idx < n, idx, 2 * n - 2 - idx)
+    if mode == "circular":
+        return np.mod(idx, n)
+    raise InputError(f"pad_mode must be one of {list(PAD_MODES)}, got {mode!r}")
 
 
-def _band_matrix(kernel: torch.Tensor, n_in: int) -> torch.Tensor:
-    """(n_in - k + 1) x n_in banded matrix M with M[i, i + j] = kernel[j] ('valid' correlation)."""
-    k = kernel.numel()
-    key = (
-        "band",
-        tuple(kernel.detach().cpu().double().tolist()),
-        n_in,
-        kernel.dtype,
-        kernel.device,
-    )
+@dataclass(frozen=True)
+class AxisOp:
+    """``out[j] = sum_t taps[t] xp[stride j + t]``, xp = the axis padded by (before, after) in ``mode``.
 
-    def build() -> torch.Tensor:
-        n_out = n_in - k + 1
-        m = torch.zeros(n_out, n_in, dtype=torch.float64)
-        idx = torch.arange(n_out)
-        kd = kernel.detach().cpu().double()
-        for j in range(k):
-            m[idx, idx + j] = kd[j]
-        return m.to(dtype=kernel.dtype, device=kernel.device)
-
-    return _cached(key, build)
-
-
-#: Largest side filtered with banded matrix products; larger images use shifted-slice sums.
-#: On CPU, BLAS matrix products beat PyTorch's depthwise convolution (and its backward) by
-#: 3-5x for images up to a few hundred pixels; their cost grows with the side, slices' do not.
-BAND_MATMUL_MAX = 640
-
-
-def _valid_filter_1d(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
-    n = x.shape[dim]
-    k = kernel.numel()
-    if n <= BAND_MATMUL_MAX:
-        m = _band_matrix(kernel, n)
-        return torch.matmul(m, x) if dim == -2 else torch.matmul(x, m.t())
-    n_out = n - k + 1
-    out = x.narrow(dim, 0, n_out) * kernel[0]
-    for j in range(1, k):
-        out = out + x.narrow(dim, j, n_out) * kernel[j]
-    return out
-
-
-def separable_filter(
-    x: torch.Tensor,
-    kernel: torch.Tensor,
-    padding: str = "valid",
-    pad_mode: str = "replicate",
-) -> torch.Tensor:
-    """Correlate every channel of ``x`` (N x C x H x W) with ``kernel`` along H then W.
-
-    ``padding="valid"`` is ``filter2(w, X, 'valid')``; ``"same"`` pads with ``pad_mode`` using
-    MATLAB's centre (index floor((n+1)/2)), i.e. (n-1)//2 before and n//2 after. Implemented as
-    banded matrix products (small images) or shifted-slice sums (large images): both exact.
+    Output length ``(n_in + before + after - len(taps)) // stride + 1``.
     """
-    k = kernel.numel()
-    if padding == "same":
-        before, after = (k - 1) // 2, k // 2
-        x = pad2d(x, (before, after, before, after), pad_mode)
-    elif padding != "valid":
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-    kernel = kernel.to(dtype=x.dtype, device=x.device)
-    x = _valid_filter_1d(x, kernel, -2)
-    return _valid_filter_1d(x, kernel, -1)
 
+    taps: Taps
+    n_in: int
+    stride: int = 1
+    before: int = 0
+    after: int = 0
+    mode: str = "zeros"
 
-def gaussian_filter(
-    x: torch.Tensor,
-    size: int,
-    sigma: float,
-    padding: str = "valid",
-    pad_mode: str = "replicate",
-) -> torch.Tensor:
-    """Separable Gaussian filtering with an ``fspecial('gaussian', size, sigma)`` window."""
-    return separable_filter(
-        x, gaussian_kernel_1d(size, sigma, x.dtype, x.device), padding, pad_mode
-    )
+    uniform = True
 
+    def __post_init__(self) -> None:
+        if self.mode not in PAD_MODES:
+            raise InputError(f"pad_mode must be one of {list(PAD_MODES)}, got {self.mode!r}")
+        if self.stride < 1 or self.before < 0 or self.after < 0:
+            raise InputError(
+                f"stride must be >= 1 and padding >= 0, got stride={self.stride}, "
+                f"padding=({self.before}, {self.after})"
+            )
+        if self.n_in < 1 or self.n_in + self.before + self.after < len(self.taps):
+            raise InputError(
+                f"an axis of {self.n_in} pixels padded by ({self.before}, {self.after}) is shorter "
+                f"than the {len(self.taps)}-tap filter"
+            )
 
-def conv2_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """MATLAB ``conv2(X, k, 'same')`` per channel: true convolution with zero padding.
+    @property
+    def n_out(self) -> int:
+        return (self.n_in + self.before + self.after - len(self.taps)) // self.stride + 1
 
-    ``kernel`` is a 2-D tensor (kh x kw). The output is the centre of the full convolution,
-    starting at index floor(k/2) (0-based).
-    """
-    c = x.shape[1]
-    kh, kw = kernel.shape
-    flipped = kernel.flip(0).flip(1).to(dtype=x.dtype, device=x.device)
-    # full result row i = sum_k X[i-k] w[k]; 'same' keeps rows floor(kh/2) .. floor(kh/2)+H-1,
-    # which is a correlation with the flipped kernel over X padded (kh-1-kh//2) before, kh//2 after.
-    pad = (kw - 1 - kw // 2, kw // 2, kh - 1 - kh // 2, kh // 2)
-    x = F.pad(x, pad)
-    return F.conv2d(x, flipped.view(1, 1, kh, kw).expand(c, 1, kh, kw), groups=c)
+    @property
+    def n_taps(self) -> int:
+        """Non-zero taps: what the slice path pays for."""
+        return sum(1 for v in self.taps.values if v != 0.0)
 
-
-def matlab_scale_factor(h: int, w: int) -> int:
-    """F = max(1, round(min(H, W) / 256)) with MATLAB's half-away-from-zero rounding."""
-    return max(1, int(math.floor(min(h, w) / 256.0 + 0.5)))
-
-
-def matlab_downsample(x: torch.Tensor, f: int) -> torch.Tensor:
-    """``conv2(X, ones(f)/f^2, 'same')`` then ``X(1:f:end, 1:f:end)`` (FSIM, MDSI, GMSD).
-
-    Zero padding (f-1)//2 before and f//2 after, counted in the divisor f^2: an odd last row
-    or column is darkened, exactly as MATLAB does.
-    """
-    if f <= 1:
-        return x
-    x = F.pad(x, ((f - 1) // 2, f // 2, (f - 1) // 2, f // 2))
-    return F.avg_pool2d(x, f, stride=f)
-
-
-def box_downsample_symmetric(x: torch.Tensor, f: int) -> torch.Tensor:
-    """``imfilter(X, ones(f)/f^2, 'symmetric', 'same')`` then ``X(1:f:end, 1:f:end)``.
-
-    ``ssim.m`` (automatic downsampling) and ``msssim.m`` (f = 2 between scales). Output size
-    ceil(H/f) x ceil(W/f).
-    """
-    if f <= 1:
-        return x
-    x = pad_symmetric(x, ((f - 1) // 2, f // 2, (f - 1) // 2, f // 2))
-    return F.avg_pool2d(x, f, stride=f)
+    def gather_np(self) -> tuple[np.ndarray, np.ndarray]:
+        """(source indices, weights), each ``n_out x k``; index -1 reads a zero."""
+        k = len(self.taps)
+        pos = self.stride * np.arange(self.n_out)[:, None] + np.arange(k)[None, :]
+        idx = _pad_index(self.n_in, self.before, self.after, self.mode)[pos]
+        w = np.broadcast_to(np.asarray(self.taps.values), idx.shape)
+        return idx, np.where(idx >= 0, w, 0.0)
 
 
 def _cubic(t: np.ndarray) -> np.ndarray:
@@ -233,8 +253,13 @@ def _cubic(t: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _imresize_matrix_np(in_len: int, scale: float, antialias: bool) -> np.ndarray:
-    """Dense (out_len x in_len) weight matrix of MATLAB ``imresize`` along one dimension."""
+def _imresize_weights(in_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``imresize`` along one dimension: (0-based indices, weights), each out_len x P.
+
+    ``u = x / scale + 0.5 (1 - 1 / scale)``, P = ceil(kernel width) + 2 candidate inputs from
+    floor(u - width / 2), weights normalised per row, indices reflected symmetrically
+    (``aux = [1..n, n..1]``), as ``imresize.m``'s ``contributions``.
+    """
     out_len = int(math.ceil(in_len * scale))
     kernel_width = 4.0
     if scale < 1 and antialias:
@@ -251,38 +276,786 @@ def _imresize_matrix_np(in_len: int, scale: float, antialias: bool) -> np.ndarra
     idx = left[:, None] + np.arange(p, dtype=np.float64)[None, :]  # 1-based input indices
     wts = h(u[:, None] - idx)
     wts = wts / wts.sum(axis=1, keepdims=True)
-    # Symmetric index reflection: aux = [1..n, n..1]
     aux = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])
     idx0 = aux[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
-    mat = np.zeros((out_len, in_len), dtype=np.float64)
-    rows = np.repeat(np.arange(out_len), p)
-    np.add.at(mat, (rows, idx0.ravel()), wts.ravel())
-    return mat
+    return idx0, wts
+
+
+@dataclass(frozen=True)
+class ResizeOp:
+    """MATLAB ``imresize`` along one axis (bicubic, antialiased when shrinking) at any scale."""
+
+    n_in: int
+    scale: float
+    antialias: bool = True
+
+    uniform = False
+
+    @property
+    def n_out(self) -> int:
+        return int(math.ceil(self.n_in * self.scale))
+
+    @property
+    def n_taps(self) -> int:
+        return _imresize_weights(self.n_in, self.scale, self.antialias)[0].shape[1]
+
+    def gather_np(self) -> tuple[np.ndarray, np.ndarray]:
+        return _imresize_weights(self.n_in, self.scale, self.antialias)
+
+
+@lru_cache(maxsize=256)
+def imresize_op(n_in: int, scale: float, antialias: bool = True) -> AxisOp | ResizeOp:
+    """The operator of MATLAB ``imresize`` along an axis of ``n_in`` pixels.
+
+    At scale 1/m with m an integer dividing ``n_in``, every output has the same taps at a
+    stride of m with symmetric borders: an :class:`AxisOp`, so the linear-cost slice path
+    applies (NIQE's ``imresize(I, 0.5)``). It is used only when its (index, weight) table is
+    exactly MATLAB's. Otherwise a :class:`ResizeOp`.
+    """
+    idx, w = _imresize_weights(n_in, float(scale), antialias)
+    m = round(1.0 / scale)
+    if m >= 1 and 1.0 / scale == m and n_in % m == 0 and np.all(w == w[:1]):
+        cols = np.flatnonzero(np.any(w != 0.0, axis=0))
+        k, n_out = len(cols), n_in // m
+        spec = taps(w[0, cols].tolist())
+        for before in range(k):
+            after = m * (n_out - 1) + k - before - n_in
+            if after < 0:
+                continue
+            op = AxisOp(spec, n_in, m, before, after, "symmetric")
+            i2, w2 = op.gather_np()
+            if i2.shape == idx[:, cols].shape and np.array_equal(i2, idx[:, cols]):
+                if np.array_equal(w2, w[:, cols]):
+                    return op
+    return ResizeOp(n_in, float(scale), antialias)
+
+
+# ================================================================================================
+# One bounded LRU cache for kernels, operator matrices, index tables and filter banks
+# ================================================================================================
+class _LRU:
+    """Least-recently-used cache of tensors bounded by entry count and total bytes (thread-safe)."""
+
+    def __init__(self, max_bytes: int, max_entries: int) -> None:
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._d: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(v) -> int:
+        if isinstance(v, torch.Tensor):
+            return v.numel() * v.element_size()
+        if isinstance(v, (tuple, list)):
+            return sum(_LRU._size(t) for t in v)
+        return 0
+
+    def get(self, key, build: Callable):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key][0]
+        value = build()  # outside the lock: builds may use the cache themselves
+        size = self._size(value)
+        with self._lock:
+            if key not in self._d and size <= self.max_bytes:
+                self._d[key] = (value, size)
+                self._bytes += size
+                self._evict()
+        return value
+
+    def _evict(self) -> None:
+        while self._d and (len(self._d) > self.max_entries or self._bytes > self.max_bytes):
+            _, (_, size) = self._d.popitem(last=False)
+            self._bytes -= size
+
+    def info(self) -> dict:
+        with self._lock:
+            return {
+                "entries": len(self._d),
+                "bytes": self._bytes,
+                "max_entries": self.max_entries,
+                "max_bytes": self.max_bytes,
+            }
+
+    def keys(self) -> list:
+        with self._lock:
+            return list(self._d)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+            self._bytes = 0
+
+
+_CACHE = _LRU(max_bytes=128 * 2**20, max_entries=256)
+
+
+def _cached(key: tuple, build: Callable):
+    """The cached value of ``key`` (built by ``build()`` on a miss); one bounded LRU cache."""
+    return _CACHE.get(key, build)
+
+
+def cache_info() -> dict:
+    """Entries and bytes held by the kernel/operator cache, and its limits."""
+    return _CACHE.info()
+
+
+def clear_cache() -> None:
+    """Drop every cached kernel, operator matrix, index table and filter bank."""
+    _CACHE.clear()
+
+
+def set_cache_limits(max_bytes: int | None = None, max_entries: int | None = None) -> None:
+    """Bound the cache (defaults 128 MiB and 256 entries); least recently used entries go first."""
+    if max_bytes is not None:
+        if max_bytes < 0:
+            raise InputError(f"max_bytes must be >= 0, got {max_bytes}")
+        _CACHE.max_bytes = int(max_bytes)
+    if max_entries is not None:
+        if max_entries < 0:
+            raise InputError(f"max_entries must be >= 0, got {max_entries}")
+        _CACHE.max_entries = int(max_entries)
+    with _CACHE._lock:
+        _CACHE._evict()
+
+
+# ================================================================================================
+# Padding along one axis (forward and adjoint)
+# ================================================================================================
+def _index_tensor(n: int, before: int, after: int, mode: str, device: torch.device):
+    return _cached(
+        ("pad_index", n, before, after, mode, device),
+        lambda: torch.from_numpy(_pad_index(n, before, after, mode)).to(device),
+    )
+
+
+def _pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """Pad one axis of ``x`` (differentiable torch operations)."""
+    if not (before or after):
+        return x
+    n = x.shape[dim]
+    if mode == "zeros":
+        parts = []
+        if before:
+            s = list(x.shape)
+            s[dim] = before
+            parts.append(x.new_zeros(s))
+        parts.append(x)
+        if after:
+            s = list(x.shape)
+            s[dim] = after
+            parts.append(x.new_zeros(s))
+        return torch.cat(parts, dim)
+    if mode == "replicate":
+        head = x.narrow(dim, 0, 1)
+        tail = x.narrow(dim, n - 1, 1)
+        parts = (
+            [head.expand(*[before if d == dim else -1 for d in range(x.dim())])] if before else []
+        )
+        parts.append(x)
+        if after:
+            parts.append(tail.expand(*[after if d == dim else -1 for d in range(x.dim())]))
+        return torch.cat(parts, dim)
+    if mode == "symmetric" and max(before, after) <= n:
+        parts = [x.narrow(dim, 0, before).flip(dim)] if before else []
+        parts.append(x)
+        if after:
+            parts.append(x.narrow(dim, n - after, after).flip(dim))
+        return torch.cat(parts, dim)
+    if mode == "reflect" and max(before, after) < n:
+        parts = [x.narrow(dim, 1, before).flip(dim)] if before else []
+        parts.append(x)
+        if after:
+            parts.append(x.narrow(dim, n - 1 - after, after).flip(dim))
+        return torch.cat(parts, dim)
+    if mode == "circular" and max(before, after) <= n:
+        parts = [x.narrow(dim, n - before, before)] if before else []
+        parts.append(x)
+        if after:
+            parts.append(x.narrow(dim, 0, after))
+        return torch.cat(parts, dim)
+    # Pads longer than the axis (tiny images): a gather by the padded index table.
+    return x.index_select(dim, _index_tensor(n, before, after, mode, x.device))
+
+
+def _fold_axis(gp: torch.Tensor, dim: int, n: int, before: int, after: int, mode: str):
+    """Adjoint of :func:`_pad_axis`: add the padding's gradient back onto its source pixels."""
+    if not (before or after):
+        return gp
+    if mode == "zeros":
+        return gp.narrow(dim, before, n)
+    simple = (
+        mode == "replicate"
+        or (mode in ("symmetric", "circular") and max(before, after) <= n)
+        or (mode == "reflect" and max(before, after) < n)
+    )
+    if not simple:
+        idx = _index_tensor(n, before, after, mode, gp.device)
+        shape = list(gp.shape)
+        shape[dim] = n
+        return gp.new_zeros(shape).index_add_(dim, idx, gp)
+    gx = gp.narrow(dim, before, n).clone()
+    head = gp.narrow(dim, 0, before)
+    tail = gp.narrow(dim, before + n, after)
+    if mode == "replicate":
+        if before:
+            gx.narrow(dim, 0, 1).add_(head.sum(dim, keepdim=True))
+        if after:
+            gx.narrow(dim, n - 1, 1).add_(tail.sum(dim, keepdim=True))
+    elif mode == "symmetric":
+        if before:
+            gx.narrow(dim, 0, before).add_(head.flip(dim))
+        if after:
+            gx.narrow(dim, n - after, after).add_(tail.flip(dim))
+    elif mode == "reflect":
+        if before:
+            gx.narrow(dim, 1, before).add_(head.flip(dim))
+        if after:
+            gx.narrow(dim, n - 1 - after, after).add_(tail.flip(dim))
+    else:  # circular
+        if before:
+            gx.narrow(dim, n - before, before).add_(head)
+        if after:
+            gx.narrow(dim, 0, after).add_(tail)
+    return gx
+
+
+def pad2d(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.Tensor:
+    """Pad the last two dims by ``(left, right, top, bottom)``; ``mode`` in :data:`PAD_MODES`.
+
+    Pads longer than the image repeat the mode's pattern (MATLAB ``padarray`` behaviour).
+    """
+    if mode not in PAD_MODES:
+        raise InputError(f"pad_mode must be one of {list(PAD_MODES)}, got {mode!r}")
+    left, right, top, bottom = pad
+    x = _pad_axis(x, x.dim() - 1, left, right, mode)
+    return _pad_axis(x, x.dim() - 2, top, bottom, mode)
+
+
+def pad_symmetric(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Pad the last two dims with MATLAB/NumPy 'symmetric' reflection (edge pixel repeated).
+
+    ``pad`` = (left, right, top, bottom).
+    """
+    return pad2d(x, pad, "symmetric")
+
+
+# ================================================================================================
+# The four paths
+# ================================================================================================
+def _strided(x: torch.Tensor, dim: int, start: int, count: int, stride: int) -> torch.Tensor:
+    if stride == 1:
+        return x.narrow(dim, start, count)
+    sl = [slice(None)] * x.dim()
+    sl[dim] = slice(start, start + stride * (count - 1) + 1, stride)
+    return x[tuple(sl)]
+
+
+def _slices_forward(x: torch.Tensor, op: AxisOp, dim: int) -> torch.Tensor:
+    xp = _pad_axis(x, dim, op.before, op.after, op.mode)
+    out = None
+    for t, w in enumerate(op.taps.values):
+        if w == 0.0:
+            continue
+        part = _strided(xp, dim, t, op.n_out, op.stride)
+        if out is None:
+            out = torch.mul(part, w)
+        else:
+            out.add_(part, alpha=w)
+    if out is None:
+        shape = list(x.shape)
+        shape[dim] = op.n_out
+        out = x.new_zeros(shape)
+    return out
+
+
+def _slices_adjoint(g: torch.Tensor, op: AxisOp, dim: int) -> torch.Tensor:
+    shape = list(g.shape)
+    shape[dim] = op.n_in + op.before + op.after
+    gp = g.new_zeros(shape)
+    for t, w in enumerate(op.taps.values):
+        if w != 0.0:
+            _strided(gp, dim, t, op.n_out, op.stride).add_(g, alpha=w)
+    return _fold_axis(gp, dim, op.n_in, op.before, op.after, op.mode)
+
+
+class _Slices(torch.autograd.Function):
+    """The slice path; backward is :class:`_SlicesT` (the adjoint), so any order differentiates."""
+
+    @staticmethod
+    def forward(ctx, x, op, dim):  # type: ignore[override]
+        ctx.op, ctx.dim = op, dim
+        return _slices_forward(x, op, dim)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        return _SlicesT.apply(g, ctx.op, ctx.dim), None, None
+
+
+class _SlicesT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g, op, dim):  # type: ignore[override]
+        ctx.op, ctx.dim = op, dim
+        return _slices_adjoint(g, op, dim)
+
+    @staticmethod
+    def backward(ctx, gg):  # type: ignore[override]
+        return _Slices.apply(gg, ctx.op, ctx.dim), None, None
+
+
+def _operator_matrix(op, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Dense ``n_out x n_in`` matrix of an operator (padding and stride folded in), cached."""
+
+    def build() -> torch.Tensor:
+        idx, w = op.gather_np()
+        m = np.zeros((op.n_out, op.n_in), dtype=np.float64)
+        rows = np.broadcast_to(np.arange(op.n_out)[:, None], idx.shape)
+        ok = idx >= 0
+        np.add.at(m, (rows[ok], idx[ok]), w[ok])
+        return torch.from_numpy(m).to(dtype=dtype, device=device)
+
+    return _cached(("matrix", op, dtype, device), build)
+
+
+def _matrix_apply(x: torch.Tensor, op, dim: int) -> torch.Tensor:
+    m = _operator_matrix(op, x.dtype, x.device)
+    if dim == x.dim() - 1:
+        return torch.matmul(x, m.t())
+    if dim == x.dim() - 2:
+        return torch.matmul(m, x)
+    return torch.matmul(x.movedim(dim, -1), m.t()).movedim(-1, dim)
+
+
+def _gather_apply(x: torch.Tensor, op, dim: int) -> torch.Tensor:
+    def build():
+        idx, w = op.gather_np()
+        ok = idx >= 0
+        return (
+            torch.from_numpy(np.where(ok, idx, 0)).to(device=x.device),
+            torch.from_numpy(np.where(ok, w, 0.0)).to(dtype=x.dtype, device=x.device),
+        )
+
+    idx, w = _cached(("gather", op, x.dtype, x.device), build)
+    shape = [1] * x.dim()
+    shape[dim] = op.n_out
+    out = None
+    for t in range(idx.shape[1]):
+        term = x.index_select(dim, idx[:, t]) * w[:, t].view(shape)
+        out = term if out is None else out + term
+    return out
+
+
+def _conv_apply(x: torch.Tensor, op: AxisOp, dim: int) -> torch.Tensor:
+    xp = _pad_axis(x, dim, op.before, op.after, op.mode)
+    k = len(op.taps)
+    w = _cached(
+        ("conv_taps", op.taps, x.dtype, x.device),
+        lambda: torch.tensor(op.taps.values, dtype=x.dtype, device=x.device),
+    )
+    if dim == x.dim() - 2:
+        shape = xp.shape
+        y = F.conv2d(
+            xp.reshape(-1, 1, shape[-2], shape[-1]), w.view(1, 1, k, 1), stride=(op.stride, 1)
+        )
+        return y.reshape(*shape[:-2], *y.shape[-2:])
+    moved = xp.movedim(dim, -1)
+    shape = moved.shape
+    y = F.conv2d(moved.reshape(-1, 1, 1, shape[-1]), w.view(1, 1, 1, k), stride=(1, op.stride))
+    return y.reshape(*shape[:-1], y.shape[-1]).movedim(-1, dim)
+
+
+def _run(path: str, x: torch.Tensor, op, dim: int) -> torch.Tensor:
+    if path == "matrix":
+        return _matrix_apply(x, op, dim)
+    if path == "gather" or not op.uniform:
+        return _gather_apply(x, op, dim)
+    if path == "slices":
+        return _Slices.apply(x, op, dim)
+    return _conv_apply(x, op, dim)
+
+
+# ================================================================================================
+# Dispatch by measured cost
+# ================================================================================================
+def _cost_terms(path: str, op, rest: int) -> tuple[float, float, float]:
+    """(calls, line passes, element passes) of one forward + backward application."""
+    if path == "matrix":
+        return 1.0, float(rest), float(op.n_out * op.n_in * rest)
+    k = float(op.n_taps)
+    if path == "conv":
+        return 1.0, float(rest), k * op.n_out * rest
+    units = k * op.n_out * rest
+    if path == "slices" and (op.before or op.after):
+        units += (op.n_in + op.before + op.after) * rest  # the padded copy
+    return k, k * rest, units
+
+
+Coefficients = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Forward + backward time of each path: ``(fixed, per_line, per_element)`` seconds.
+
+    time = fixed * calls + per_line * line passes + per_element * element passes, with
+    (:func:`_cost_terms`) matrix: 1 call, ``rest`` lines, n_out * n_in * rest multiply-adds;
+    slices and gather: one call, ``rest`` lines and n_out * rest elements per non-zero tap
+    (slices add the padded copy); conv: 1 call, ``rest`` lines, taps * n_out * rest. ``rest``
+    is the number of lines filtered (the product of the other dims). Each path has two sets of
+    coefficients, ``(along the last dim, along another dim)``: memory layout makes them differ
+    (a dense product along the last dim of many short rows is a tall, thin matrix product).
+    A path that is None is never chosen.
+    """
+
+    matrix: tuple[Coefficients, Coefficients] | None
+    slices: tuple[Coefficients, Coefficients] | None
+    gather: tuple[Coefficients, Coefficients] | None
+    conv: tuple[Coefficients, Coefficients] | None
+    source: str = ""
+
+    def cost(self, path: str, op, rest: int, last: bool = True) -> float:
+        """Predicted seconds of ``path`` for ``op`` over ``rest`` lines (``last``: last dim)."""
+        coef = getattr(self, path)
+        if coef is None:
+            return math.inf
+        terms = _cost_terms(path, op, rest)
+        return sum(c * t for c, t in zip(coef[0 if last else 1], terms, strict=True))
+
+
+#: Measured on this project's development machine (2-core AMD EPYC, AVX-512, torch 2.14.1,
+#: float32, forward + backward, torch's 2 threads, machine otherwise idle) by
+#: ``calibrate("cpu")``; see docs/performance.md. Depthwise ``conv2d`` was 5-50 times slower
+#: than the slice path at every size measured there, so the CPU model never picks it.
+CPU_COST_MODEL = CostModel(
+    # (along the last dim, along another dim), each (fixed, per line, per element)
+    matrix=((1.4e-4, 4.5e-8, 3.6e-11), (1.0e-4, 2.7e-7, 2.9e-11)),
+    slices=((2.3e-5, 1.0e-8, 1.8e-10), (2.0e-5, 4.0e-9, 1.7e-10)),
+    gather=((5.1e-5, 1.8e-8, 4.2e-9), (3.5e-5, 3.4e-8, 2.0e-9)),
+    conv=None,
+    source="measured: 2-core AMD EPYC (AVX-512), torch 2.14.1, float32 fwd+bwd, 2 threads",
+)
+
+#: Devices without a measured model (no GPU was available to this project when this was
+#: written): one convolution for uniform operators, the dense product for short non-uniform
+#: ones, the gather beyond. Run :func:`calibrate` on the device to replace it.
+DEFAULT_ACCELERATOR_MODEL = CostModel(
+    matrix=((0.0, 0.0, 1e-13),) * 2,
+    slices=None,
+    gather=((1e-3, 0.0, 1e-12),) * 2,
+    conv=((0.0, 0.0, 1e-15),) * 2,
+    source="not measured: convolution for uniform operators",
+)
+
+_COST_MODELS: dict[str, CostModel] = {"cpu": CPU_COST_MODEL}
+_FORCED: list[str] = []  # stack of filter_path() blocks
+
+
+def choose_path(op, rest: int, device: torch.device | str = "cpu", last: bool = True) -> str:
+    """The path :func:`apply_axis` takes for ``op`` over ``rest`` lines on ``device``.
+
+    ``last``: the operator runs along the tensor's last dim (else along another one).
+    """
+    if _FORCED and _FORCED[-1] != "auto":
+        forced = _FORCED[-1]
+        return "gather" if forced in ("slices", "conv") and not op.uniform else forced
+    return _cheapest(op, int(rest), str(torch.device(device)), bool(last))
+
+
+@lru_cache(maxsize=4096)
+def _cheapest(op, rest: int, device: str, last: bool) -> str:
+    dev = torch.device(device)
+    model = _COST_MODELS.get(str(dev)) or _COST_MODELS.get(dev.type) or DEFAULT_ACCELERATOR_MODEL
+    candidates = ("matrix", "slices", "conv") if op.uniform else ("matrix", "gather")
+    return min(candidates, key=lambda p: model.cost(p, op, rest, last))
+
+
+@contextlib.contextmanager
+def filter_path(path: str) -> Iterator[None]:
+    """Force every axis filter in the block onto one path ("auto": the cost model decides).
+
+    Non-uniform operators (imresize at scales other than 1/m) cannot use "slices" or "conv"
+    and take "gather" instead. For tests and benchmarks; results agree to rounding.
+    """
+    if path not in PATHS:
+        raise InputError(f"path must be one of {list(PATHS)}, got {path!r}")
+    _FORCED.append(path)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
+
+
+def apply_axis(x: torch.Tensor, op, dim: int = -1, path: str | None = None) -> torch.Tensor:
+    """Apply an axis operator (:class:`AxisOp` or :class:`ResizeOp`) along ``dim`` of ``x``.
+
+    ``path`` None or "auto": chosen by the device's cost model (:func:`choose_path`). The shape
+    of ``x`` along ``dim`` must be ``op.n_in``. Differentiable (any order).
+    """
+    dim = dim % x.dim()
+    if x.shape[dim] != op.n_in:
+        raise InputError(
+            f"the operator is for an axis of {op.n_in} pixels, the tensor has {x.shape[dim]} "
+            f"along dim {dim} (shape {tuple(x.shape)})"
+        )
+    if path is None or path == "auto":
+        rest = x.numel() // max(op.n_in, 1)
+        path = choose_path(op, rest, x.device, dim == x.dim() - 1)
+    elif path not in PATHS:
+        raise InputError(f"path must be one of {list(PATHS)}, got {path!r}")
+    return _run(path, x, op, dim)
+
+
+def calibrate(
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    *,
+    sizes: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024),
+    pixels: tuple[int, ...] = (2**14, 2**20),
+    repeats: int = 5,
+    install: bool = True,
+    verbose: bool = False,
+) -> CostModel:
+    """Measure every path's forward + backward time on ``device`` and fit a :class:`CostModel`.
+
+    For each axis length n in ``sizes`` and each pixel count in ``pixels``, a ``b x n x n``
+    tensor (b = max(1, pixels / n^2)) is filtered along each of its two last axes with the
+    11-tap SSIM window ('valid'); median of ``repeats`` runs after one warm-up. The three
+    coefficients of each path are a non-negative least-squares fit with relative errors (every
+    size counts alike). With ``install`` the model is used for this device type from then on.
+    Takes about ten seconds on a CPU.
+    """
+    from scipy.optimize import nnls
+
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    spec = gaussian_taps(11, 1.5)
+    samples: dict[tuple[str, int], list[tuple[tuple[float, float, float], float]]] = {
+        (p, d): [] for p in PATHS[1:] for d in (2, 1)
+    }
+    for n in sizes:
+        for total in pixels:
+            batch = max(1, total // (n * n))
+            x0 = torch.rand(batch, n, n, dtype=dtype, device=dev)
+            op = AxisOp(spec, n)
+            for (path, dim), rows in samples.items():
+                if (path in ("gather", "matrix") and n > 512) or (path == "conv" and n > 256):
+                    continue  # slow, and far from any crossover
+                times = []
+                for _ in range(repeats + 1):
+                    x = x0.clone().requires_grad_(True)
+                    sync()
+                    t0 = time.perf_counter()
+                    _run(path, x, op, dim).sum().backward()
+                    sync()
+                    times.append(time.perf_counter() - t0)
+                t = statistics.median(times[1:])
+                rows.append((_cost_terms(path, op, batch * n), t))
+                if verbose:
+                    print(f"calibrate: {path:6s} n={n:5d} lines={batch * n:7d} dim={dim} "
+                          f"{t * 1e3:9.3f} ms")  # fmt: skip
+    fitted: dict[str, list] = {p: [] for p in PATHS[1:]}
+    for (path, _dim), rows in samples.items():  # dim 2 (last) first, then dim 1
+        a = np.array([[v / t for v in terms] for terms, t in rows])
+        coef, _ = nnls(a, np.ones(len(rows)))
+        fitted[path].append(tuple(float(c) for c in coef))
+    model = CostModel(
+        **{p: tuple(v) for p, v in fitted.items()}, source=f"calibrate({dev}, {dtype})"
+    )
+    if install:
+        _COST_MODELS[dev.type] = model
+        _cheapest.cache_clear()
+    return model
+
+
+# ================================================================================================
+# Filtering entry points
+# ================================================================================================
+def _as_taps(kernel) -> Taps:
+    if isinstance(kernel, Taps):
+        return kernel
+    if isinstance(kernel, torch.Tensor):
+        # Legacy: a tensor kernel is read back once (a host synchronisation on a GPU); internal
+        # callers pass Taps.
+        return taps(kernel.detach().to("cpu", torch.float64).reshape(-1).tolist())
+    return taps(kernel)
+
+
+def filter1d(
+    x: torch.Tensor,
+    kernel: Taps | tuple[float, ...],
+    dim: int = -1,
+    *,
+    stride: int = 1,
+    pad: tuple[int, int] = (0, 0),
+    mode: str = "zeros",
+    path: str | None = None,
+) -> torch.Tensor:
+    """Correlate ``x`` with ``kernel`` along ``dim``: ``out[j] = sum_t w[t] xp[stride j + t]``.
+
+    ``xp`` is ``x`` padded by ``pad = (before, after)`` in ``mode`` (:data:`PAD_MODES`). With
+    ``pad=(0, 0)`` this is MATLAB ``filter2``'s 'valid' region (then every stride-th output).
+    """
+    spec = _as_taps(kernel)
+    dim = dim % x.dim()
+    return apply_axis(x, AxisOp(spec, x.shape[dim], stride, pad[0], pad[1], mode), dim, path)
+
+
+def separable_filter(
+    x: torch.Tensor,
+    kernel: Taps | torch.Tensor | tuple[float, ...],
+    padding: str = "valid",
+    pad_mode: str = "replicate",
+    stride: int = 1,
+    path: str | None = None,
+) -> torch.Tensor:
+    """Correlate every channel of ``x`` (... x H x W) with ``kernel`` along H, then W.
+
+    ``padding="valid"`` is ``filter2(w, X, 'valid')``; ``"same"`` pads with ``pad_mode`` around
+    MATLAB's centre (index floor((n+1)/2)): (n-1)//2 before and n//2 after. ``stride`` keeps
+    every stride-th output (``X(1:s:end, 1:s:end)`` of the filtered image). ``kernel``: a
+    :class:`Taps` (preferred) or, for compatibility, a 1-D tensor (read back once).
+    """
+    spec = _as_taps(kernel)
+    k = len(spec)
+    if padding == "same":
+        before, after = (k - 1) // 2, k // 2
+    elif padding == "valid":
+        before = after = 0
+    else:
+        raise InputError(f"padding must be 'valid' or 'same', got {padding!r}")
+    if pad_mode not in PAD_MODES:
+        raise InputError(f"pad_mode must be one of {list(PAD_MODES)}, got {pad_mode!r}")
+    d = x.dim()
+    h, w = x.shape[-2:]
+    x = apply_axis(x, AxisOp(spec, h, stride, before, after, pad_mode), d - 2, path)
+    return apply_axis(x, AxisOp(spec, w, stride, before, after, pad_mode), d - 1, path)
+
+
+def gaussian_kernel_1d(
+    size: int, sigma: float, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """1-D factor of MATLAB ``fspecial('gaussian', size, sigma)`` (sums to 1) as a tensor, cached."""
+    spec = gaussian_taps(size, sigma)
+    device = torch.device(device)
+    return _cached(
+        ("gauss", spec, dtype, device),
+        lambda: torch.tensor(spec.values, dtype=dtype, device=device),
+    )
+
+
+def gaussian_filter(
+    x: torch.Tensor,
+    size: int,
+    sigma: float,
+    padding: str = "valid",
+    pad_mode: str = "replicate",
+) -> torch.Tensor:
+    """Separable Gaussian filtering with an ``fspecial('gaussian', size, sigma)`` window."""
+    return separable_filter(x, gaussian_taps(size, sigma), padding, pad_mode)
+
+
+def conv2_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """MATLAB ``conv2(X, k, 'same')`` per channel: true convolution with zero padding.
+
+    ``kernel`` is a 2-D tensor (kh x kw), not necessarily separable. The output is the centre of
+    the full convolution, starting at index floor(k/2) (0-based).
+    """
+    c = x.shape[1]
+    kh, kw = kernel.shape
+    flipped = kernel.flip(0).flip(1).to(dtype=x.dtype, device=x.device)
+    # 'same' keeps rows floor(kh/2) .. floor(kh/2)+H-1 of the full convolution: a correlation
+    # with the flipped kernel over X padded (kh-1-kh//2) before, kh//2 after.
+    pad = (kw - 1 - kw // 2, kw // 2, kh - 1 - kh // 2, kh // 2)
+    x = F.pad(x, pad)
+    return F.conv2d(x, flipped.view(1, 1, kh, kw).expand(c, 1, kh, kw), groups=c)
+
+
+#: (smoothing across the derivative, normaliser) of the 3 x 3 gradient operators; each is the
+#: outer product of the smoothing (a, b, a) / norm and the central difference.
+GRADIENT_OPERATORS = {
+    "prewitt": ((1.0, 1.0), 3.0),  # [1 0 -1; 1 0 -1; 1 0 -1] / 3 (GMSD.m, MDSI.m)
+    "sobel": ((1.0, 2.0), 1.0),  # [-1 0 1; -2 0 2; -1 0 1] (cQS)
+    "scharr_fsim": ((3.0, 10.0), 16.0),  # [3 0 -3; 10 0 -10; 3 0 -3] / 16 (FeatureSIM.m)
+}
+_DIFF = Taps("values", (-1.0, 0.0, 1.0))
+
+
+def gradients(y: torch.Tensor, operator: str = "prewitt") -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal and vertical gradients of ``y`` (... x H x W) by MATLAB ``conv2(Y, h, 'same')``.
+
+    ``operator`` in :data:`GRADIENT_OPERATORS`; zero padding (``conv2``). Each operator is
+    separable (smoothing across, central difference along), so this is four 3-tap axis
+    filters of the engine. The sign is that of a correlation with [-1 0 1] (MATLAB's
+    convolution gives the opposite sign; magnitudes are equal).
+    """
+    if operator not in GRADIENT_OPERATORS:
+        raise InputError(
+            f"gradient operator must be one of {list(GRADIENT_OPERATORS)}, got {operator!r}"
+        )
+    (a, b), norm = GRADIENT_OPERATORS[operator]
+    smooth = Taps("values", (a / norm, b / norm, a / norm))
+    d = y.dim()
+    h, w = y.shape[-2:]
+    gx = apply_axis(y, AxisOp(smooth, h, 1, 1, 1, "zeros"), d - 2)
+    gx = apply_axis(gx, AxisOp(_DIFF, w, 1, 1, 1, "zeros"), d - 1)
+    gy = apply_axis(y, AxisOp(smooth, w, 1, 1, 1, "zeros"), d - 1)
+    gy = apply_axis(gy, AxisOp(_DIFF, h, 1, 1, 1, "zeros"), d - 2)
+    return gx, gy
+
+
+# ================================================================================================
+# Downsampling and imresize
+# ================================================================================================
+def matlab_scale_factor(h: int, w: int) -> int:
+    """F = max(1, round(min(H, W) / 256)) with MATLAB's half-away-from-zero rounding."""
+    return max(1, int(math.floor(min(h, w) / 256.0 + 0.5)))
+
+
+def matlab_downsample(x: torch.Tensor, f: int) -> torch.Tensor:
+    """``conv2(X, ones(f)/f^2, 'same')`` then ``X(1:f:end, 1:f:end)`` (FSIM, MDSI, GMSD).
+
+    Zero padding (f-1)//2 before and f//2 after, counted in the divisor f^2: an odd last row
+    or column is darkened, exactly as MATLAB does. A strided box filter: ``avg_pool2d`` (the
+    native strided box, linear cost) over the zero-padded image.
+    """
+    if f <= 1:
+        return x
+    x = F.pad(x, ((f - 1) // 2, f // 2, (f - 1) // 2, f // 2))
+    return F.avg_pool2d(x, f, stride=f)
+
+
+def box_downsample_symmetric(x: torch.Tensor, f: int) -> torch.Tensor:
+    """``imfilter(X, ones(f)/f^2, 'symmetric', 'same')`` then ``X(1:f:end, 1:f:end)``.
+
+    ``ssim.m`` (automatic downsampling) and ``msssim.m`` (f = 2 between scales). Output size
+    ceil(H/f) x ceil(W/f). ``avg_pool2d`` over the symmetrically padded image.
+    """
+    if f <= 1:
+        return x
+    x = pad2d(x, ((f - 1) // 2, f // 2, (f - 1) // 2, f // 2), "symmetric")
+    return F.avg_pool2d(x, f, stride=f)
 
 
 def imresize_matrix(
     in_len: int, scale: float, dtype: torch.dtype, device: torch.device, antialias: bool = True
 ) -> torch.Tensor:
-    """Cached torch version of the MATLAB ``imresize`` weight matrix for one dimension."""
-    return _cached(
-        ("imresize", in_len, float(scale), antialias, dtype, device),
-        lambda: torch.from_numpy(_imresize_matrix_np(in_len, float(scale), antialias)).to(
-            dtype=dtype, device=device
-        ),
+    """Dense ``ceil(scale n) x n`` weight matrix of MATLAB ``imresize`` along one dimension."""
+    return _operator_matrix(
+        imresize_op(in_len, float(scale), antialias), dtype, torch.device(device)
     )
 
 
 def imresize(x: torch.Tensor, scale: float, antialias: bool = True) -> torch.Tensor:
-    """MATLAB ``imresize(X, scale)`` with the bicubic kernel (a = -0.5), on N x C x H x W.
+    """MATLAB ``imresize(X, scale)`` with the bicubic kernel (a = -0.5), on ... x H x W.
 
     Shrinking stretches the kernel (antialiasing, as MATLAB's default); borders use symmetric
     index reflection; the output is ceil(scale * size). Not rounded (double-input behaviour).
-    Implemented as two dense matrix products (rows first, as MATLAB does for equal scales).
+    Rows first, then columns, as MATLAB does for equal scales. Each dimension is one axis
+    operator of the engine (:func:`imresize_op`).
     """
-    if scale <= 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
-    h, w = x.shape[-2:]
-    mh = imresize_matrix(h, scale, x.dtype, x.device, antialias)
-    mw = imresize_matrix(w, scale, x.dtype, x.device, antialias)
-    x = torch.matmul(mh, x)
-    return torch.matmul(x, mw.t())
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise InputError(f"imresize: scale must be a finite number > 0, got {scale!r}")
+    d = x.dim()
+    x = apply_axis(x, imresize_op(x.shape[-2], float(scale), antialias), d - 2)
+    return apply_axis(x, imresize_op(x.shape[-1], float(scale), antialias), d - 1)

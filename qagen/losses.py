@@ -1,10 +1,12 @@
-"""Layer 2a: IQA losses. Every loss returns a quantity to minimise (section 7, item 3):
-similarities become ``1 - similarity``, distances are returned unchanged.
+"""Layer 2a: IQA losses. Every loss returns a quantity to minimise: similarities become
+``1 - similarity``, distances are returned unchanged.
 
 All losses are ``torch.nn.Module``s taking ``(x, y)`` = (generated/distorted, reference) in
 ``[0, data_range]`` and returning the mean over the batch (``reduction="mean"``), or per-image
 values with ``reduction="none"``. Input range checks can be switched off for training loops with
-:func:`qagen.iqa.set_input_checks`.
+:func:`qagen.iqa.set_input_checks`. Under mixed precision (float16/bfloat16 inputs, or inside
+``torch.autocast``) the losses compute in float32 and return float32, as their metrics do; the
+gradient reaches the input in its own dtype.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from qagen._checks import reduce
+from qagen._checks import check_choice, check_data_range, compute_dtype, no_autocast, reduce
 from qagen.errors import InputError
-from qagen.iqa.chroma import CQS_C, chroma_similarity, gms_sobel_map
+from qagen.iqa.chroma import CQS_C, _sobel_map, chroma_similarity
 from qagen.iqa.structural import ms_ssim, ssim, ssim_distance
+
+_REDUCTIONS = ("none", "mean", "sum")
 
 
 class _IQALoss(nn.Module):
     def __init__(self, data_range: float = 1.0, reduction: str = "mean", **kwargs) -> None:
         super().__init__()
-        self.data_range = data_range
-        self.reduction = reduction
+        name = type(self).__name__
+        self.data_range = check_data_range(data_range, name)
+        self.reduction = check_choice(reduction, "reduction", _REDUCTIONS, name)
         self.kwargs = kwargs
 
     def extra_repr(self) -> str:
@@ -59,8 +64,7 @@ class GMSMLoss(_IQALoss):
     def __init__(
         self, data_range: float = 1.0, reduction: str = "mean", form: str = "began", **kwargs
     ) -> None:
-        if form not in ("began", "gmsd"):
-            raise ValueError(f"form must be 'began' or 'gmsd', got {form!r}")
+        check_choice(form, "form", ("began", "gmsd"), "GMSMLoss")
         super().__init__(data_range, reduction, **kwargs)
         self.form = form
 
@@ -70,8 +74,19 @@ class GMSMLoss(_IQALoss):
 
             sim = gmsm(x, y, self.data_range, **self.kwargs)
         else:
-            sim = gms_sobel_map(x, y, self.data_range, **self.kwargs).mean(dim=(1, 2, 3))
+            with no_autocast(x):
+                sim = _sobel_map(x, y, self.data_range, metric="GMSMLoss", **self._sobel_options())
+            sim = sim.mean(dim=(1, 2, 3))
         return reduce(1.0 - sim, self.reduction)
+
+    def _sobel_options(self) -> dict:
+        options = {"c": CQS_C, "c_scale": "unit"}
+        unknown = set(self.kwargs) - set(options)
+        if unknown:
+            raise InputError(
+                f"GMSMLoss(form='began'): unexpected option(s) {sorted(unknown)}; allowed: c, c_scale"
+            )
+        return {**options, **self.kwargs}
 
 
 class ChromaLoss(_IQALoss):
@@ -118,13 +133,16 @@ class CompositeIQALoss(nn.Module):
         unknown = set(weights) - set(self.TERMS)
         if unknown:
             raise InputError(
-                f"weights has unknown terms {sorted(unknown)}; allowed: {list(self.TERMS)}"
+                f"CompositeIQALoss: weights has unknown terms {sorted(unknown)}; "
+                f"allowed: {list(self.TERMS)}"
             )
         if any(not w >= 0 for w in weights.values()) or sum(weights.values()) <= 0:
-            raise InputError(f"weights must be >= 0 with a positive sum, got {weights}")
+            raise InputError(
+                f"CompositeIQALoss: weights must be >= 0 with a positive sum, got {weights}"
+            )
         self.weights = weights
-        self.data_range = data_range
-        self.reduction = reduction
+        self.data_range = check_data_range(data_range, "CompositeIQALoss")
+        self.reduction = check_choice(reduction, "reduction", _REDUCTIONS, "CompositeIQALoss")
         self.c, self.c_scale = c, c_scale
 
     def terms(
@@ -140,16 +158,18 @@ class CompositeIQALoss(nn.Module):
                 f"names has unknown terms {sorted(unknown)}; allowed: {list(self.TERMS)}"
             )
         out: dict[str, torch.Tensor] = {}
-        if "l1" in names:
-            out["l1"] = 2.0 * (x - y).abs().mean(dim=(1, 2, 3)) / self.data_range
-        if "gmsm" in names:
-            g = gms_sobel_map(x, y, self.data_range, c=self.c, c_scale=self.c_scale)
-            out["gmsm"] = 1.0 - g.mean(dim=(1, 2, 3))
-        if "chroma" in names:
-            out["chroma"] = 1.0 - chroma_similarity(
-                x, y, self.data_range, c=self.c, c_scale=self.c_scale
-            )
-        return out
+        with no_autocast(x):
+            if "gmsm" in names:
+                g = _sobel_map(x, y, self.data_range, self.c, self.c_scale, "CompositeIQALoss")
+                out["gmsm"] = 1.0 - g.mean(dim=(1, 2, 3))
+            if "chroma" in names:
+                out["chroma"] = 1.0 - chroma_similarity(
+                    x, y, self.data_range, c=self.c, c_scale=self.c_scale
+                )
+            if "l1" in names:
+                xf, yf = compute_dtype(x, y)
+                out["l1"] = 2.0 * (xf - yf).abs().mean(dim=(1, 2, 3)) / self.data_range
+        return {k: out[k] for k in self.TERMS if k in out}
 
     def combine(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Eq. 6 from per-image terms: ``sum_d beta_d terms[d] / sum_d beta_d`` over the terms with

@@ -2,7 +2,8 @@
 
 Zhang, Zhang, Mou, Zhang, "FSIM: a feature similarity index for image quality assessment",
 IEEE TIP 20(8), 2011; reproduces the authors' ``FeatureSIM.m`` (``FSIM.m``) with its simplified
-Kovesi phase congruency ``phasecong2`` (REFERENCE.md section 1.5).
+version of Kovesi's phase congruency ``phasecong2`` (P. Kovesi, "Image features from phase
+congruency", Videre 1(3), 1999).
 
 Pipeline (everything on the 0-255 scale, i.e. the input times ``255 / data_range``):
 
@@ -19,7 +20,7 @@ Pipeline (everything on the 0-255 scale, i.e. the input times ``255 / data_range
    S_I = (2 I1 I2 + 200) / (I1^2 + I2^2 + 200) and S_Q likewise.
 
 Parity (tests/iqa/test_fsim.py, float64, ``data_range=255``), against the MATLAB values of
-``shared/data/README.md``: goldhill FSIM 7e-12 (with :data:`GRAD_EPS` = 1e-24; pyiqa's 1e-12
+``tests/reference_data/README.md``: goldhill FSIM 7e-12 (with :data:`GRAD_EPS` = 1e-24; pyiqa's 1e-12
 moved it by 8.7e-9 on the image's exactly flat areas), TID2013 I01 FSIM and FSIMc 7e-12;
 float32 within 2e-7. A NumPy
 transcription of ``phasecong2`` agrees to 7e-11 (from :data:`PC_EPS`).
@@ -56,7 +57,15 @@ import math
 import numpy as np
 import torch
 
-from qagen._checks import check_choice, check_pair, reduce
+from qagen._checks import (
+    check_choice,
+    check_pair,
+    check_positive,
+    check_tensor,
+    compute_dtype,
+    no_autocast,
+    reduce,
+)
 from qagen.color import rgb_to_gray, rgb_to_yiq
 from qagen.filters import _cached, matlab_downsample, matlab_scale_factor
 from qagen.iqa.gms import gradient_magnitude, similarity
@@ -90,7 +99,9 @@ POWER_EPS = 1e-12
 
 #: Smallest accepted height and width. The formulas need n >= 2 (the frequency grid of an odd
 #: size n divides by n - 1); below 8 pixels the finest log-Gabor (wavelength 6) does not fit
-#: and the value means nothing, so smaller inputs are rejected.
+#: one period plus its neighbours and the value means nothing, so smaller inputs are rejected.
+#: (The downsampling by F = round(min(H, W) / 256) is 1 below 384 pixels, so it never brings
+#: an accepted image under 8.)
 MIN_SIZE = 8
 
 _KINDS = ("similarity", "weight", "weighted")
@@ -291,30 +302,25 @@ def phase_congruency(y: torch.Tensor) -> torch.Tensor:
     max(E_o - T_o, 0) / (sum_{o,s} |EO| + :data:`PC_EPS`), in [0, 1]. One FFT per image, the 16
     filters as one batched tensor (cached per size, dtype and device), 16 inverse FFTs.
     Matches ``phasecong2`` to ~1e-10 in float64. The FFT makes the image periodic, as in MATLAB.
+
+    Args:
+        y: grey images ``N x 1 x H x W`` on the 0-255 scale (the noise model is for 8-bit
+            data), H and W at least 8.
+
+    Returns:
+        ``N x 1 x H x W`` in [0, 1]: 1 where all scales are in phase (edges, lines), 0 on flat
+        regions. float32 for half-precision input.
     """
-    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[1] != 1:
-        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"phase_congruency: y must be N x 1 x H x W, got {shape}")
-    if not y.is_floating_point():
-        raise TypeError(f"phase_congruency: y must be a floating-point tensor, got {y.dtype}")
-    if min(y.shape[-2:]) < MIN_SIZE:
-        raise ValueError(
-            f"phase_congruency: y must be at least {MIN_SIZE} x {MIN_SIZE}, got {tuple(y.shape)}"
-        )
-    y, out_dtype = _upcast(y)
-    return _phase_congruency(y[:, 0]).unsqueeze(1).to(out_dtype)
+    check_tensor(y, "y", channels=(1,), min_size=MIN_SIZE, metric="phase_congruency",
+                 hint=_SIZE_HINT)  # fmt: skip
+    with no_autocast(y):
+        (y,) = compute_dtype(y)
+        return _phase_congruency(y[:, 0]).unsqueeze(1)
 
 
 # ================================================================================================
 # FSIM
 # ================================================================================================
-def _upcast(x: torch.Tensor) -> tuple[torch.Tensor, torch.dtype]:
-    """float16/bfloat16 are computed in float32 (FFTs and the squares need the range)."""
-    if x.dtype in (torch.float16, torch.bfloat16):
-        return x.float(), x.dtype
-    return x, x.dtype
-
-
 def _gradient_magnitude(y: torch.Tensor) -> torch.Tensor:
     """sqrt(gx^2 + gy^2 + GRAD_EPS) with ``conv2(Y, [3 0 -3; 10 0 -10; 3 0 -3]/16, 'same')``."""
     return gradient_magnitude(y, "scharr_fsim", GRAD_EPS)
@@ -369,43 +375,50 @@ def _pool(sim: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (sim * weight).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3))
 
 
+_SIZE_HINT = "phase congruency needs at least 8 x 8 pixels (finest log-Gabor wavelength 6)"
+
+
 def _check(x: torch.Tensor, y: torch.Tensor, data_range: float, metric: str) -> float:
     return check_pair(
-        x,
-        y,
-        data_range=data_range,
-        channels=(1, 3),
-        min_size=MIN_SIZE,
-        metric=metric,
-        hint="phase congruency needs at least 8 x 8 pixels (finest log-Gabor wavelength 6)",
-    )
+        x, y, data_range=data_range, channels=(1, 3), min_size=MIN_SIZE, metric=metric,
+        hint=_SIZE_HINT,
+    )  # fmt: skip
 
 
 def _check_chroma_options(lambda_: float, negative_power: str, metric: str) -> None:
-    check_choice(negative_power, "negative_power", _NEG_POWER)
-    if isinstance(lambda_, bool) or not isinstance(lambda_, (int, float)):
-        raise TypeError(f"{metric}: lambda_ must be a number, got {type(lambda_).__name__}")
-    if not math.isfinite(lambda_) or lambda_ <= 0:
-        raise ValueError(f"{metric}: lambda_ must be finite and > 0, got {lambda_}")
+    check_choice(negative_power, "negative_power", _NEG_POWER, metric)
+    check_positive(lambda_, "lambda_", metric)
 
 
 def fsim(
     x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "none"
 ) -> torch.Tensor:
-    """FSIM (luminance only) of distorted ``x`` against reference ``y``, shape ``[N]``.
+    """Feature similarity FSIM (luminance only; Zhang et al. 2011, ``FeatureSIM.m``).
 
-    FSIM = sum(S_PC S_G PC_m) / sum(PC_m) (Zhang et al. 2011, ``FeatureSIM.m``'s ``FSIM``
-    output; see the module docstring). Grey ``N x 1`` input is Y; RGB ``N x 3`` is converted to
-    Y = 0.299 R + 0.587 G + 0.114 B, as FeatureSIM does. Symmetric in x and y, 1 for identical
-    images, higher is better. Matches the MATLAB code in float64 with ``data_range=255`` to
-    8.7e-9 (goldhill) and 7e-12 (TID2013 I01).
+    FSIM = sum(S_PC S_G PC_m) / sum(PC_m) over the (downsampled) image, with phase congruency
+    PC, gradient magnitude G, S_PC = (2 PC_x PC_y + 0.85) / (PC_x^2 + PC_y^2 + 0.85),
+    S_G = (2 G_x G_y + 160) / (G_x^2 + G_y^2 + 160) and PC_m = max(PC_x, PC_y) (module
+    docstring). Symmetric in x and y. Matches the MATLAB code in float64 with
+    ``data_range=255`` to 8.7e-9 (goldhill) and 7e-12 (TID2013 I01).
+
+    Args:
+        x: distorted images ``N x C x H x W``, C = 1 (Y itself) or 3 (RGB, converted to
+            Y = 0.299 R + 0.587 G + 0.114 B as FeatureSIM does), values in ``[0, data_range]``,
+            H and W at least 8 (the finest log-Gabor filter, wavelength 6, must fit).
+        y: reference images, same shape, dtype and device.
+        data_range: value of white (computed on the 0-255 scale).
+        reduction: "none" (one value per image), "mean" or "sum".
+
+    Returns:
+        ``[N]`` (or reduced) in [0, 1], 1 for identical images, higher is better. float32 for
+        half-precision input.
     """
     data_range = _check(x, y, data_range, "fsim")
-    reduction = check_choice(reduction, "reduction", ("none", "mean", "sum"))
-    x, out_dtype = _upcast(x)
-    y, _ = _upcast(y)
-    sim, weight = _local_maps(x, y, data_range, False, LAMBDA, "matlab")
-    return reduce(_pool(sim, weight), reduction).to(out_dtype)
+    reduction = check_choice(reduction, "reduction", ("none", "mean", "sum"), "fsim")
+    with no_autocast(x):
+        x, y = compute_dtype(x, y)
+        sim, weight = _local_maps(x, y, data_range, False, LAMBDA, "matlab")
+        return reduce(_pool(sim, weight), reduction)
 
 
 def fsimc(
@@ -416,24 +429,36 @@ def fsimc(
     lambda_: float = LAMBDA,
     negative_power: str = "matlab",
 ) -> torch.Tensor:
-    """FSIMc (FSIM with YIQ chrominance) of RGB ``x`` against ``y``, shape ``[N]``.
+    """Feature similarity with chrominance FSIMc (Zhang et al. 2011, ``FeatureSIM.m``).
 
     FSIMc = sum(S_PC S_G Re[(S_I S_Q)^lambda] PC_m) / sum(PC_m), lambda = 0.03, I and Q from
-    FSIM.m's YIQ matrix (I .596/-.274/-.322, Q .211/-.523/.312), T3 = T4 = 200.
-    ``negative_power`` handles S_I S_Q < 0 (possible for strongly opposite chroma):
-    "matlab" (default) is MATLAB's real part of the principal power, |p|^lambda cos(lambda pi);
-    "abs" is |p|^lambda (piq's choice). For grey input FeatureSIM sets I = Q = 1, so S_I = S_Q = 1
-    and FSIMc equals :func:`fsim`; that value is returned. Matches ``FeatureSIM.m``'s ``FSIMc``
-    to 1e-11 in float64 with ``data_range=255`` (TID2013 I01).
+    FSIM.m's YIQ matrix (I .596/-.274/-.322, Q .211/-.523/.312), T3 = T4 = 200. For grey input
+    FeatureSIM sets I = Q = 1, so S_I = S_Q = 1 and FSIMc equals :func:`fsim`; that value is
+    returned. Matches ``FeatureSIM.m``'s ``FSIMc`` to 1e-11 in float64 with
+    ``data_range=255`` (TID2013 I01).
+
+    Args:
+        x: distorted RGB (or grey) images ``N x C x H x W`` in ``[0, data_range]``, H and W at
+            least 8.
+        y: reference images, same shape, dtype and device.
+        data_range: value of white (computed on the 0-255 scale).
+        reduction: "none" (one value per image), "mean" or "sum".
+        lambda_: exponent of the chromatic similarity, 0.03.
+        negative_power: S_I S_Q < 0 (strongly opposite chroma): "matlab" (default, MATLAB's real
+            part of the principal power, |p|^lambda cos(lambda pi)) or "abs" (|p|^lambda, piq).
+
+    Returns:
+        ``[N]`` (or reduced) in [0, 1], 1 for identical images, higher is better. float32 for
+        half-precision input.
     """
     data_range = _check(x, y, data_range, "fsimc")
-    reduction = check_choice(reduction, "reduction", ("none", "mean", "sum"))
+    reduction = check_choice(reduction, "reduction", ("none", "mean", "sum"), "fsimc")
     _check_chroma_options(lambda_, negative_power, "fsimc")
-    x, out_dtype = _upcast(x)
-    y, _ = _upcast(y)
-    chromatic = x.shape[1] == 3
-    sim, weight = _local_maps(x, y, data_range, chromatic, float(lambda_), negative_power)
-    return reduce(_pool(sim, weight), reduction).to(out_dtype)
+    with no_autocast(x):
+        x, y = compute_dtype(x, y)
+        chromatic = x.shape[1] == 3
+        sim, weight = _local_maps(x, y, data_range, chromatic, float(lambda_), negative_power)
+        return reduce(_pool(sim, weight), reduction)
 
 
 def fsim_map(
@@ -445,30 +470,38 @@ def fsim_map(
     lambda_: float = LAMBDA,
     negative_power: str = "matlab",
 ) -> torch.Tensor:
-    """FSIM maps ``N x 1 x H' x W'`` (H' = ceil(H / F), F = max(1, round(min(H, W) / 256))).
+    """FSIM maps (Zhang et al. 2011): local similarity, pooling weight or their product.
 
-    ``kind``:
+    Which of these is "the FSIM map" is not fixed by the papers that use one, hence ``kind``.
 
-    * "similarity" (default): the local similarity S_L = S_PC S_G, times Re[(S_I S_Q)^lambda]
-      when ``chromatic`` (RGB input only; grey input ignores ``chromatic`` as FSIMc = FSIM).
-    * "weight": the pooling weight PC_m = max(PC_x, PC_y).
-    * "weighted": S_L w / mean(w) with w = PC_m + :data:`WEIGHT_EPS`; its spatial mean is
-      exactly :func:`fsim` (or :func:`fsimc` when ``chromatic``).
+    Args:
+        x: distorted images ``N x C x H x W`` (C = 1 or 3) in ``[0, data_range]``, H and W at
+            least 8.
+        y: reference images, same shape, dtype and device.
+        data_range: value of white.
+        chromatic: include Re[(S_I S_Q)^lambda] (RGB input only; grey ignores it, as FSIMc =
+            FSIM there).
+        kind: "similarity" (S_L = S_PC S_G, times the chromatic term when ``chromatic``),
+            "weight" (PC_m = max(PC_x, PC_y)) or "weighted" (S_L w / mean(w) with
+            w = PC_m + :data:`WEIGHT_EPS`, whose spatial mean is exactly :func:`fsim`, or
+            :func:`fsimc` when ``chromatic``).
+        lambda_, negative_power: as :func:`fsimc`.
 
-    Which of these is "the FSIM map" of the QMF paper is not stated (REFERENCE.md 1.5 [AMBIG]).
+    Returns:
+        ``N x 1 x H' x W'`` with H' = ceil(H / F), F = max(1, round(min(H, W) / 256)):
+        similarity in [0, 1] (1 where the images agree, higher is better), weight in [0, 1].
+        float32 for half-precision input.
     """
     data_range = _check(x, y, data_range, "fsim_map")
-    check_choice(kind, "kind", _KINDS)
+    check_choice(kind, "kind", _KINDS, "fsim_map")
     _check_chroma_options(lambda_, negative_power, "fsim_map")
-    x, out_dtype = _upcast(x)
-    y, _ = _upcast(y)
-    chromatic = bool(chromatic) and x.shape[1] == 3
-    sim, weight = _local_maps(x, y, data_range, chromatic, float(lambda_), negative_power)
-    if kind == "similarity":
-        out = sim
-    elif kind == "weight":
-        out = weight
-    else:
+    with no_autocast(x):
+        x, y = compute_dtype(x, y)
+        chromatic = bool(chromatic) and x.shape[1] == 3
+        sim, weight = _local_maps(x, y, data_range, chromatic, float(lambda_), negative_power)
+        if kind == "similarity":
+            return sim
+        if kind == "weight":
+            return weight
         weight = weight + WEIGHT_EPS
-        out = sim * weight / weight.mean(dim=(1, 2, 3), keepdim=True)
-    return out.to(out_dtype)
+        return sim * weight / weight.mean(dim=(1, 2, 3), keepdim=True)

@@ -1,4 +1,4 @@
-"""Mean Deviation Similarity Index (MDSI), REFERENCE.md section 1.6.
+"""Mean Deviation Similarity Index (MDSI).
 
 Nafchi, Shahkolaei, Hedjam & Cheriet, "Mean deviation similarity index: efficient and reliable
 full-reference image quality evaluator", IEEE Access 4, 2016 (arXiv 1608.07433), and the
@@ -34,14 +34,14 @@ Implementation notes:
   |Z_i - mean Z| and the fractional powers (|GCS|^q, |GS|^gamma, |CS|^beta, the final ^(o/rho))
   use :func:`_pow_nonneg`: exactly 0 at 0 with a zero gradient there, and the argument clamped
   at sqrt(finfo.tiny) (1.1e-19 in float32) before the power, so p v^(p-1) cannot overflow. An
-  additive epsilon there (as REFERENCE.md 1.6 suggests) is not used: the pooled value is an
+  additive epsilon there (as some ports use) is not used: the pooled value is an
   eighth root of the deviations, so an epsilon e inside |Z_i - mean Z| would make identical
   images score e^(1/8) instead of 0 (0.03 for e = 1e-12).
 * Identical images give exactly 0, with a zero gradient (the minimum of the distance): the
   similarities are computed as 1 - (a - b)^2 / (a^2 + b^2 + C), exactly 1 for a = b.
-* Speed: the colour matrix (with the rescale to 0-255 and the Prewitt 1/3 folded in) is one
-  matrix product over the channel axis, the Prewitt kernels are shifted-slice sums and
-  differences (separable), and the gradients of the fused image use linearity,
+* Speed: the colour matrix (with the rescale to 0-255 folded in) is one matrix product over
+  the channel axis, the Prewitt kernels are separable axis filters of the filter engine
+  (:func:`qagen.filters.gradients`), and the gradients of the fused image use linearity,
   grad F = (grad L_R + grad L_D) / 2. On CPU a 1x1 or depthwise 3x3 convolution is many
   times slower than these.
 """
@@ -52,11 +52,17 @@ import math
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
-from qagen._checks import check_choice, check_pair, reduce
+from qagen._checks import (
+    check_choice,
+    check_pair,
+    check_positive,
+    compute_dtype,
+    no_autocast,
+    reduce,
+)
 from qagen.color import LHM_MATRIX
-from qagen.filters import matlab_downsample, matlab_scale_factor
+from qagen.filters import gradients, matlab_downsample, matlab_scale_factor
 
 __all__ = ["mdsi", "mdsi_map"]
 
@@ -72,20 +78,19 @@ _EPS_GRAD = 1e-24
 def _lhm_matrix(
     channels: int, scale: float, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """(3 x channels) matrix giving [L/3, H, M] on the 0-255 scale from RGB (or grey) values.
+    """(3 x channels) matrix giving [L, H, M] on the 0-255 scale from RGB (or grey) values.
 
-    Rows of :data:`qagen.color.LHM_MATRIX` times ``scale`` = 255 / data_range; the L row also
-    carries the 1/3 of the Prewitt kernels. Grey input (R = G = B) sums the columns.
+    Rows of :data:`qagen.color.LHM_MATRIX` times ``scale`` = 255 / data_range. Grey input
+    (R = G = B) sums the columns.
     """
     m = torch.tensor(LHM_MATRIX, dtype=torch.float64) * scale
-    m[0] /= 3.0
     if channels == 1:
         m = m.sum(dim=1, keepdim=True)
     return m.to(dtype=dtype, device=device)
 
 
 def _lhm(x: torch.Tensor, data_range: float) -> torch.Tensor:
-    """Steps 1-2: downsample by MATLAB's F, then ``N x 3 x H' x W'`` [L/3, H, M] on 0-255.
+    """Steps 1-2: downsample by MATLAB's F, then ``N x 3 x H' x W'`` [L, H, M] on 0-255.
 
     The colour matrix is applied as a matrix product over the channel axis (much faster on CPU
     than a 1x1 convolution); downsampling first, as ``MDSI.m`` does (both are linear).
@@ -94,19 +99,6 @@ def _lhm(x: torch.Tensor, data_range: float) -> torch.Tensor:
     return torch.einsum(
         "oc,nchw->nohw", _lhm_matrix(x.shape[1], 255.0 / data_range, x.dtype, x.device), x
     )
-
-
-def _prewitt(l3: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """MATLAB ``conv2(L, dx, 'same')`` and ``conv2(L, dx', 'same')``, dx = [1 0 -1; 1 0 -1; 1 0 -1]/3.
-
-    ``l3`` is L/3. Zero padding; the kernels are separable (a 3-sum across, a central difference
-    along), computed with shifted slices (several times faster on CPU than a grouped
-    convolution). Returns (d/dx, d/dy) up to sign, which the magnitudes do not see.
-    """
-    p = F.pad(l3, (1, 1, 1, 1))
-    col = p[..., :-2, :] + p[..., 1:-1, :] + p[..., 2:, :]  # (H, W + 2): vertical 3-sums
-    row = p[..., :-2] + p[..., 1:-1] + p[..., 2:]  # (H + 2, W): horizontal 3-sums
-    return col[..., 2:] - col[..., :-2], row[..., 2:, :] - row[..., :-2, :]
 
 
 def _pow_nonneg(v: torch.Tensor, p: float) -> torch.Tensor:
@@ -143,9 +135,8 @@ def _gs_cs(
     """
     lhm_r = _lhm(y, data_range)
     lhm_d = _lhm(x, data_range)
-    gx, gy = _prewitt(
-        torch.cat([lhm_r[:, :1], lhm_d[:, :1]], dim=1)
-    )  # channels: reference, distorted
+    # Prewitt gradients of L (MATLAB conv2 'same'), channels: reference, distorted
+    gx, gy = gradients(torch.cat([lhm_r[:, :1], lhm_d[:, :1]], dim=1), "prewitt")
     gm2 = torch.addcmul(gx * gx, gy, gy)
     # Fused image (L_R + L_D) / 2: its gradients are the means of the two (linearity).
     gx_f = 0.5 * gx.sum(dim=1, keepdim=True)
@@ -199,12 +190,20 @@ def _mult_polar(
     return mag * table[0][which], mag * table[1][which]
 
 
-def _validate(x, y, data_range, combination, **exponents) -> float:
-    data_range = check_pair(x, y, data_range=data_range, metric="mdsi")
-    check_choice(combination, "combination", _COMBINATIONS)
+#: Smallest height and width (after MDSI.m's downsampling by F, which is 1 below 384 pixels):
+#: the 3 x 3 Prewitt operator must fit once. Smaller images are all padding: a white and a
+#: black 2 x 2 image had constant GCS maps and scored MDSI = 0, "identical".
+MDSI_MIN_SIZE = 3
+
+
+def _validate(x, y, data_range, combination, metric, **exponents) -> float:
+    data_range = check_pair(
+        x, y, data_range=data_range, metric=metric, min_size=MDSI_MIN_SIZE,
+        hint="the 3 x 3 Prewitt operator must fit the image",
+    )  # fmt: skip
+    check_choice(combination, "combination", _COMBINATIONS, metric)
     for name, value in exponents.items():
-        if not value > 0:
-            raise ValueError(f"mdsi: {name} must be > 0, got {value}")
+        check_positive(value, name, metric)
     return data_range
 
 
@@ -222,7 +221,7 @@ def mdsi_map(
 ) -> torch.Tensor:
     """GCS map of MDSI (Nafchi et al. 2016): the gradient-chromaticity similarity per pixel.
 
-    Steps 1-6 of the module docstring (REFERENCE.md 1.6). 1 where distorted ``x`` and reference
+    Steps 1-6 of the module docstring (Nafchi et al. 2016, ``MDSI.m``). 1 where distorted ``x`` and reference
     ``y`` agree, lower where they differ; GS (and so GCS) can be negative. For ``"sum"`` the map
     is alpha GS + (1 - alpha) CS; for ``"mult"`` it is the **real part** of the complex
     principal power product GS^gamma CS^beta (equal to it wherever GS and CS are >= 0).
@@ -239,10 +238,9 @@ def mdsi_map(
     Returns:
         ``N x 1 x H' x W'`` with H' = ceil(H / F), W' = ceil(W / F), F the downsampling factor.
     """
-    data_range = _validate(x, y, data_range, combination, beta=beta, gamma=gamma)
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x, y = x.float(), y.float()
+    data_range = _validate(x, y, data_range, combination, "mdsi_map", beta=beta, gamma=gamma)
+    with no_autocast(x.device):
+        x, y = compute_dtype(x, y)
         gs, cs = _gs_cs(x, y, data_range, c1, c2, c3)
         if combination == "sum":
             return _gcs_sum(gs, cs, alpha)
@@ -267,7 +265,7 @@ def mdsi(
 ) -> torch.Tensor:
     """Mean Deviation Similarity Index of distorted ``x`` against reference ``y``.
 
-    Nafchi et al., IEEE Access 2016, ``MDSI.m`` (module docstring, REFERENCE.md 1.6).
+    Nafchi et al., IEEE Access 2016, ``MDSI.m`` (algorithm in the module docstring).
     A distance: 0 for identical images, lower is better (piq's loss is 1 - clip(MDSI, 0, 1)).
     Asymmetric: swapping ``x`` and ``y`` changes the value.
 
@@ -290,11 +288,12 @@ def mdsi(
         MDSI per image (``[N]``) or reduced; float16/bfloat16 input is computed and returned
         in float32.
     """
-    data_range = _validate(x, y, data_range, combination, beta=beta, gamma=gamma, q=q, rho=rho, o=o)
-    check_choice(reduction, "reduction", ("none", "mean", "sum"))
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x, y = x.float(), y.float()
+    check_choice(reduction, "reduction", ("none", "mean", "sum"), "mdsi")
+    data_range = _validate(
+        x, y, data_range, combination, "mdsi", beta=beta, gamma=gamma, q=q, rho=rho, o=o
+    )
+    with no_autocast(x.device):
+        x, y = compute_dtype(x, y)
         gs, cs = _gs_cs(x, y, data_range, c1, c2, c3)
         if combination == "sum":
             # GCS^q of a real map: |GCS|^q, rotated by q pi where GCS < 0.

@@ -1,7 +1,8 @@
 """NIQE (Mittal, Soundararajan, Bovik, IEEE SPL 2013), faithful to the LIVE release.
 
 Reproduces ``computequality.m`` / ``computefeature.m`` / ``estimateaggdparam.m`` /
-``estimatemodelparam.m`` of the LIVE NIQE release (REFERENCE.md section 1.9), batched and
+``estimatemodelparam.m`` of the LIVE NIQE release (Mittal, Soundararajan, Bovik, "Making a
+"completely blind" image quality analyzer", IEEE Signal Processing Letters 20(3), 2013), batched and
 differentiable (first order) with respect to the input image. The counts of negative and
 positive values in each AGGD fit are piecewise constant, so NIQE jumps where an MSCN value or
 product crosses 0 exactly; gradients ignore those jumps, as any autograd derivative would.
@@ -80,11 +81,17 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from qagen._checks import check_choice, check_data_range, check_tensor, reduce
+from qagen._checks import (
+    HALF_DTYPES,
+    check_choice,
+    check_data_range,
+    check_tensor,
+    no_autocast,
+    reduce,
+)
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
-from qagen.errors import InputError
-from qagen.filters import _cached, gaussian_kernel_1d, imresize_matrix
-from qagen.io import list_images
+from qagen.errors import InputError, InputTypeError
+from qagen.filters import _cached, gaussian_taps, imresize, separable_filter
 
 __all__ = [
     "FEATURE_DIM",
@@ -113,7 +120,6 @@ SNAP_REL = 1e-12
 #: The LIVE grid of ``estimateaggdparam.m``: 0.2:0.001:10.
 GRID_START, GRID_STEP, GRID_STOP = 0.2, 0.001, 10.0
 SHAPE_ESTIMATORS = ("grid", "continuous")
-IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".webp")
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))  # computefeature.m, circshift order
 
 
@@ -308,126 +314,22 @@ def aggd_fit(
 # MSCN and features
 
 
-@lru_cache(maxsize=256)
-def _pad_index(n: int, before: int, after: int, mode: str) -> tuple[int, ...]:
-    """Source index of every position of a padded axis (MATLAB 'replicate' or 'symmetric')."""
-    idx = np.arange(-before, n + after)
-    if mode == "replicate":
-        idx = np.clip(idx, 0, n - 1)
-    else:  # symmetric: [0..n-1, n-1..0] repeated
-        idx = np.mod(idx, 2 * n)
-        idx = np.where(idx < n, idx, 2 * n - 1 - idx)
-    return tuple(int(i) for i in idx)
-
-
-def _axis_slice(ndim: int, dim: int, start: int, stop: int, step: int) -> tuple[slice, ...]:
-    sl = [slice(None)] * ndim
-    sl[dim] = slice(start, stop, step)
-    return tuple(sl)
-
-
-def _pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
-    """Pad one axis with MATLAB 'replicate' or 'symmetric' borders."""
-    n = x.shape[dim]
-    if max(before, after) > n:  # tiny axis: generic gather
-        idx = torch.tensor(_pad_index(n, before, after, mode), device=x.device)
-        return x.index_select(dim, idx)
-    if mode == "replicate":
-        head = x.narrow(dim, 0, 1).expand(
-            *[before if d == dim % x.dim() else -1 for d in range(x.dim())]
-        )
-        tail = x.narrow(dim, n - 1, 1).expand(
-            *[after if d == dim % x.dim() else -1 for d in range(x.dim())]
-        )
-    else:
-        head = x.narrow(dim, 0, before).flip(dim)
-        tail = x.narrow(dim, n - after, after).flip(dim)
-    return torch.cat([head, x, tail], dim)
-
-
-def _fold_axis(
-    gp: torch.Tensor, dim: int, n: int, before: int, after: int, mode: str
-) -> torch.Tensor:
-    """Adjoint of :func:`_pad_axis`: add the padding's gradient back onto its source pixels."""
-    if max(before, after) > n:
-        idx = torch.tensor(_pad_index(n, before, after, mode), device=gp.device)
-        shape = list(gp.shape)
-        shape[dim] = n
-        return gp.new_zeros(shape).index_add(dim, idx, gp)
-    gx = gp.narrow(dim, before, n).clone()
-    head, tail = gp.narrow(dim, 0, before), gp.narrow(dim, before + n, after)
-    if mode == "replicate":
-        gx.narrow(dim, 0, 1).add_(head.sum(dim, keepdim=True))
-        gx.narrow(dim, n - 1, 1).add_(tail.sum(dim, keepdim=True))
-    else:
-        gx.narrow(dim, 0, before).add_(head.flip(dim))
-        gx.narrow(dim, n - after, after).add_(tail.flip(dim))
-    return gx
-
-
-class _Filter1d(torch.autograd.Function):
-    """out[j] = sum_t w[t] xp[stride j + t] along ``dim``, xp = x padded by (before, after)
-    with MATLAB 'replicate' or 'symmetric' borders. Computed as sums of shifted slices (much
-    faster on CPU than a one-channel conv2d with a thin kernel or a dense matrix); the backward
-    pass is the transposed filter (plain tensor operations, so it is itself differentiable)."""
-
-    @staticmethod
-    def forward(ctx, x, w, dim, stride, before, after, mode):  # type: ignore[override]
-        n = x.shape[dim]
-        xp = _pad_axis(x, dim, before, after, mode)
-        n_out = (n + before + after - len(w)) // stride + 1
-        out = None
-        for t, wt in enumerate(w):
-            part = xp[_axis_slice(x.dim(), dim, t, t + stride * (n_out - 1) + 1, stride)]
-            out = part * wt if out is None else out.add_(part, alpha=wt)
-        ctx.args = (w, dim, stride, n, before, after, mode)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
-        w, dim, stride, n, before, after, mode = ctx.args
-        n_out = g.shape[dim]
-        shape = list(g.shape)
-        shape[dim] = n + before + after
-        gp = g.new_zeros(shape)
-        for t, wt in enumerate(w):
-            sl = _axis_slice(g.dim(), dim, t, t + stride * (n_out - 1) + 1, stride)
-            gp[sl].add_(g, alpha=wt)
-        return _fold_axis(gp, dim, n, before, after, mode), None, None, None, None, None, None
-
-
-def _filter2d(
-    x: torch.Tensor, w: tuple[float, ...], stride: int, before: int, after: int, mode: str
-):
-    x = _Filter1d.apply(x, w, x.dim() - 2, stride, before, after, mode)
-    return _Filter1d.apply(x, w, x.dim() - 1, stride, before, after, mode)
-
-
 def _gauss_same_replicate(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
     """``imfilter(X, fspecial('gaussian', size, sigma), 'replicate')`` on N x C x H x W
-    (separable; the same values as :func:`qagen.filters.gaussian_filter` to ~1e-16 relative)."""
-    w = tuple(gaussian_kernel_1d(size, sigma, torch.float64).tolist())
-    return _filter2d(x, w, 1, (size - 1) // 2, size - 1 - (size - 1) // 2, "replicate")
-
-
-@lru_cache(maxsize=1)
-def _half_weights() -> tuple[float, ...]:
-    """The 8 taps of MATLAB ``imresize(X, 0.5)`` (antialiased bicubic), taken from an interior
-    row of :func:`qagen.filters.imresize`'s weight matrix (so the values are identical)."""
-    m = imresize_matrix(32, 0.5, torch.float64, torch.device("cpu"))
-    return tuple(m[8, 13:21].tolist())
+    (separable, by the filter engine of :mod:`qagen.filters`)."""
+    return separable_filter(x, gaussian_taps(size, sigma), "same", "replicate")
 
 
 def imresize_half(x: torch.Tensor) -> torch.Tensor:
     """MATLAB ``imresize(X, 0.5)`` (bicubic, antialiased, symmetric borders) for even H and W.
 
     Output pixel j (0-based) = sum_t w[t] X[2j - 3 + t], t = 0..7 (indices reflected at the
-    borders); the same values as :func:`qagen.filters.imresize` (its dense weight matrix) to
-    ~1e-16 relative, several times faster, with a cheap backward pass.
+    borders): :func:`qagen.filters.imresize`, whose operator at scale 1/2 is this uniform
+    8-tap stride-2 filter (linear cost, cheap backward pass).
     """
     if x.shape[-2] % 2 or x.shape[-1] % 2:
-        raise ValueError(f"imresize_half needs even height and width, got {tuple(x.shape[-2:])}")
-    return _filter2d(x, _half_weights(), 2, 3, 3, "symmetric")
+        raise InputError(f"imresize_half needs even height and width, got {tuple(x.shape[-2:])}")
+    return imresize(x, 0.5)
 
 
 def mscn(
@@ -512,10 +414,20 @@ class NIQEFeatures(NamedTuple):
 
 def _check_block_size(block_size: int) -> int:
     if isinstance(block_size, bool) or not isinstance(block_size, int):
-        raise TypeError(f"block_size must be an int, got {type(block_size).__name__}")
+        raise InputTypeError(f"block_size must be an int, got {type(block_size).__name__}")
     if block_size < 4 or block_size % 2:
-        raise ValueError(f"block_size must be an even integer >= 4, got {block_size}")
+        raise InputError(f"block_size must be an even integer >= 4, got {block_size}")
     return block_size
+
+
+def niqe_min_size(block_size: int = 96) -> int:
+    """Smallest height and width :func:`niqe` accepts: one ``block_size`` block.
+
+    NIQE's features are statistics of whole blocks (``block_size`` at scale 1, half that at
+    scale 2 after ``imresize(I, 0.5)``); the 7 x 7 MSCN window is padded ('replicate') and
+    fits any block of the allowed sizes (even, >= 4).
+    """
+    return int(block_size)
 
 
 def _too_small_hint(block_size: int) -> str:
@@ -538,23 +450,31 @@ def niqe_features(
 ) -> NIQEFeatures:
     """The 36 NIQE features of every non-overlapping block of grey images (LIVE release).
 
-    ``img``: N x 1 x H x W grey on the 0-255 scale (C = 1 is the 8-bit constant), cropped to a
-    multiple of ``block_size`` from the top-left. Scale 1 uses ``block_size`` blocks, scale 2
-    (``imresize(I, 0.5)``) ``block_size / 2`` blocks. Feature order per block:
-    [a, (bl+br)/2] of the MSCN values, then [a, eta, bl, br] of the products with the (0,1),
-    (1,0), (1,1), (-1,1) circular neighbours, for scale 1 then scale 2. ``window_size``,
-    ``window_sigma`` and ``c`` set the MSCN window and constant; ``snap`` zeroes rounding-noise
-    MSCN values (:func:`mscn`, module doc). MSCN and block statistics run in ``compute_dtype``
-    (float64 by default: float32 input then gives the float64 features, and the grid value of
-    alpha cannot flip with float32 rounding; None = the input dtype, faster, alpha may move by
-    one grid step and noise is not snapped), the fits in float64. ``features`` are float64,
-    ``sharpness`` has the input dtype. Reproduces ``computequality.m``'s feature matrix to
-    ~1e-13 on 8-bit images.
+    Feature order per block: [a, (bl+br)/2] of the MSCN values, then [a, eta, bl, br] of the
+    products with the (0,1), (1,0), (1,1), (-1,1) circular neighbours, for scale 1 then scale 2
+    (``imresize(I, 0.5)``, ``block_size / 2`` blocks). Reproduces ``computequality.m``'s
+    feature matrix to ~1e-13 on 8-bit images.
+
+    Args:
+        img: grey images ``N x 1 x H x W`` on the 0-255 scale (C = 1 is the 8-bit constant),
+            cropped to a multiple of ``block_size`` from the top-left; H, W >= ``block_size``.
+        block_size: block side at scale 1 (even, >= 4).
+        window_size, window_sigma, c: the MSCN window and constant (7, 7/6, 1).
+        shape_estimator: "grid" (LIVE) or "continuous" (:func:`aggd_shape`).
+        snap: zero rounding-noise MSCN values (:func:`mscn`, module docstring).
+        compute_dtype: precision of MSCN and block statistics, float64 by default (float32
+            input then gives the float64 features, and the grid value of alpha cannot flip with
+            float32 rounding); None = the input dtype (faster; alpha may move by one grid step
+            and noise is not snapped). The fits always run in float64.
+
+    Returns:
+        :class:`NIQEFeatures`: ``features`` and ``valid`` (``N x B x 36``, float64 and bool,
+        B blocks in row-major order) and ``sharpness`` (``N x B``, the input dtype).
     """
     _check_block_size(block_size)
     check_tensor(img, "img", channels=(1,), min_size=block_size, metric="niqe_features",
                  hint=_too_small_hint(block_size))  # fmt: skip
-    check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS)
+    check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS, "niqe_features")
     h = img.shape[-2] // block_size * block_size
     w = img.shape[-1] // block_size * block_size
     dtype = img.dtype
@@ -584,13 +504,13 @@ def mvg_fit(
     cov (N x D x D) in the features' dtype.
     """
     if features.dim() != 3:
-        raise ValueError(f"features must be N x B x D, got shape {tuple(features.shape)}")
+        raise InputError(f"features must be N x B x D, got shape {tuple(features.shape)}")
     if mask is None:
         mask = torch.ones(features.shape, dtype=torch.bool, device=features.device)
     if mask.dim() == 2:
         mask = mask.unsqueeze(-1).expand_as(features)
     if mask.shape != features.shape:
-        raise ValueError(
+        raise InputError(
             f"mask must be N x B or N x B x D, got {tuple(mask.shape)} for {tuple(features.shape)}"
         )
     mf = mask.to(features.dtype)
@@ -659,26 +579,26 @@ class NIQEModel:
         mu = torch.as_tensor(self.mu, dtype=torch.float64).detach().to("cpu").reshape(-1)
         cov = torch.as_tensor(self.cov, dtype=torch.float64).detach().to("cpu")
         if mu.shape != (FEATURE_DIM,):
-            raise ValueError(
+            raise InputError(
                 f"NIQEModel: mu must have {FEATURE_DIM} values, got shape {tuple(mu.shape)}"
             )
         if cov.shape != (FEATURE_DIM, FEATURE_DIM):
-            raise ValueError(
+            raise InputError(
                 f"NIQEModel: cov must be {FEATURE_DIM}x{FEATURE_DIM}, got shape {tuple(cov.shape)}"
             )
         if not (torch.isfinite(mu).all() and torch.isfinite(cov).all()):
-            raise ValueError("NIQEModel: mu and cov must be finite (no NaN/Inf)")
+            raise InputError("NIQEModel: mu and cov must be finite (no NaN/Inf)")
         scale = float(cov.abs().max()) or 1.0
         if float((cov - cov.T).abs().max()) > 1e-10 * scale:
-            raise ValueError("NIQEModel: cov must be symmetric")
+            raise InputError("NIQEModel: cov must be symmetric")
         cov = (cov + cov.T) / 2.0
         ev = torch.linalg.eigvalsh(cov)
         if float(ev[0]) < -1e-10 * max(float(ev[-1]), 1e-300):
-            raise ValueError(
+            raise InputError(
                 f"NIQEModel: cov must be positive semi-definite (smallest eigenvalue {float(ev[0]):.3g})"
             )
         if not isinstance(self.variant, str) or not self.variant:
-            raise ValueError(f"NIQEModel: variant must be a non-empty string, got {self.variant!r}")
+            raise InputError(f"NIQEModel: variant must be a non-empty string, got {self.variant!r}")
         object.__setattr__(self, "mu", mu)
         object.__setattr__(self, "cov", cov)
         object.__setattr__(self, "block_size", int(self.block_size))
@@ -774,7 +694,7 @@ def _resolve_model(model: NIQEModel | str | os.PathLike | None) -> NIQEModel:
         return model
     if isinstance(model, (str, os.PathLike)):
         return NIQEModel.load(model)
-    raise TypeError(
+    raise InputTypeError(
         f"model must be a NIQEModel, a path to a model file or None, got {type(model).__name__}"
     )
 
@@ -797,27 +717,41 @@ def niqe(
     gray: str = "rgb2gray",
     compute_dtype: torch.dtype | None = torch.float64,
 ) -> torch.Tensor:
-    """NIQE of each image (lower is better): LIVE ``computequality(im, bs, bs, 0, 0, mu, cov)``.
+    """Naturalness Image Quality Evaluator per image (Mittal et al. 2013, LIVE ``computequality.m``).
 
-    ``x``: N x C x H x W (C = 1 grey, C = 3 RGB via MATLAB ``rgb2gray`` with uint8 rounding,
-    straight-through; ``gray`` picks another formula from :data:`qagen.color.GRAY_WEIGHTS`) in
-    [0, data_range]. ``model``: the official LIVE model (default), a :class:`NIQEModel` or a
-    model file. ``block_size``: block side at scale 1 (96 in the release; images smaller than
-    one block raise; use e.g. 32 for small GAN samples). See the module doc for the pipeline,
-    the flat-region rule and the epsilons. ``shape_estimator``: "grid" (LIVE, default) or
-    "continuous" (:func:`aggd_shape`). ``compute_dtype``: internal precision (float64 default,
-    also for float32 input; None = ``x``'s dtype). Equals the LIVE MATLAB values to ~1e-12
-    (data_range 255). Returns shape [N] (``reduction="none"``) in ``x``'s dtype.
+    NIQE = sqrt((mu_P - mu_T)' pinv((S_P + S_T) / 2) (mu_P - mu_T)) between the pristine
+    multivariate Gaussian (mu_P, S_P) and the one fitted to the image's block features
+    (mu_T, S_T): ``computequality(im, bs, bs, 0, 0, mu, cov)`` of the LIVE release, to ~1e-12
+    on 8-bit images (``data_range=255``). Pipeline, flat-region rule and epsilons: module
+    docstring.
+
+    Args:
+        x: images ``N x C x H x W`` (C = 1 grey, or 3 RGB through MATLAB ``rgb2gray`` with uint8
+            rounding, straight-through), values in ``[0, data_range]``, H and W at least
+            ``block_size`` (:func:`niqe_min_size`): NIQE's statistics need one whole block.
+        data_range: value of white (computed on the 0-255 scale).
+        model: the official LIVE model (None, default), a :class:`NIQEModel` or a model file.
+        block_size: block side at scale 1 (96 in the release; e.g. 32 for small GAN samples).
+        reduction: "none" (one value per image), "mean" or "sum".
+        shape_estimator: "grid" (LIVE, default) or "continuous" (:func:`aggd_shape`).
+        gray: RGB to grey formula (:data:`qagen.color.GRAY_WEIGHTS`), MATLAB's "rgb2gray".
+        compute_dtype: internal precision, float64 by default (also for float32 input); None
+            means ``x``'s dtype (float32 for half precision).
+
+    Returns:
+        ``[N]`` (or reduced), >= 0, lower is better (more natural); in ``x``'s dtype, float32
+        for half-precision input.
     """
-    data_range = check_data_range(data_range)
+    data_range = check_data_range(data_range, "niqe")
     _check_block_size(block_size)
-    check_tensor(x, "x", data_range=data_range, min_size=block_size, metric="niqe",
-                 hint=_too_small_hint(block_size))  # fmt: skip
-    check_choice(gray, "gray", list(GRAY_WEIGHTS))
-    check_choice(reduction, "reduction", ("none", "mean", "sum"))
+    check_tensor(x, "x", data_range=data_range, min_size=niqe_min_size(block_size),
+                 metric="niqe", hint=_too_small_hint(block_size))  # fmt: skip
+    check_choice(gray, "gray", list(GRAY_WEIGHTS), "niqe")
+    check_choice(reduction, "reduction", ("none", "mean", "sum"), "niqe")
+    check_choice(shape_estimator, "shape_estimator", SHAPE_ESTIMATORS, "niqe")
     model = _resolve_model(model)
     if model.variant != VARIANT:
-        raise ValueError(
+        raise InputError(
             f"niqe: model variant {model.variant!r} does not match the feature extractor "
             f"{VARIANT!r}; fit a model with fit_niqe_model or load a '{VARIANT}' model"
         )
@@ -828,24 +762,37 @@ def niqe(
             UserWarning,
             stacklevel=2,
         )
-    img = _to_gray255(x.to(compute_dtype or x.dtype), data_range, gray)
-    feats = niqe_features(
-        img, block_size, shape_estimator=shape_estimator, compute_dtype=compute_dtype
-    )
-    mu_t, cov_t = mvg_fit(feats.features, feats.valid)
-    mu_p, cov_p = model.mu.to(x.device), model.cov.to(x.device)
-    return reduce(mvg_distance(mu_p, cov_p, mu_t, cov_t).to(x.dtype), reduction)
+    out_dtype = torch.float32 if x.dtype in HALF_DTYPES else x.dtype
+    with no_autocast(x):
+        img = _to_gray255(x.to(compute_dtype or out_dtype), data_range, gray)
+        feats = niqe_features(
+            img, block_size, shape_estimator=shape_estimator, compute_dtype=compute_dtype
+        )
+        mu_t, cov_t = mvg_fit(feats.features, feats.valid)
+        mu_p, cov_p = model.mu.to(x.device), model.cov.to(x.device)
+        value = mvg_distance(mu_p, cov_p, mu_t, cov_t).to(out_dtype)
+    return reduce(value, reduction)
 
 
 def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) -> torch.Tensor:
-    """NIQE distance between two MVG models (QMF paper eq. 6): :func:`mvg_distance` of their
-    (mu, cov); pinv of the mean covariance (``ridge`` optional). Symmetric, 0 for equal models.
-    Both models must be of the same feature variant. Returns a float64 scalar tensor."""
+    """NIQE distance between two multivariate Gaussian models (Osahor & Nasrabadi, QMF, eq. 6).
+
+    D = sqrt((mu_a - mu_b)' pinv((S_a + S_b) / 2 + ridge I) (mu_a - mu_b)) (:func:`mvg_distance`).
+
+    Args:
+        model_a, model_b: :class:`NIQEModel` of the same feature variant.
+        ridge: Tikhonov term added to the mean covariance (0: MATLAB's pinv only).
+
+    Returns:
+        A float64 scalar tensor, >= 0: symmetric, 0 for equal models, lower is more alike.
+    """
     for name, m in (("model_a", model_a), ("model_b", model_b)):
         if not isinstance(m, NIQEModel):
-            raise TypeError(f"niqe_distance: {name} must be a NIQEModel, got {type(m).__name__}")
+            raise InputTypeError(
+                f"niqe_distance: {name} must be a NIQEModel, got {type(m).__name__}"
+            )
     if model_a.variant != model_b.variant:
-        raise ValueError(
+        raise InputError(
             f"niqe_distance: models of different feature variants ({model_a.variant!r} and "
             f"{model_b.variant!r}) cannot be compared"
         )
@@ -856,44 +803,42 @@ def niqe_distance(model_a: NIQEModel, model_b: NIQEModel, ridge: float = 0.0) ->
 # fitting a pristine model (estimatemodelparam.m)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    files = list_images(folder, recursive=False, extensions=IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(
-            f"fit_niqe_model: no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}"
-        )
-    return files
-
-
-def _iter_inputs(
+def _input_items(
     images: torch.Tensor | str | os.PathLike | Iterable[torch.Tensor | str | os.PathLike],
     data_range: float,
-) -> Iterable[tuple[str, torch.Tensor, float]]:
-    """Yield (name, N x C x H x W tensor, its data_range) for each input item."""
-    from qagen.io import read_image
+) -> list[tuple[str, Path | torch.Tensor, float]]:
+    """(name, path or N x C x H x W tensor, its data_range) for each input item, in order."""
+    from qagen.io import IMAGE_EXTENSIONS, list_images
 
     if isinstance(images, (str, os.PathLike)):
         p = Path(images)
         if p.is_dir():
-            for f in _image_files(p):
-                yield str(f), read_image(f), 255.0
-            return
+            files = list_images(p, recursive=False)
+            if not files:
+                raise InputError(
+                    f"fit_niqe_model: no image files ({', '.join(IMAGE_EXTENSIONS)}) in {p}"
+                )
+            return [(str(f), f, 255.0) for f in files]
         if not p.is_file():
             raise FileNotFoundError(f"fit_niqe_model: no such folder or file: {p}")
-        yield str(p), read_image(p), 255.0
-        return
+        return [(str(p), p, 255.0)]
     if isinstance(images, torch.Tensor):
-        yield "images", images, data_range
-        return
+        return [("images", images, data_range)]
+    items = []
     for i, item in enumerate(images):
         if isinstance(item, (str, os.PathLike)):
-            yield str(item), read_image(item), 255.0
+            items.append((str(item), Path(item), 255.0))
         elif isinstance(item, torch.Tensor):
-            yield f"images[{i}]", item.unsqueeze(0) if item.dim() == 3 else item, data_range
+            items.append(
+                (f"images[{i}]", item.unsqueeze(0) if item.dim() == 3 else item, data_range)
+            )
         else:
-            raise TypeError(
+            raise InputTypeError(
                 f"fit_niqe_model: images[{i}] must be a tensor or a path, got {type(item).__name__}"
             )
+    if not items:
+        raise InputError("fit_niqe_model: no images given")
+    return items
 
 
 def fit_niqe_model(
@@ -904,41 +849,84 @@ def fit_niqe_model(
     data_range: float = 1.0,
     gray: str = "rgb2gray",
     shape_estimator: str = "grid",
+    progress: bool = False,
 ) -> NIQEModel:
-    """Fit a pristine NIQE model (LIVE ``estimatemodelparam.m``).
+    """Fit a pristine NIQE model (Mittal et al. 2013, LIVE ``estimatemodelparam.m``).
 
     For every image: the :func:`niqe_features` of its blocks; keep the blocks whose sharpness
     (mean sigma at scale 1) is > ``sharpness`` * the image's maximum (``None``: keep all). The
     kept rows of all images are stacked; mu = nanmean, cov = nancov (:func:`mvg_fit`).
+    Computed in float64 without gradients.
 
-    ``images_or_folder``: a folder (its image files in sorted order, read as 8-bit values,
-    ``data_range`` ignored), a file, an N x C x H x W tensor in [0, data_range], or a sequence of
-    tensors (C x H x W or N x C x H x W, any sizes) and/or paths. RGB goes through ``rgb2gray``
-    as in :func:`niqe`. Every image must hold at least one block. Computed in float64 without
-    gradients. Fewer than 2 complete blocks raise; 37 or fewer give a singular covariance (a
-    warning; :func:`mvg_distance` uses its pseudo-inverse).
+    Unreadable image files (corrupt, truncated, not 8-bit) are skipped with **one** warning
+    that names them all, the policy of the training folders; only when no readable image is
+    left is that an error.
+
+    Args:
+        images_or_folder: a folder (its image files, not recursive, in sorted order, read as
+            8-bit values; ``data_range`` ignored), an image file, an ``N x C x H x W`` tensor in
+            ``[0, data_range]``, or a sequence of tensors (``C x H x W`` or ``N x C x H x W``,
+            any sizes) and/or paths. RGB goes through ``rgb2gray`` as in :func:`niqe`. Every
+            image must hold at least one ``block_size`` block.
+        block_size: block side at scale 1 (96 in the LIVE release); even, >= 4.
+        sharpness: keep blocks sharper than this fraction of the image's sharpest (0.75 in
+            the release), or None for all blocks.
+        data_range: value of white of tensor inputs.
+        gray: RGB to grey formula (:data:`qagen.color.GRAY_WEIGHTS`), MATLAB's "rgb2gray".
+        shape_estimator: "grid" (LIVE) or "continuous" (:func:`aggd_shape`).
+        progress: show a progress bar over the images (tqdm, on stderr).
+
+    Returns:
+        The :class:`NIQEModel` (variant "live"). Fewer than 2 complete blocks raise
+        :class:`~qagen.errors.InputError`; 37 or fewer give a singular covariance (a warning;
+        :func:`mvg_distance` uses its pseudo-inverse).
     """
+    from tqdm.auto import tqdm
+
+    from qagen.io import read_image
+
     _check_block_size(block_size)
     if sharpness is not None and not (0.0 <= float(sharpness) < 1.0):
-        raise ValueError(f"sharpness must be in [0, 1) or None, got {sharpness}")
-    data_range = check_data_range(data_range)
-    check_choice(gray, "gray", list(GRAY_WEIGHTS))
-    rows, masks = [], []
+        raise InputError(f"fit_niqe_model: sharpness must be in [0, 1) or None, got {sharpness}")
+    data_range = check_data_range(data_range, "fit_niqe_model")
+    check_choice(gray, "gray", list(GRAY_WEIGHTS), "fit_niqe_model")
+    items = _input_items(images_or_folder, data_range)
+    rows, masks, skipped = [], [], []
     with torch.no_grad():
-        for name, x, dr in _iter_inputs(images_or_folder, data_range):
-            check_tensor(x, name, data_range=dr, min_size=block_size, metric="fit_niqe_model",
+        for name, item, dr in tqdm(
+            items, desc="fit_niqe_model", unit="image", disable=not progress
+        ):
+            if isinstance(item, Path):
+                try:
+                    item = read_image(item)
+                except (ValueError, OSError) as exc:
+                    skipped.append(f"{name} ({exc})")
+                    continue
+            check_tensor(item, name, data_range=dr, min_size=block_size, metric="fit_niqe_model",
                          hint=_too_small_hint(block_size))  # fmt: skip
-            img = _to_gray255(x.to(torch.float64), dr, gray)
+            img = _to_gray255(item.to(torch.float64), dr, gray)
             f = niqe_features(img, block_size, shape_estimator=shape_estimator)
             keep = torch.ones_like(f.sharpness, dtype=torch.bool)
             if sharpness is not None:  # per image: sharpness > threshold * that image's maximum
                 keep = f.sharpness > float(sharpness) * f.sharpness.amax(dim=1, keepdim=True)
             rows.append(f.features[keep])
             masks.append(f.valid[keep])
+    if skipped:
+        warnings.warn(
+            f"fit_niqe_model: skipped {len(skipped)} unreadable image file(s): "
+            + "; ".join(skipped),
+            UserWarning,
+            stacklevel=2,
+        )
+    if not rows:
+        raise InputError(
+            f"fit_niqe_model: no readable image among the {len(items)} given "
+            f"({len(skipped)} unreadable)"
+        )
     feats, valid = torch.cat(rows), torch.cat(masks)
     complete = int(valid.all(-1).sum())
     if complete < 2:
-        raise ValueError(
+        raise InputError(
             f"fit_niqe_model: only {complete} block(s) with complete features were kept; at least 2 "
             "are needed (use more or larger images, a smaller block_size or a lower sharpness)"
         )

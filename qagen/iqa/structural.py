@@ -3,54 +3,105 @@
 References
 ----------
 * Wang, Bovik, Sheikh, Simoncelli, "Image quality assessment: from error visibility to structural
-  similarity", IEEE TIP 2004. Defaults reproduce ``ssim_index.m`` (2004): 11x11 Gaussian window
-  sigma 1.5, K1 = 0.01, K2 = 0.03, L = data_range, 'valid' filtering, mean pooling.
-  ``downsample=True`` reproduces ``ssim.m`` (2009): f = max(1, round(min(H, W)/256)),
-  'symmetric' f x f box filter, then every f-th pixel.
-* Wang, Simoncelli, Bovik, "Multi-scale structural similarity", Asilomar 2003 (``msssim.m``):
-  5 scales, weights [0.0448, 0.2856, 0.3001, 0.2363, 0.1333], 2x2 'symmetric' box downsampling.
+  similarity", IEEE TIP 13(4), 2004, and the authors' ``ssim_index.m``: 11 x 11 Gaussian window
+  sigma 1.5, K1 = 0.01, K2 = 0.03, L = data_range, 'valid' filtering, mean pooling (the
+  defaults). ``downsample=True`` reproduces the authors' 2009 ``ssim.m``:
+  f = max(1, round(min(H, W) / 256)), 'symmetric' f x f box filter, then every f-th pixel.
+* Wang, Simoncelli, Bovik, "Multi-scale structural similarity for image quality assessment",
+  Asilomar 2003, and ``msssim.m``: 5 scales, weights [0.0448, 0.2856, 0.3001, 0.2363, 0.1333],
+  2 x 2 'symmetric' box downsampling between scales.
 * Brunet, Vrscay, Wang, "On the mathematical properties of the structural similarity index",
-  IEEE TIP 2012: d_Q = sqrt(2 - L - CS) (with C3 = C2/2) is a normalised metric.
+  IEEE TIP 21(4), 2012: d_Q = sqrt(2 - L - CS) (with C3 = C2 / 2) is a normalised metric.
 
-Maps: L = (2 mu_x mu_y + C1)/(mu_x^2 + mu_y^2 + C1), CS = (2 s_xy + C2)/(s_x^2 + s_y^2 + C2),
-SSIM = L * CS, with Gaussian-weighted (biased) local moments.
+Maps: L = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), CS = (2 s_xy + C2) / (s_x^2 + s_y^2 + C2),
+SSIM = L * CS, with Gaussian-weighted (biased) local moments, C1 = (K1 L)^2, C2 = (K2 L)^2.
 
-Tested against the MATLAB values of ``../shared/data`` (float64, data_range=255) within 1e-4
-absolute, and against pytorch-msssim, torchmetrics and scikit-image.
+Parity (tests/iqa/test_ssim.py, float64, ``data_range=255``, the images of
+``tests/reference_data``): 1e-9 absolute against the MATLAB values (measured ~1e-14); also
+checked against pytorch-msssim, torchmetrics and scikit-image.
+
+Minimum size: the window must fit the image once ('valid' output of at least 1 x 1), so H and W
+must be at least ``win_size`` (:func:`ssim_min_size`); MS-SSIM needs the window to fit the
+coarsest of its scales (:func:`ms_ssim_min_size`). Half-precision input (float16, bfloat16) is
+computed in float32 and the results are float32.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
-from qagen._checks import check_choice, check_pair, reduce
+from qagen._checks import (
+    check_choice,
+    check_pair,
+    check_positive,
+    compute_dtype,
+    no_autocast,
+    reduce,
+)
 from qagen.color import GRAY_WEIGHTS, to_gray
+from qagen.errors import InputError, InputTypeError
 from qagen.filters import (
     PAD_MODES,
-    _cached,
+    Taps,
     box_downsample_symmetric,
-    gaussian_kernel_1d,
+    gaussian_taps,
     matlab_scale_factor,
     separable_filter,
+    taps,
 )
+
+__all__ = [
+    "MS_SSIM_WEIGHTS",
+    "ms_ssim",
+    "ms_ssim_min_size",
+    "ssim",
+    "ssim_distance",
+    "ssim_distance_min_size",
+    "ssim_maps",
+    "ssim_min_size",
+]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 GRAY_OPTIONS = (*GRAY_WEIGHTS, "per_channel")
+_REDUCTIONS = ("none", "mean", "sum")
 
 #: Epsilon inside the square root of d_Q (and clamp of 2 - L - CS at 0): keeps the gradient
 #: finite for identical images, where 2 - L - CS = 0 exactly. Moves d_Q by at most 1e-4.
 DQ_EPS = 1e-8
 
+#: Window size of the QAGAN code's SSIM (``variant="paper"`` of :func:`ssim_distance`).
+QAGAN_WIN_SIZE = 8
 
-def _paper_window(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+
+def _qagan_taps() -> Taps:
     """QAGAN code's 8-tap Gaussian (sigma 1.5) sampled at integer offsets -3..+4, normalised."""
+    g = [math.exp(-(t * t) / (2 * 1.5**2)) for t in range(-3, 5)]
+    return taps([v / sum(g) for v in g])
 
-    def build() -> torch.Tensor:
-        t = torch.arange(-3, 5, dtype=torch.float64)
-        g = torch.exp(-(t**2) / (2 * 1.5**2))
-        return (g / g.sum()).to(dtype=dtype, device=device)
 
-    return _cached(("qagan_window", dtype, device), build)
+QAGAN_TAPS = _qagan_taps()
+
+
+def ssim_min_size(win_size: int = 11) -> int:
+    """Smallest height and width :func:`ssim` accepts: ``win_size`` (the window fits once)."""
+    return int(win_size)
+
+
+def ms_ssim_min_size(scales: int = 5, win_size: int = 11) -> int:
+    """Smallest side for which the coarsest of ``scales`` scales still fits the window.
+
+    Each 2 x 2 downsampling halves the side (rounding up), so the side must be at least
+    (win_size - 1) 2^(scales - 1) + 1: 161 for the defaults.
+    """
+    return (int(win_size) - 1) * 2 ** (int(scales) - 1) + 1
+
+
+def ssim_distance_min_size(variant: str = "standard", win_size: int = 11) -> int:
+    """Smallest side :func:`ssim_distance` accepts: ``win_size``, or 8 for ``variant="paper"``."""
+    return QAGAN_WIN_SIZE if variant == "paper" else int(win_size)
 
 
 def _prepare(x: torch.Tensor, gray: str, data_range: float) -> torch.Tensor:
@@ -62,7 +113,7 @@ def _prepare(x: torch.Tensor, gray: str, data_range: float) -> torch.Tensor:
 def _lcs_maps(
     x: torch.Tensor,
     y: torch.Tensor,
-    kernel: torch.Tensor,
+    kernel: Taps,
     c1: float,
     c2: float,
     padding: str = "valid",
@@ -82,30 +133,57 @@ def _lcs_maps(
     return lum, cs
 
 
+def _check_window(win_size: int, sigma: float, k1: float, k2: float, metric: str) -> None:
+    if isinstance(win_size, bool) or not isinstance(win_size, numbers.Integral):
+        raise InputTypeError(f"{metric}: win_size must be an integer, got {win_size!r}")
+    if win_size < 1 or win_size % 2 == 0:
+        raise InputError(f"{metric}: win_size must be a positive odd integer, got {win_size}")
+    check_positive(sigma, "sigma", metric)
+    check_positive(k1, "k1", metric, allow_zero=True)
+    check_positive(k2, "k2", metric, allow_zero=True)
+
+
 def _ssim_setup(
-    x, y, data_range, win_size, sigma, gray, downsample, padding, pad_mode, metric, min_size=None
-):
+    x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, metric,
+    min_size=None,
+):  # fmt: skip
+    """Validate (messages name ``metric``), upcast half precision, convert to grey, downsample."""
+    _check_window(win_size, sigma, k1, k2, metric)
     data_range = check_pair(
         x,
         y,
         data_range=data_range,
         metric=metric,
-        min_size=win_size if min_size is None else min_size,
+        min_size=ssim_min_size(win_size) if min_size is None else min_size,
+        hint=f"the {win_size} x {win_size} window must fit the image",
     )
-    check_choice(gray, "gray", GRAY_OPTIONS)
-    check_choice(padding, "padding", ("valid", "same"))
-    check_choice(pad_mode, "pad_mode", PAD_MODES)
-    if win_size < 1 or win_size % 2 == 0:
-        raise ValueError(f"{metric}: win_size must be a positive odd integer, got {win_size}")
+    check_choice(gray, "gray", GRAY_OPTIONS, metric)
+    check_choice(padding, "padding", ("valid", "same"), metric)
+    check_choice(pad_mode, "pad_mode", PAD_MODES, metric)
+    x, y = compute_dtype(x, y)
     x, y = _prepare(x, gray, data_range), _prepare(y, gray, data_range)
     if downsample:
         f = matlab_scale_factor(*x.shape[-2:])
         x, y = box_downsample_symmetric(x, f), box_downsample_symmetric(y, f)
         if padding == "valid" and min(x.shape[-2:]) < win_size:
-            raise ValueError(
-                f"{metric}: after downsampling by {f} the image is smaller than win_size={win_size}"
+            raise InputError(
+                f"{metric}: after downsampling by {f} the image is {tuple(x.shape[-2:])}, smaller "
+                f"than win_size={win_size}"
             )
     return data_range, x, y
+
+
+def _ssim_maps(
+    x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, metric
+):  # fmt: skip
+    data_range, x, y = _ssim_setup(
+        x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, metric
+    )
+    lum, cs = _lcs_maps(
+        x, y, gaussian_taps(win_size, sigma), (k1 * data_range) ** 2, (k2 * data_range) ** 2,
+        padding, pad_mode,
+    )  # fmt: skip
+    return lum * cs, lum, cs
 
 
 def ssim_maps(
@@ -122,21 +200,38 @@ def ssim_maps(
     padding: str = "valid",
     pad_mode: str = "replicate",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return the (SSIM, luminance L, contrast-structure CS) maps, each ``N x C' x H' x W'``.
+    """The SSIM, luminance and contrast-structure maps (Wang et al. 2004, ``ssim_index.m``).
 
-    Grey input is used as given; RGB is converted with ``gray`` (see :mod:`qagen.color`; default
-    "y" = 0.299 R + 0.587 G + 0.114 B), or ``gray="per_channel"`` keeps the three channels (piq's
-    convention). ``padding="valid"`` gives (H - win + 1) x (W - win + 1) maps (MATLAB parity);
-    ``"same"`` pads with ``pad_mode`` so maps align with the input pixels.
+    SSIM = L * CS with L = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1) and
+    CS = (2 s_xy + C2) / (s_x^2 + s_y^2 + C2) (module docstring).
+
+    Args:
+        x: distorted images, ``N x C x H x W`` (C = 1 grey, or 3 RGB converted with ``gray``),
+            values in ``[0, data_range]``, H and W at least ``win_size``.
+        y: reference images, same shape, dtype and device.
+        data_range: value of white (L of the constants C1 = (k1 L)^2, C2 = (k2 L)^2).
+        win_size: side of the Gaussian window (odd), 11 in ``ssim_index.m``.
+        sigma: standard deviation of the window, 1.5.
+        k1: constant of C1, 0.01.
+        k2: constant of C2, 0.03.
+        gray: RGB to grey (:mod:`qagen.color`): "y" (0.299 R + 0.587 G + 0.114 B, default),
+            "rgb2gray" (MATLAB, rounded), "rgb2gray_double", "tf", or "per_channel" (the three
+            channels separately, piq's convention).
+        downsample: the 2009 ``ssim.m`` automatic downsampling by max(1, round(min(H, W)/256)).
+        padding: "valid" (maps of (H - win + 1) x (W - win + 1), MATLAB parity) or "same"
+            (maps of H x W, padded with ``pad_mode``).
+        pad_mode: "replicate", "symmetric", "reflect", "circular" or "zeros" (``padding="same"``).
+
+    Returns:
+        ``(ssim_map, luminance_map, cs_map)``, each ``N x C' x H' x W'``. SSIM and CS lie in
+        [-1, 1] and L in [0, 1] for non-negative images; 1 everywhere for identical images,
+        higher is better. float32 for half-precision input.
     """
-    data_range, x, y = _ssim_setup(
-        x, y, data_range, win_size, sigma, gray, downsample, padding, pad_mode, "ssim_maps"
-    )
-    kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
-    lum, cs = _lcs_maps(
-        x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode
-    )
-    return lum * cs, lum, cs
+    with no_autocast(x):
+        return _ssim_maps(
+            x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode,
+            "ssim_maps",
+        )  # fmt: skip
 
 
 def ssim(
@@ -154,16 +249,29 @@ def ssim(
     padding: str = "valid",
     pad_mode: str = "replicate",
 ) -> torch.Tensor:
-    """SSIM per image (higher is better, 1 for identical images).
+    """Structural similarity per image (Wang et al. 2004, ``ssim_index.m``).
 
-    Defaults reproduce Wang et al.'s 2004 ``ssim_index.m``; ``downsample=True`` reproduces the
-    2009 ``ssim.m``. SSIM = mean over the map of L * CS (module docstring). Parity with MATLAB:
-    1e-4 absolute in float64 (tests), float32 within 1e-4 relative of float64.
+    SSIM = mean over the map of L * CS (:func:`ssim_maps`). The defaults reproduce the 2004
+    ``ssim_index.m``; ``downsample=True`` the 2009 ``ssim.m``. Parity with MATLAB: 1e-9 in
+    float64 (tests); float32 is within 1e-4 relative of float64.
+
+    Args:
+        x: distorted images, ``N x C x H x W`` (grey, or RGB converted with ``gray``), values in
+            ``[0, data_range]``, H and W at least ``win_size`` (11): the window must fit once.
+        y: reference images, same shape, dtype and device.
+        data_range: value of white.
+        reduction: "none" (one value per image), "mean" or "sum".
+        win_size, sigma, k1, k2, gray, downsample, padding, pad_mode: as :func:`ssim_maps`.
+
+    Returns:
+        ``[N]`` (or a scalar when reduced): in [-1, 1], 1 for identical images, higher is
+        better. float32 for half-precision input.
     """
-    s, _, _ = ssim_maps(
-        x, y, data_range, win_size=win_size, sigma=sigma, k1=k1, k2=k2, gray=gray,
-        downsample=downsample, padding=padding, pad_mode=pad_mode,
-    )  # fmt: skip
+    check_choice(reduction, "reduction", _REDUCTIONS, "ssim")
+    with no_autocast(x):
+        s, _, _ = _ssim_maps(
+            x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, "ssim"
+        )
     return reduce(s.mean(dim=(1, 2, 3)), reduction)
 
 
@@ -196,44 +304,73 @@ def ssim_distance(
     eps: float = DQ_EPS,
     return_map: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """SSIM distance d_Q = sqrt(2 - L - CS) (Brunet et al. 2012), pooled per image.
+    """SSIM distance d_Q = sqrt(2 - L - CS) (Brunet, Vrscay, Wang 2012), pooled per image.
 
-    ``pooling="mean_of_sqrt_map"`` (QAGAN code) is the spatial mean of the per-window distance;
-    ``"sqrt_of_mean"`` is sqrt(mean(2 - L - CS)) (Brunet et al.'s l2 pooling). With
-    ``return_map=True`` returns ``(values [N], map N x 1 x H' x W')``.
+    ``variant="standard"``: the window and constants of :func:`ssim`, 2 - L - CS clamped at 0
+    and ``eps`` inside the square root (finite gradients for identical images); a distance:
+    d_Q(x, x) = sqrt(eps) = 1e-4.
 
-    ``variant="standard"``: the window and constants of :func:`ssim`, 2 - L - CS clamped at 0 and
-    ``eps`` inside the square root (finite gradients for identical images).
-    ``variant="paper"``: QAGAN's code (REFERENCE 3.2.2): inputs in [-1, 1] (``data_range`` must be
-    2), grey with TensorFlow's weights (0.2989, 0.5870, 0.1140), 8-tap Gaussian at integer offsets
-    -3..+4 with zero 'same' padding (3 before, 4 after), +0.01 in the CS denominator and no
-    clamp; ``eps`` is still added inside the square root (the code has none) so that the
-    gradient stays finite.
+    ``variant="paper"``: the QAGAN authors' TensorFlow code (Kancharla & Channappayya,
+    NeurIPS 2019): inputs in [-1, 1] (``data_range`` must be 2), grey with TensorFlow's
+    weights (0.2989, 0.5870, 0.1140), an 8-tap Gaussian (sigma 1.5) at integer offsets -3..+4
+    with zero 'same' padding (3 before, 4 after), C1 = (0.01 * 2)^2, C2 = (0.03 * 2)^2,
+    **+0.01 in the CS denominator** and no clamp; ``eps`` is still added inside the square
+    root (the code has none) so that the gradient stays finite. The +0.01 makes CS < 1 even
+    for identical images, so d_Q(x, x) is **not 0**: sqrt(1 - (2 s^2 + C2) / (2 s^2 + C2 +
+    0.01)) per window, i.e. 0.8575 on flat regions (s = 0) and, pooled with the default
+    ``mean_of_sqrt_map``, 0.4894 for TID2013 I01, 0.6229 for goldhill and 0.6359 for the LIVE
+    NIQE ``image1.bmp`` (each compared with itself). It is a training signal, not a metric.
+
+    Args:
+        x: distorted/generated images ``N x C x H x W`` (grey, or RGB converted to grey), values
+            in ``[0, data_range]`` (``[-1, 1]`` for the paper variant), H and W at least
+            ``win_size`` (11; 8 for the paper variant).
+        y: reference images, same shape, dtype and device.
+        data_range: value range (2 for the paper variant).
+        reduction: "none" (one value per image), "mean" or "sum".
+        variant: "standard" or "paper" (above).
+        pooling: "mean_of_sqrt_map" (the QAGAN code: spatial mean of the per-window distance)
+            or "sqrt_of_mean" (sqrt(mean(2 - L - CS)), Brunet et al.'s l2 pooling, which keeps
+            the triangle inequality).
+        win_size, sigma, k1, k2, gray, padding, pad_mode: as :func:`ssim_maps` (standard only).
+        eps: added inside the square root, 1e-8.
+        return_map: also return the per-window distance map.
+
+    Returns:
+        ``[N]`` (or reduced) in [0, sqrt(2 + eps)]: 0 (up to sqrt(eps)) for identical images in
+        the standard variant, lower is better; with ``return_map`` also the map
+        ``N x 1 x H' x W'``. float32 for half-precision input.
     """
-    check_choice(variant, "variant", ("standard", "paper"))
-    check_choice(pooling, "pooling", ("mean_of_sqrt_map", "sqrt_of_mean"))
-    if variant == "paper":
-        if float(data_range) != 2.0:
-            raise ValueError(
-                f"ssim_distance(variant='paper') expects images in [-1, 1] with data_range=2, got {data_range}"
+    check_choice(variant, "variant", ("standard", "paper"), "ssim_distance")
+    check_choice(pooling, "pooling", ("mean_of_sqrt_map", "sqrt_of_mean"), "ssim_distance")
+    check_choice(reduction, "reduction", _REDUCTIONS, "ssim_distance")
+    check_positive(eps, "eps", "ssim_distance", allow_zero=True)
+    with no_autocast(x):
+        if variant == "paper":
+            if isinstance(data_range, bool) or data_range != 2.0:
+                raise InputError(
+                    "ssim_distance(variant='paper') expects images in [-1, 1] with "
+                    f"data_range=2, got {data_range!r}"
+                )
+            check_pair(x, y, data_range=2.0, metric="ssim_distance", min_size=QAGAN_WIN_SIZE,
+                       low=-1.0, hint="the 8-tap window of the QAGAN code must fit the image")  # fmt: skip
+            x, y = compute_dtype(x, y)
+            if x.shape[1] == 3:
+                x, y = to_gray(x, "tf"), to_gray(y, "tf")
+            lum, cs = _lcs_maps(
+                x, y, QAGAN_TAPS, (0.01 * 2) ** 2, (0.03 * 2) ** 2, "same", "zeros", cs_extra=0.01
             )
-        check_pair(x, y, data_range=2.0, metric="ssim_distance", min_size=1, low=-1.0)
-        if x.shape[1] == 3:
-            x, y = to_gray(x, "tf"), to_gray(y, "tf")
-        kernel = _paper_window(x.dtype, x.device)
-        lum, cs = _lcs_maps(
-            x, y, kernel, (0.01 * 2) ** 2, (0.03 * 2) ** 2, "same", "zeros", cs_extra=0.01
-        )
-        values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=False)
-    else:
-        data_range, x, y = _ssim_setup(
-            x, y, data_range, win_size, sigma, gray, False, padding, pad_mode, "ssim_distance"
-        )
-        kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
-        lum, cs = _lcs_maps(
-            x, y, kernel, (k1 * data_range) ** 2, (k2 * data_range) ** 2, padding, pad_mode
-        )
-        values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=True)
+            values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=False)
+        else:
+            data_range, x, y = _ssim_setup(
+                x, y, data_range, win_size, sigma, k1, k2, gray, False, padding, pad_mode,
+                "ssim_distance",
+            )  # fmt: skip
+            lum, cs = _lcs_maps(
+                x, y, gaussian_taps(win_size, sigma), (k1 * data_range) ** 2,
+                (k2 * data_range) ** 2, padding, pad_mode,
+            )  # fmt: skip
+            values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=True)
     values = reduce(values, reduction)
     return (values, dmap) if return_map else values
 
@@ -254,9 +391,31 @@ def _safe_pow(v: torch.Tensor, w: float, negative: str) -> torch.Tensor:
     return torch.where(pos, safe**w, torch.zeros_like(v))
 
 
-def ms_ssim_min_size(scales: int = 5, win_size: int = 11) -> int:
-    """Smallest side for which the coarsest of ``scales`` scales still fits the window."""
-    return (win_size - 1) * 2 ** (scales - 1) + 1
+def _ms_ssim_weights(scales, weights) -> tuple[float, ...]:
+    if isinstance(scales, bool) or not isinstance(scales, numbers.Integral):
+        raise InputTypeError(f"ms_ssim: scales must be an integer, got {scales!r}")
+    if scales < 1:
+        raise InputError(f"ms_ssim: scales must be >= 1, got {scales}")
+    if weights is None:
+        if scales > len(MS_SSIM_WEIGHTS):
+            raise InputError(
+                f"ms_ssim: msssim.m has 5 scale weights; scales={scales} needs explicit weights"
+            )
+        w = MS_SSIM_WEIGHTS[:scales]
+        return tuple(v / sum(w) for v in w) if scales < len(MS_SSIM_WEIGHTS) else w
+    try:
+        w = tuple(float(v) for v in weights)
+    except (TypeError, ValueError):
+        raise InputTypeError(
+            f"ms_ssim: weights must be a sequence of numbers, got {weights!r}"
+        ) from None
+    if len(w) != scales:
+        raise InputError(
+            f"ms_ssim: weights must have {scales} entries (one per scale), got {len(w)}"
+        )
+    if not all(math.isfinite(v) and v >= 0 for v in w) or sum(w) <= 0:
+        raise InputError(f"ms_ssim: weights must be finite, >= 0 and not all 0, got {w}")
+    return w
 
 
 def ms_ssim(
@@ -274,53 +433,53 @@ def ms_ssim(
     gray: str = "y",
     negative: str = "relu",
 ) -> torch.Tensor:
-    """MS-SSIM (Wang et al. 2003, ``msssim.m``): ssim_M^{w_M} * prod_{j<M} cs_j^{w_j}.
+    """Multi-scale SSIM (Wang, Simoncelli, Bovik 2003, ``msssim.m``).
 
-    cs_j is the mean CS map at scale j, ssim_M the mean SSIM map at the coarsest scale (not
-    mean(L) * mean(CS)); between scales a 2x2 'symmetric' box filter keeps every second pixel.
-    Needs min(H, W) >= (win_size - 1) * 2^(scales - 1) + 1 (161 for the default 5 scales), else
-    a ValueError gives the minimum. ``scales < 5`` uses the first ``scales`` weights renormalised
-    to sum 1 (not the original algorithm; documented). ``negative`` handles cs <= 0: see
-    :func:`_safe_pow`. Reproduces ``msssim.m`` within 1e-4 (tests, float64, data_range=255).
+    MS-SSIM = ssim_M^{w_M} prod_{j<M} cs_j^{w_j}: cs_j is the mean CS map at scale j, ssim_M
+    the mean SSIM map at the coarsest scale (not mean(L) * mean(CS)); between scales a 2 x 2
+    'symmetric' box filter keeps every second pixel. Reproduces ``msssim.m`` to 1e-9 (tests,
+    float64, ``data_range=255``).
+
+    Args:
+        x: distorted images, ``N x C x H x W`` (grey, or RGB converted with ``gray``), values in
+            ``[0, data_range]``; H and W at least (win_size - 1) 2^(scales - 1) + 1 (161 for the
+            defaults, :func:`ms_ssim_min_size`): the window must fit the coarsest scale.
+        y: reference images, same shape, dtype and device.
+        data_range: value of white.
+        reduction: "none" (one value per image), "mean" or "sum".
+        scales: number of scales, >= 1. Fewer than 5 use the first ``scales`` weights of
+            ``msssim.m`` renormalised to sum 1 (not the original algorithm); more need
+            ``weights``.
+        weights: one exponent per scale (finite, >= 0, not all 0); default ``msssim.m``'s.
+        win_size, sigma, k1, k2, gray: as :func:`ssim_maps`.
+        negative: handling of cs <= 0 before the fractional powers: "relu" (max(cs, 0), the
+            parity setting of piq and pytorch-msssim), "clamp" (max(cs, 1e-4), for losses) or
+            "normalize" ((cs + 1) / 2).
+
+    Returns:
+        ``[N]`` (or reduced) in [0, 1] ("relu"), 1 for identical images, higher is better.
+        float32 for half-precision input.
     """
-    if not isinstance(scales, int) or not 1 <= scales <= 5 and weights is None:
-        raise ValueError(
-            f"ms_ssim: scales must be an integer in 1..5 (or give weights), got {scales}"
-        )
-    if weights is None:
-        w = MS_SSIM_WEIGHTS[:scales]
-        w = tuple(v / sum(w) for v in w) if scales < 5 else w
-    else:
-        w = tuple(float(v) for v in weights)
-        if len(w) != scales:
-            raise ValueError(
-                f"ms_ssim: weights must have {scales} entries (one per scale), got {len(w)}"
-            )
-    check_choice(negative, "negative", ("relu", "clamp", "normalize"))
+    w = _ms_ssim_weights(scales, weights)
+    check_choice(negative, "negative", ("relu", "clamp", "normalize"), "ms_ssim")
+    check_choice(reduction, "reduction", _REDUCTIONS, "ms_ssim")
+    _check_window(win_size, sigma, k1, k2, "ms_ssim")
     min_size = ms_ssim_min_size(scales, win_size)
-    data_range, x, y = _ssim_setup(
-        x,
-        y,
-        data_range,
-        win_size,
-        sigma,
-        gray,
-        False,
-        "valid",
-        "replicate",
-        "ms_ssim",
-        min_size=min_size,
-    )
-    kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    out = None
-    for j in range(scales):
-        lum, cs = _lcs_maps(x, y, kernel, c1, c2)
-        if j < scales - 1:
-            v = cs.mean(dim=(1, 2, 3))
-            x, y = box_downsample_symmetric(x, 2), box_downsample_symmetric(y, 2)
-        else:
-            v = (lum * cs).mean(dim=(1, 2, 3))
-        term = _safe_pow(v, w[j], negative)
-        out = term if out is None else out * term
+    with no_autocast(x):
+        data_range, x, y = _ssim_setup(
+            x, y, data_range, win_size, sigma, k1, k2, gray, False, "valid", "replicate",
+            "ms_ssim", min_size=min_size,
+        )  # fmt: skip
+        kernel = gaussian_taps(win_size, sigma)
+        c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+        out = None
+        for j in range(scales):
+            lum, cs = _lcs_maps(x, y, kernel, c1, c2)
+            if j < scales - 1:
+                v = cs.mean(dim=(1, 2, 3))
+                x, y = box_downsample_symmetric(x, 2), box_downsample_symmetric(y, 2)
+            else:
+                v = (lum * cs).mean(dim=(1, 2, 3))
+            term = _safe_pow(v, w[j], negative)
+            out = term if out is None else out * term
     return reduce(out, reduction)

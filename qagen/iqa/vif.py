@@ -1,4 +1,4 @@
-"""Visual Information Fidelity in the pixel domain (VIFp), REFERENCE.md section 1.7.
+"""Visual Information Fidelity in the pixel domain (VIFp).
 
 Sheikh & Bovik, "Image information and visual quality", IEEE TIP 15(2), 2006, and the authors'
 pixel-domain MATLAB release ``vifp_mscale.m`` (LIVE). With ``data_range=255`` and float64 input
@@ -25,12 +25,9 @@ gradient finite there. Everywhere else it changes the value by less than 1e-8 re
 
 Implementation notes:
 
-* The five local statistics of a scale (r, d, r^2, d^2, r d) are filtered together. Images of
-  up to :data:`DENSE_FILTER_MAX_SIZE` pixels a side are filtered with two matrix products by
-  banded Gaussian matrices, which hold only the 'valid' output rows (and, for step 1, only
-  every second one); on CPU this is several times faster than a depthwise convolution (which
-  torch runs slowly there). Larger images use a separable, strided grouped convolution. Both
-  give the same numbers to rounding.
+* The five local statistics of a scale (r, d, r^2, d^2, r d) are filtered together by the
+  separable-filter engine (:func:`qagen.filters.separable_filter`); the subsampling of step 1
+  is the engine's stride, so only the kept pixels are computed.
 * Every image is shifted by its own global mean first. Variances and covariances do not depend
   on the shift (the Gaussian windows sum to 1), but the float32 cancellation error of
   E[r^2] - mu_r^2 shrinks (values around 0 instead of around 128 on the 0-255 scale): float32
@@ -44,24 +41,27 @@ Implementation notes:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
-from qagen._checks import check_choice, check_pair, reduce
+from qagen._checks import (
+    check_choice,
+    check_pair,
+    check_positive,
+    compute_dtype,
+    no_autocast,
+    reduce,
+)
 from qagen.color import GRAY_WEIGHTS, to_gray
-from qagen.filters import gaussian_kernel_1d
+from qagen.filters import gaussian_taps, separable_filter
 
-__all__ = ["vif_p", "VIF_MIN_SIZE", "DENSE_FILTER_MAX_SIZE"]
+__all__ = ["vif_p", "VIF_MIN_SIZE"]
 
 #: Smallest image side accepted by :func:`vif_p`: after the three 'valid' filter-and-subsample
-#: steps and the 'valid' 3x3 statistics of scale 4 at least one pixel must remain.
+#: steps and the 'valid' 3x3 statistics of scale 4 at least one pixel must remain: scale 4's
+#: 3-tap statistics need n4 >= 3; n4 = (n3 - 3) // 2 + 1 gives n3 >= 7; likewise
+#: n2 >= 2 * 6 + 5 = 17 and n1 >= 2 * 16 + 9 = 41.
 VIF_MIN_SIZE = 41
-
-#: Images whose larger side is at most this many pixels are filtered by banded matrix products;
-#: larger ones by separable convolution (matrix products grow with the square of the side).
-DENSE_FILTER_MAX_SIZE = 1024
 
 #: Window sizes of the four scales (N_j = 2^(5-j) + 1), each with sigma N_j / 5.
 _SCALES = (17, 9, 5, 3)
@@ -71,34 +71,9 @@ _EPS_RATIO = 1e-8  # added to num and den (piq), see the module docstring
 _INV_LN10 = 1.0 / math.log(10.0)
 
 
-@lru_cache(maxsize=32)
-def _band_matrix(
-    n_in: int, size: int, step: int, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    """(n_out x n_in) matrix of 'valid' correlation with fspecial's window, keeping every step-th row.
-
-    Row i holds the 1-D window at columns i*step .. i*step + size - 1; n_out = (n_in - size) // step + 1.
-    """
-    g = gaussian_kernel_1d(size, size / 5.0, torch.float64, torch.device("cpu"))
-    n_out = (n_in - size) // step + 1
-    rows = torch.arange(n_out).unsqueeze(1)
-    cols = rows * step + torch.arange(size).unsqueeze(0)
-    m = torch.zeros(n_out, n_in, dtype=torch.float64)
-    m[rows.expand(-1, size), cols] = g.expand(n_out, -1)
-    return m.to(dtype=dtype, device=device)
-
-
 def _filter_valid(x: torch.Tensor, size: int, step: int) -> torch.Tensor:
     """``filter2(fspecial('gaussian', size, size/5), X, 'valid')(1:step:end, 1:step:end)`` per channel."""
-    h, w = x.shape[-2:]
-    if max(h, w) <= DENSE_FILTER_MAX_SIZE:
-        mh = _band_matrix(h, size, step, x.dtype, x.device)
-        mw = _band_matrix(w, size, step, x.dtype, x.device)
-        return torch.matmul(mh, torch.matmul(x, mw.t()))
-    c = x.shape[1]
-    k = gaussian_kernel_1d(size, size / 5.0, x.dtype, x.device)
-    x = F.conv2d(x, k.view(1, 1, size, 1).expand(c, 1, size, 1), stride=(step, 1), groups=c)
-    return F.conv2d(x, k.view(1, 1, 1, size).expand(c, 1, 1, size), stride=(1, step), groups=c)
+    return separable_filter(x, gaussian_taps(size, size / 5.0), "valid", stride=step)
 
 
 def vif_p(
@@ -112,7 +87,7 @@ def vif_p(
     """Pixel-domain Visual Information Fidelity of distorted ``x`` against reference ``y``.
 
     Sheikh & Bovik (IEEE TIP 2006), ``vifp_mscale.m``; algorithm and constants in the module
-    docstring and REFERENCE.md section 1.7. Higher is better: 1 for identical images, 0 when
+    docstring. Higher is better: 1 for identical images, 0 when
     all information is lost, above 1 under contrast enhancement. Not symmetric: ``x`` is the
     distorted (or generated) image, ``y`` the reference.
 
@@ -141,14 +116,12 @@ def vif_p(
         metric="vif_p",
         hint="VIFp filters 'valid' over 4 scales (17, 9, 5, 3-tap windows, 2x subsampling)",
     )
-    check_choice(gray, "gray", tuple(GRAY_WEIGHTS))
-    check_choice(reduction, "reduction", ("none", "mean", "sum"))
-    if not sigma_n_sq > 0:
-        raise ValueError(f"sigma_n_sq must be > 0, got {sigma_n_sq}")
+    check_choice(gray, "gray", tuple(GRAY_WEIGHTS), "vif_p")
+    check_choice(reduction, "reduction", ("none", "mean", "sum"), "vif_p")
+    check_positive(sigma_n_sq, "sigma_n_sq", "vif_p")
 
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x, y = x.float(), y.float()
+    with no_autocast(x.device):
+        x, y = compute_dtype(x, y)
         scale = 255.0 / data_range
         # (N, 2, H, W): channel 0 reference, channel 1 distorted, on the 0-255 scale.
         rd = torch.cat([to_gray(y, gray, data_range), to_gray(x, gray, data_range)], dim=1)

@@ -93,7 +93,7 @@ def test_cqs_range_and_grey_images():
     assert torch.all((v > 1) & (v < 2))
     with pytest.raises(ValueError, match="channels"):
         cqs(grey[:, :1], other[:, :1])
-    with pytest.raises(ValueError, match="c must be > 0"):
+    with pytest.raises(ValueError, match="chroma_similarity: c must be finite and > 0"):
         chroma_similarity(grey, other, c=0.0)
 
 

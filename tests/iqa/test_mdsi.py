@@ -227,7 +227,7 @@ def test_bad_options():
     with pytest.raises(ValueError, match="reduction"):
         mdsi(x, x, reduction="max")
     for name in ("q", "rho", "o", "beta", "gamma"):
-        with pytest.raises(ValueError, match=f"{name} must be > 0"):
+        with pytest.raises(ValueError, match=f"mdsi: {name} must be finite and > 0"):
             mdsi(x, x, **{name: 0.0})
 
 

@@ -1,6 +1,6 @@
 """NIQE against the LIVE MATLAB values, an independent NumPy port of the LIVE code, and closed forms.
 
-The NumPy reference below is written from the MATLAB sources' behaviour (REFERENCE.md 1.9), block by
+The NumPy reference below is written from the MATLAB sources' behaviour (the LIVE release), block by
 block and fit by fit with the literal grid search, independently of qagen's implementation
 (including its own MATLAB ``imresize`` and ``fspecial``).
 """
@@ -21,6 +21,7 @@ from scipy.special import gamma as G
 
 from qagen._checks import input_checks
 from qagen.color import rgb_to_gray
+from qagen.errors import InputError
 from qagen.filters import imresize
 from qagen.io import read_image
 from qagen.iqa.naturalness import (
@@ -40,7 +41,7 @@ from qagen.iqa.naturalness import (
 # Small test images use small blocks with the official (96x96) model on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:niqe. block_size=.* differs:UserWarning")
 
-# ../shared/data/README.md (LIVE computequality.m, 96x96 blocks, official model).
+# tests/reference_data/README.md (LIVE computequality.m, 96x96 blocks, official model).
 LIVE_VALUES = {
     "image1.bmp": 5.0289823203073496,
     "image2.bmp": 17.865863164326175,
@@ -650,12 +651,42 @@ def test_bad_input_raises():
         niqe(x, data_range=0)
     with pytest.raises(TypeError, match="model"):
         niqe(x, model=3)
-    with pytest.raises(ValueError, match="img must have 1 channels"):
+    with pytest.raises(ValueError, match="niqe_features: img must have 1 channel,"):
         niqe_features(torch.rand(1, 3, 96, 96))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(UserWarning, match="block_size=32 differs"):
             niqe(torch.rand(1, 1, 64, 64), block_size=32)
+
+
+def test_fit_skips_unreadable_files_with_one_warning_and_shows_progress(tmp_path, tid_pair, capfd):
+    # The training folders' policy: unreadable files are skipped with ONE warning naming them;
+    # an error only when no readable image is left.
+    Image = pytest.importorskip("PIL.Image")
+    dist, ref = tid_pair
+    for i, x in enumerate((dist, ref)):
+        crop = x[..., :192, :288]  # 2 x 3 blocks each (speed)
+        Image.fromarray(as_np_rgb(crop).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    with pytest.warns(UserWarning, match="covariance is singular"):  # 12 blocks, a small test
+        good = fit_niqe_model(tmp_path, sharpness=None)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    (tmp_path / "cut.bmp").write_bytes((tmp_path / "0.png").read_bytes()[:100])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = fit_niqe_model(tmp_path, sharpness=None, progress=True)
+    # (qagen.io.read_image leaves a corrupt file open: a ResourceWarning, not ours to count)
+    skipped = [w for w in caught if str(w.message).startswith("fit_niqe_model: skipped")]
+    assert len(skipped) == 1, [str(w.message) for w in skipped]
+    assert "skipped 2 unreadable image file(s)" in str(skipped[0].message)
+    assert "bad.png" in str(skipped[0].message) and "cut.bmp" in str(skipped[0].message)
+    assert torch.equal(model.mu, good.mu) and torch.equal(model.cov, good.cov)
+    assert "fit_niqe_model" in capfd.readouterr().err  # the progress bar
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (only_bad / "bad.png").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        with pytest.raises(InputError, match="no readable image among the 1 given"):
+            fit_niqe_model(only_bad)
 
 
 def test_fit_errors(tmp_path):

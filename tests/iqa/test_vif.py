@@ -12,8 +12,8 @@ import torch
 from conftest import MATLAB
 from scipy.signal import correlate2d
 
-import qagen.iqa.vif as vif_module
 from qagen.color import to_gray
+from qagen.filters import filter_path
 from qagen.iqa.vif import vif_p
 
 # Required: 1e-4 absolute in float64. Measured ~1e-14 on both pairs, asserted 1e-9 so that a
@@ -100,13 +100,14 @@ def test_matches_independent_numpy_port_on_every_branch():
     assert abs(got.item() - _vifp_numpy(dist, ref, 0.5)) < 1e-12
 
 
-def test_dense_and_convolution_filtering_agree(monkeypatch):
-    # Images above DENSE_FILTER_MAX_SIZE use separable strided convolutions instead of banded
-    # matrix products: force that path on a small image and compare.
-    dist, ref = (torch.from_numpy(a)[None, None] for a in _hard_pair(61, 97, seed=3))
-    dense = vif_p(dist, ref, 255)
-    monkeypatch.setattr(vif_module, "DENSE_FILTER_MAX_SIZE", 0)
-    torch.testing.assert_close(vif_p(dist, ref, 255), dense, rtol=1e-12, atol=0)
+@pytest.mark.parametrize("path", ["matrix", "slices", "conv"])
+def test_every_filter_path_matches_the_numpy_port(path):
+    # The engine picks a path by cost; each must give vifp_mscale.m's value.
+    d, r = _hard_pair(61, 97, seed=3)
+    want = _vifp_numpy(d, r)
+    with filter_path(path):
+        got = vif_p(torch.from_numpy(d)[None, None], torch.from_numpy(r)[None, None], 255)
+    assert abs(got.item() - want) < 1e-12
 
 
 def test_matches_piq():
