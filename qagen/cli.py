@@ -410,6 +410,19 @@ def _cmd_bench_iqa(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _cmd_distort(args: argparse.Namespace) -> int:
+    from qagen.data.waterloo import distort_folder
+
+    rows = distort_folder(
+        args.folder, args.out, types=args.types, levels=args.levels, seed=args.seed,
+        recursive=args.recursive, progress=not args.no_progress,
+    )  # fmt: skip
+    refs = len({r.reference for r in rows})
+    print(f"wrote {len(rows)} distorted images of {refs} pristine images and "
+          f"{Path(args.out) / 'manifest.csv'}")  # fmt: skip
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from qagen.experiments import BUDGETS, available_experiments, get_experiment, reproduce
 
@@ -576,6 +589,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="score only the first N images (smoke tests)"
     )
     b.set_defaults(func=_cmd_bench_iqa)
+    d = sub.add_parser(
+        "distort",
+        help="distort pristine images with the Waterloo Exploration generator (+ manifest.csv)",
+        description="Distort every image of FOLDER with the Waterloo Exploration Database's "
+        "generator (gblur, wn, jpeg, jp2k at levels 1-5): DIR/<type>/<name>_<level>.png and "
+        "DIR/manifest.csv (reference, distorted, type, level, seed, psnr, ssim, ms_ssim, gmsd, "
+        "fsim, bpp). DIR must be new or empty; nothing is left half-written on an error.",
+    )
+    d.add_argument("folder", metavar="FOLDER", help="folder of pristine images")
+    d.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty)")
+    d.add_argument("--types", default=None, help="comma list of gblur,wn,jpeg,jp2k (default all)")
+    d.add_argument("--levels", default=None, help="e.g. 1-5 or 1,3 (default 1-5)")
+    d.add_argument("--seed", type=int, default=0, help="base seed of the white noise (default 0)")
+    d.add_argument("--recursive", action="store_true", help="also read images in subfolders")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(func=_cmd_distort)
     rep = sub.add_parser(
         "reproduce",
         help="regenerate a paper's table: train its runs, evaluate, write table.{md,csv,json}",
