@@ -151,8 +151,15 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _niqe_kwargs(info, args: argparse.Namespace) -> dict:
-    """``model`` and ``block_size`` for NIQE: the model's own block size unless given."""
+    """``model`` and ``block_size`` for NIQE: the model's own block size unless given; ``model``
+    for a learned metric (``info.model_required``: a trained run, e.g. qmap)."""
     kwargs: dict[str, Any] = {}
+    if getattr(info, "model_required", False):
+        if getattr(args, "block_size", None) is not None:
+            raise InputError(f"--block-size applies to niqe only; {info.name} takes --model")
+        if not args.model:
+            raise InputError(f"{info.name} needs --model: {info.model_argument}")
+        return {"model": args.model}
     if info.name != "niqe":
         for flag, value in (("--model", args.model), ("--block-size", args.block_size)):
             if value is not None:
@@ -230,6 +237,21 @@ def _cmd_map(args: argparse.Namespace) -> int:
         raise InputError(f"{info.name} has no map; metrics with maps: {', '.join(with_maps)}")
     opts = metric_options(info, args)
     out = _output_path(args.output)
+    if not info.full_reference:  # a no-reference map (qmap): one image
+        from qagen.io import read_image_file
+        from qagen.viz import no_reference_map_figure
+
+        if args.dist is not None:
+            raise InputError(f"{info.name} is a no-reference metric: give one IMAGE")
+        kw = _niqe_kwargs(info, args)
+        f = read_image_file(args.ref)
+        x = f.values * (255.0 / f.white)
+        dr = _data_range(args.data_range, [f], [args.ref])
+        no_reference_map_figure(info.name, x, dr, out, image_name=args.ref, options={**kw, **opts})
+        print(f"wrote {out}")
+        return 0
+    if args.dist is None:
+        raise InputError(f"{info.name} is a full-reference metric: give REF and DIST")
     x, y, dr, _ = _load_pair(args.ref, args.dist, info, args.data_range)
     map_figure(info.name, x, y, dr, out, ref_name=args.ref, dist_name=args.dist, options=opts)
     print(f"wrote {out}")
@@ -480,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
                    'written as null with a "reason" field)')  # fmt: skip
     _add_metric_options(s)
     s.add_argument("--model", help="niqe: pristine model file (.npz from niqe-fit, or .mat); its "
-                   "block size is used unless --block-size is given")  # fmt: skip
+                   "block size is used unless --block-size is given; qmap: the run directory of a "
+                   "trained qmap-* recipe")  # fmt: skip
     s.add_argument("--block-size", type=int, default=None, help="niqe: block size (default 96, "
                    "or the model's)")  # fmt: skip
     s.set_defaults(func=_cmd_score)
@@ -492,11 +515,15 @@ def build_parser() -> argparse.ArgumentParser:
         "its scale, which way is better, the score and both file names are on the figure.",
     )
     m.add_argument(
-        "metric", help="a metric with a map (ssim, gmsd, gmsm, cqs, chroma, fsim, fsimc, mdsi)"
+        "metric",
+        help="a metric with a map (ssim, gmsd, gmsm, cqs, chroma, fsim, fsimc, mdsi, qmap)",
     )
-    m.add_argument("ref", metavar="REF")
-    m.add_argument("dist", metavar="DIST")
+    m.add_argument("ref", metavar="REF", help="reference image (or the image, for qmap)")
+    m.add_argument(
+        "dist", metavar="DIST", nargs="?", help="distorted image (full-reference metrics)"
+    )
     m.add_argument("-o", "--output", required=True, help="output file (.png added when no suffix)")
+    m.add_argument("--model", help="qmap: the run directory of a trained qmap-* recipe")
     _add_metric_options(m, shortcuts=False)
     m.set_defaults(func=_cmd_map)
 

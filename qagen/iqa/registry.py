@@ -27,6 +27,11 @@ class MetricInfo:
     input: str  # "grey or RGB", "RGB", ...
     map_function: str | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    #: what the metric's ``model`` argument is (``--model`` on the command line, ``NAME:MODEL``
+    #: in ``bench-iqa --metrics``); "" when it takes none
+    model_argument: str = ""
+    #: whether the metric needs a model (a learned metric) rather than having a default one
+    model_required: bool = False
 
     @property
     def fn(self) -> Callable:
@@ -88,7 +93,16 @@ for _info in (
     MetricInfo("vif_p", _M + "vif", "vif_p", True, True, True,
                "Sheikh & Bovik 2006 vifp_mscale.m", "1e-4 abs", "grey; RGB -> Y", aliases=("vifp",)),
     MetricInfo("niqe", _M + "naturalness", "niqe", False, False, True,
-               "Mittal et al. 2013 LIVE computequality.m", "0.1% rel (target 1e-6)", "grey or RGB (rgb2gray)"),
+               "Mittal et al. 2013 LIVE computequality.m", "0.1% rel (target 1e-6)", "grey or RGB (rgb2gray)",
+               model_argument="a NIQE pristine model file (.npz from qagen niqe-fit, or .mat); "
+               "default: the LIVE model"),
+    # A learned metric: the model is a run directory of a trained qmap-* recipe; the module is
+    # named here as a string only (imported on use), the metric layer imports nothing above it.
+    MetricInfo("qmap", "qagen.eval.qmap", "qmap_score", False, True, False,
+               "Zhou, Guo & Dasari: mean of the SSIM map a trained network predicts (no reference)",
+               "learned: qagen eval RUN reports its error against SSIM", "RGB (grey repeated)",
+               map_function="qmap_map", model_argument="the run directory of a trained qmap-* "
+               "recipe (qagen train qmap-unet ...)", model_required=True),
 ):  # fmt: skip
     register(_info)
 

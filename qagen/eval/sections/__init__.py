@@ -7,11 +7,12 @@
   evaluations over checkpoints.
 * :mod:`.gan`: the QAGAN / WGAN family (every :class:`qagen.train.recipes.GANRecipe`): quality
   maps of generated samples against their nearest training images.
+* :mod:`.qmap`: the quality-map runs (``qmap-*``): their evaluation and predicted maps.
 
 A new family (BEGAN, QMF, quality maps, SR) adds ``<family>.py`` with
 ``register_run_sections(...)`` calls and imports it here.
 """
 
-from qagen.eval.sections import common, evaluation, gan
+from qagen.eval.sections import common, evaluation, gan, qmap
 
-__all__ = ["common", "evaluation", "gan"]
+__all__ = ["common", "evaluation", "gan", "qmap"]

@@ -8,6 +8,8 @@ name                method                                      source of the de
 ``qagan-ssim``      QAGAN, SSIM gradient penalty                 REFERENCE 3.2.1-3.2.2
 ``qagan-niqe``      QAGAN, NIQE penalty on critic gradients      REFERENCE 3.2.1, 3.2.3
 ``qagan-ssim-niqe`` QAGAN, both penalties                        REFERENCE 3.2.1-3.2.3
+``qmap-*``          SSIM-map prediction (8 models of Table I)    REFERENCE 5 (Zhou, Guo, Dasari)
+``nr-iqa``          CNN score regressor (NR-IQA)                 REFERENCE 4.1 (QMF's s), 6.3
 =================== ========================================== ===============================
 
 Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper-parameters, a
@@ -17,6 +19,7 @@ Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper
 
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
+from .qmap import QMapConfig, QMapGAN, QMapGANConfig, QMapRecipe
 from .wgan import (
     QAGANNIQE,
     QAGANSSIM,
@@ -44,6 +47,10 @@ __all__ = [
     "QAGANSSIMConfig",
     "QAGANSSIMNIQE",
     "QAGANSSIMNIQEConfig",
+    "QMapConfig",
+    "QMapGAN",
+    "QMapGANConfig",
+    "QMapRecipe",
     "SharedStepAdam",
     "WGANGP",
     "WGANGPConfig",
