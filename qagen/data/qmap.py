@@ -98,7 +98,8 @@ class QMapDataOptions:
     its shorter side is this many pixels (antialiased bicubic; 0 keeps the size);
     ``distortion_seed``: base seed of the white noise; ``database_distortions``: use the Waterloo
     database's own distorted copies where present; ``cache_dir``; ``map_dtype``; ``pad_mode``
-    of the SSIM map's 'same' filtering.
+    of the SSIM map's 'same' filtering; ``builtin_split``: the built-in photos' held-out photos
+    (default) or a seeded 80/20 split like the other sources.
     """
 
     types: tuple[str, ...] = DISTORTION_TYPES
@@ -113,6 +114,9 @@ class QMapDataOptions:
     cache_dir: str = ""
     map_dtype: Literal["float16", "float32"] = "float16"
     pad_mode: Literal["replicate", "symmetric", "reflect", "zeros"] = "replicate"
+    #: the built-in photos' split: "held-out" (validation = qagen's held-out photos) or
+    #: "seeded" (the seeded 80/20 split of the other sources, different for every split_seed)
+    builtin_split: Literal["held-out", "seeded"] = "held-out"
 
     def validate(self) -> QMapDataOptions:
         self.types = parse_types(list(self.types))
@@ -264,7 +268,7 @@ def split_contents(
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "all":
         return list(contents)
-    if spec.strip().lower() == "builtin":
+    if spec.strip().lower() == "builtin" and options.builtin_split == "held-out":
         from qagen.data.builtin import HELD_OUT_PHOTOS
 
         held = set(HELD_OUT_PHOTOS)
@@ -365,6 +369,7 @@ class QMapDataset(Dataset):
         self.root = cache_root(self.options.cache_dir) / CACHE_VERSION
         self.items = self._plan()
         self.cache_stats = {"found": 0, "computed": 0}
+        self._meta: dict[int, dict] = {}
         self._prepare(progress)
 
     # -- planning and filling the cache
@@ -476,6 +481,8 @@ class QMapDataset(Dataset):
     def meta(self, index: int) -> dict[str, Any]:
         """The item's content name, type, level, copy and (distorted items) the whole image's
         SSIM, map mean and achieved bits per pixel."""
+        if index in self._meta:
+            return dict(self._meta[index])
         it = self.items[index]
         out: dict[str, Any] = {"content": self.contents[it.content].name, "type": it.kind,
                                "level": it.level, "copy": it.copy}  # fmt: skip
@@ -483,7 +490,8 @@ class QMapDataset(Dataset):
             out.update(json.loads(it.meta.read_text()))
         else:
             out.update({"ssim": 1.0, "map_mean": 1.0, "bpp": None})
-        return out
+        self._meta[index] = out
+        return dict(out)
 
     def window(self, index: int) -> tuple[int, int, int, int]:
         """``(top, left, height, width)`` of the item's crop (random: drawn from torch's global
@@ -513,14 +521,14 @@ class QMapDataset(Dataset):
         it = self.items[index]
         top, left, h, w = self.window(index)
         img = np.load(it.image, mmap_mode="r")[top : top + h, left : left + w]
-        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div_(255.0)
         if self.target == "score":
             y = torch.tensor(self.meta(index)["ssim"], dtype=torch.float32)
         elif it.map is None:
             y = torch.ones(1, h, w)
         else:
             m = np.load(it.map, mmap_mode="r")[top : top + h, left : left + w]
-            y = torch.from_numpy(np.asarray(m, dtype=np.float32)).unsqueeze(0)
+            y = torch.from_numpy(np.array(m, dtype=np.float32)).unsqueeze(0)
         return x, y, ITEM_TYPES.index(it.kind), it.level
 
     def __repr__(self) -> str:

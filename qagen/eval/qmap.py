@@ -167,11 +167,18 @@ def qmap_map(x: torch.Tensor, data_range: float = 1.0, *, model: Any = None) -> 
 
 
 def _rows(model: QMapModel, ds: Any, batch_size: int, progress: bool, desc: str) -> list[dict]:
-    """Per item: type, level, content, copy, MAE, predicted score and true SSIM of the crop."""
-    from torch.utils.data import DataLoader
+    """Per distinct item (the over-sampled pristine copies are the same centre crop: only the
+    first is predicted and it carries their number as ``weight``): type, level, content, MAE,
+    predicted score and true SSIM of the crop; ``index`` into the dataset."""
+    from torch.utils.data import DataLoader, Subset
 
+    idx = [i for i, it in enumerate(ds.items) if it.copy == 0]
+    copies = {it.content: 0 for it in ds.items}
+    for it in ds.items:
+        if it.kind == "pristine":
+            copies[it.content] += 1
     rows: list[dict] = []
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = DataLoader(Subset(ds, idx), batch_size=batch_size, shuffle=False, num_workers=0)
     it = loader
     if progress:
         from tqdm import tqdm
@@ -182,16 +189,25 @@ def _rows(model: QMapModel, ds: Any, batch_size: int, progress: bool, desc: str)
         pred = model.recipe.predict(x.to(model.run.device)).float().cpu()
         mae = (pred - y).abs().mean(dim=(1, 2, 3))
         for j in range(x.shape[0]):
-            item = ds.items[k]
+            item = ds.items[idx[k]]
             rows.append({"content": ds.contents[item.content].name, "type": item.kind,
-                         "level": item.level, "copy": item.copy, "mae": float(mae[j]),
-                         "predicted": float(pred[j].mean()), "ssim": float(y[j].mean())})  # fmt: skip
+                         "level": item.level, "mae": float(mae[j]),
+                         "predicted": float(pred[j].mean()), "ssim": float(y[j].mean()),
+                         "weight": copies[item.content] if item.kind == "pristine" else 1,
+                         "index": idx[k]})  # fmt: skip
             k += 1
     return rows
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return float(np.mean(values)) if len(values) else None
+def _mean(values: Sequence[float], weights: Sequence[float] | None = None) -> float | None:
+    if not len(values):
+        return None
+    return float(np.average(values, weights=weights))
+
+
+def _wmean(rows: Sequence[dict], key: str = "mae") -> float | None:
+    """The mean over every item of the split (a pristine row counts once per copy)."""
+    return _mean([r[key] for r in rows], [r["weight"] for r in rows])
 
 
 def evaluate_qmap_run(
@@ -214,13 +230,10 @@ def evaluate_qmap_run(
     train = type(recipe).build_dataset(run, "train", **kw)
     vrows = _rows(model, valid, batch_size, progress, "qmap eval: validation")
     trows = _rows(model, train, batch_size, progress, "qmap eval: training split")
-    constant = float(np.mean([r["ssim"] for r in trows]))
-    # the constant's MAE needs the maps, not only their means
-    base = []
-    for i in range(len(valid)):
-        y = valid[i][1]
-        base.append(float((y - constant).abs().mean()))
-    distinct = [r for r in vrows if r["copy"] == 0]
+    constant = _wmean(trows, "ssim")
+    for r in vrows:  # the constant's MAE needs the maps, not only their means
+        r["mae_constant"] = float((valid[r["index"]][1] - constant).abs().mean())
+    distinct = vrows  # every distorted image and one copy of each pristine image
     pred = np.array([r["predicted"] for r in distinct])
     true = np.array([r["ssim"] for r in distinct])
     corr = correlations(
@@ -238,11 +251,11 @@ def evaluate_qmap_run(
 
     record = {
         "metric": "qmap",
-        "mae": _mean([r["mae"] for r in vrows]),
-        "train_mae": _mean([r["mae"] for r in trows]),
-        "mae_constant_baseline": _mean(base),
+        "mae": _wmean(vrows),
+        "train_mae": _wmean(trows),
+        "mae_constant_baseline": _wmean(vrows, "mae_constant"),
         "constant": constant,
-        "mae_ratio_to_baseline": _mean([r["mae"] for r in vrows]) / _mean(base) if _mean(base) else None,
+        "mae_ratio_to_baseline": _wmean(vrows) / _wmean(vrows, "mae_constant"),
         "mae_per_type": {k: v for k, v in per_type.items() if v is not None},
         "mae_per_level": {k: v for k, v in per_level.items() if v is not None},
         "mae_per_type_level": {t: {k: v for k, v in d.items() if v is not None} for t, d in per_tl.items()},

@@ -19,6 +19,7 @@ Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper
 
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
+from .nr_iqa import NRIQA, NRIQAConfig
 from .qmap import QMapConfig, QMapGAN, QMapGANConfig, QMapRecipe
 from .wgan import (
     QAGANNIQE,
@@ -40,6 +41,8 @@ __all__ = [
     "GANConfig",
     "GANRecipe",
     "NIQEPenaltyConfig",
+    "NRIQA",
+    "NRIQAConfig",
     "QAGANConfig",
     "QAGANNIQE",
     "QAGANNIQEConfig",
