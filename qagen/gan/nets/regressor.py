@@ -3,7 +3,7 @@ paper's Tables 1-2, whose architecture the paper does not give).
 
 * ``arch="cnn"`` (default): five stages of two 3x3 convolutions (batch norm, ReLU) with
   ``width``, 2, 4, 8 and 8 x ``width`` channels, 2x2 max pooling between the stages, global
-  average pooling and a linear layer to one score. 2,354,913 parameters at ``width=32``.
+  average pooling and a linear layer to one score. 2,354,145 parameters at ``width=32``.
 * ``arch="resnet18"``: torchvision's ResNet-18 (random initialisation; ``weights``: a local
   ImageNet file), its classifier replaced by a linear layer to one score.
 
