@@ -115,3 +115,21 @@ def test_regressor_is_size_agnostic():
     with torch.no_grad():
         assert r(torch.rand(3, 3, 64, 64)).shape == (3,)
         assert r(torch.rand(1, 3, 96, 160)).shape == (1,)
+
+
+def test_encoder_weights_from_a_local_file(tmp_path):
+    import torchvision
+
+    from qagen.errors import InputError
+
+    resnet = torchvision.models.resnet18(weights=None)  # stands in for an ImageNet file
+    path = tmp_path / "resnet18.pth"
+    torch.save(resnet.state_dict(), path)
+    model = smp_model("resnet18-unet", encoder_weights=str(path))
+    assert torch.equal(model.encoder.conv1.weight, resnet.conv1.weight)
+    assert torch.equal(model.encoder.layer4[1].bn2.running_var, resnet.layer4[1].bn2.running_var)
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(InputError, match="does not fit the encoder"):
+        smp_model("resnet18-unet", encoder_weights=str(tmp_path / "bad.pth"))
+    with pytest.raises(FileNotFoundError):
+        smp_model("resnet18-unet", encoder_weights=str(tmp_path / "missing.pth"))

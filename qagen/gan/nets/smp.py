@@ -59,7 +59,10 @@ def load_encoder_weights(model: nn.Module, path: str | Path) -> None:
     if not isinstance(state, dict):
         raise InputError(f"{path} does not hold a state dict")
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
-    missing, unexpected = model.encoder.load_state_dict(state, strict=False)
+    try:  # nn.Module's own method: some encoders override load_state_dict and return nothing
+        missing, unexpected = nn.Module.load_state_dict(model.encoder, state, strict=False)
+    except RuntimeError as exc:  # shapes that do not match
+        raise InputError(f"{path} does not fit the encoder: {exc}") from None
     if missing or unexpected:
         raise InputError(
             f"{path} does not fit the encoder: {len(missing)} missing keys (e.g. "
