@@ -53,11 +53,18 @@ class ScoreRegressor(nn.Module):
 
             net = torchvision.models.resnet18(weights=None)
             if weights:
-                state = torch.load(
-                    Path(weights).expanduser(), map_location="cpu", weights_only=True
-                )
+                path = Path(weights).expanduser()
+                if not path.is_file():
+                    raise FileNotFoundError(f"regressor weights file not found: {path}")
+                state = torch.load(path, map_location="cpu", weights_only=True)
                 state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-                net.load_state_dict(state, strict=False)
+                try:
+                    missing, unexpected = net.load_state_dict(state, strict=False)
+                except RuntimeError as exc:
+                    raise InputError(f"{path} does not fit ResNet-18: {exc}") from None
+                if [k for k in missing if not k.startswith("fc.")] or unexpected:
+                    raise InputError(f"{path} does not fit ResNet-18: missing {missing[:3]}, "
+                                     f"unexpected {unexpected[:3]}")  # fmt: skip
             c = net.fc.in_features
             net.fc = nn.Identity()
             net.avgpool = nn.Identity()
