@@ -437,11 +437,14 @@ class QMapDataset(Dataset):
             bar.close()
         n = len(self.items)
         rate = self.cache_stats["found"] / n if n else 1.0
-        _log.info(
-            "qmap data %s/%s: %d items from %d pristine images; cache %s: %d found, %d computed "
-            "(hit rate %.0f%%)", self.spec, self.split, n, len(self.contents), self.root,
-            self.cache_stats["found"], self.cache_stats["computed"], 100 * rate,
-        )  # fmt: skip
+        self.cache_message = (
+            f"qmap data {self.spec}/{self.split}: {n} items from {len(self.contents)} pristine "
+            f"images; SSIM-map cache {self.root}: {self.cache_stats['found']} found, "
+            f"{self.cache_stats['computed']} computed (hit rate {100 * rate:.0f}%)"
+        )
+        _log.info(self.cache_message)
+        if progress:  # the command line shows it (the training log of the run)
+            print(self.cache_message, file=sys.stderr)
 
     @staticmethod
     def _cached(it: QMapItem) -> bool:

@@ -8,11 +8,12 @@
 * :mod:`.gan`: the QAGAN / WGAN family (every :class:`qagen.train.recipes.GANRecipe`): quality
   maps of generated samples against their nearest training images.
 * :mod:`.qmap`: the quality-map runs (``qmap-*``): their evaluation and predicted maps.
+* :mod:`.nr_iqa`: the ``nr-iqa`` runs: SROCC/PLCC per distortion type of the test split.
 
 A new family (BEGAN, QMF, quality maps, SR) adds ``<family>.py`` with
 ``register_run_sections(...)`` calls and imports it here.
 """
 
-from qagen.eval.sections import common, evaluation, gan, qmap
+from qagen.eval.sections import common, evaluation, gan, nr_iqa, qmap
 
-__all__ = ["common", "evaluation", "gan", "qmap"]
+__all__ = ["common", "evaluation", "gan", "nr_iqa", "qmap"]
