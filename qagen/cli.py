@@ -548,12 +548,14 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe",
         nargs="?",
         metavar="RECIPE",
-        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe",
+        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe, qmap-* (learned SSIM "
+        "maps), nr-iqa; qagen train --list shows them all",
     )
     t.add_argument(
         "--data",
         metavar="SPEC",
-        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | folder:PATH",
+        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | folder:PATH; qmap-*: also "
+        "waterloo:ROOT; nr-iqa: tid2008:ROOT, live:ROOT, tid2013:, csiq:, kadid10k:",
     )
     t.add_argument(
         "--preset",
