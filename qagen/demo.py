@@ -61,6 +61,9 @@ def run(out: Path) -> list[dict[str, object]]:
     y = _tensor(ref_img)
     names = []
     for n in available():
+        if getattr(get(n), "model_required", False):
+            print(f"(skipping {n}: a learned metric, needs a trained model)")
+            continue
         try:
             get(n).fn  # noqa: B018 - import check
             names.append(n)

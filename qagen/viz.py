@@ -216,6 +216,47 @@ def map_figure(
     return path
 
 
+def no_reference_map_figure(
+    metric: str,
+    x: torch.Tensor,
+    data_range: float,
+    path: str | Path,
+    *,
+    image_name: str = "image",
+    options: Mapping[str, Any] | None = None,
+) -> Path:
+    """Draw a no-reference metric's map of ``x`` (e.g. ``qmap``'s predicted SSIM map) beside the
+    image, with the score, its direction and the file name in the title."""
+    from qagen.iqa.registry import get
+
+    info = get(metric)
+    options = dict(options or {})
+    m = info.map_fn(x, data_range=data_range, **options)
+    score = float(info.fn(x, data_range=data_range, **options).reshape(-1)[0])
+    plt = _plt()
+    qm = _single(m[:1])
+    h, w = qm.shape
+    dpi = 100
+    pw, ph = max(3.2, 1.3 * w / dpi), max(3.2, 1.3 * h / dpi)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (pw + 1.3), ph + 1.6), dpi=dpi)
+    img = (x[0].detach().to(torch.float64).cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
+    axes[0].imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title("image (no reference used)", fontsize=10)
+    im = axes[1].imshow(qm.numpy(), cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+    axes[1].set_title(f"predicted {info.map_function} map\n{h} x {w} px", fontsize=10)
+    bar = fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+    bar.set_label("predicted SSIM: 1 = undistorted, higher is better (< 0 shown as 0)", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(f"{_score_line(info.name, score)};  score = mean of the predicted map\n"
+                 f"IMAGE: {Path(image_name).name}", fontsize=11)  # fmt: skip
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def metrics_with_maps() -> Sequence[str]:
     """Names of the metrics :func:`map_figure` can draw."""
     return list(MAP_VIEWS)

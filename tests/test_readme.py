@@ -71,7 +71,7 @@ def test_command_lines_that_need_no_outside_data_run(tmp_path, capsys):
     for argv in _commands():
         if argv[0] not in ("score", "map", "metrics") and argv[:2] != ["train", "--list"]:
             continue
-        if any(a.startswith("[") for a in argv) or "model.npz" in argv:
+        if any(a.startswith("[") for a in argv) or "model.npz" in argv or "runs/qmap-unet" in argv:
             continue  # optional-argument notation, or a model the reader has not fitted yet
         assert main([files.get(a, a) for a in argv]) == 0, argv
         ran += 1

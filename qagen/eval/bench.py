@@ -58,7 +58,19 @@ def _resolve_metric(m: object) -> MetricSpec:
             from qagen.iqa import get
         except ImportError as exc:  # registry not available in this build
             raise RuntimeError("qagen.iqa.get (the metric registry) is not available") from exc
-        info = get(m.strip())
+        name, sep, model = m.strip().partition(":")
+        info = get(name)
+        if sep or getattr(info, "model_required", False):
+            # NAME:MODEL, e.g. qmap:runs/qmap-unet (a trained map predictor) or niqe:model.npz
+            if not getattr(info, "model_argument", ""):
+                raise InputError(f"{info.name} takes no model; write it without ':{model}'")
+            if not model:
+                raise InputError(f"{info.name} needs a model: {info.name}:MODEL with MODEL "
+                                 f"{info.model_argument}")  # fmt: skip
+            import functools
+
+            fn = functools.partial(info.fn, model=model)
+            return MetricSpec(info.name, fn, bool(info.full_reference), bool(info.higher_is_better))
     else:
         info = m
     try:

@@ -289,6 +289,11 @@ def eval_command(
     :class:`qagen.errors.InputError` or ``FileNotFoundError`` with a message for the user."""
     stream = stream if stream is not None else sys.stdout
     opts = options if options is not None else EvalOptions()
+    from qagen.eval.evaluators import run_evaluator
+
+    special = run_evaluator(run_dir)  # quality-map and score runs have their own evaluation
+    if special is not None:
+        return special(run_dir, opts, stream)
     res = evaluate_run(run_dir, opts)
     first = next((r for r in res.values() if not r.get("skipped")), None)
     if first is not None:

@@ -70,9 +70,10 @@ class RunSpec:
 @dataclass(frozen=True)
 class Cell:
     """Our value of one cell: ``value`` (``None`` when it could not be computed, with
-    ``reason``), an optional ``std`` (over seeds or splits) and ``n`` (how many)."""
+    ``reason``; a string for a descriptive column such as a model's type), an optional ``std``
+    (over seeds or splits) and ``n`` (how many)."""
 
-    value: float | None
+    value: float | str | None
     std: float | None = None
     n: int | None = None
     reason: str | None = None
@@ -80,6 +81,8 @@ class Cell:
     def __post_init__(self) -> None:
         if self.value is None and not self.reason:
             raise InputError("a Cell without a value needs a reason")
+        if isinstance(self.value, str):
+            return
         if self.value is not None and not math.isfinite(float(self.value)):
             object.__setattr__(self, "reason", self.reason or f"not finite: {self.value}")
             object.__setattr__(self, "value", None)
@@ -92,7 +95,7 @@ class Row:
 
     label: str
     ours: dict[str, Cell] = field(default_factory=dict)
-    paper: dict[str, float | None] = field(default_factory=dict)
+    paper: dict[str, float | str | None] = field(default_factory=dict)
     paper_std: dict[str, float | None] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
     note: str = ""
@@ -165,7 +168,12 @@ class Experiment:
 
 
 _EXPERIMENTS: dict[str, type[Experiment]] = {}
-_BUILTIN = ("qagen.experiments.qagan_cifar10", "qagen.experiments.began_table2")
+_BUILTIN = (
+    "qagen.experiments.qagan_cifar10",
+    "qagen.experiments.began_table2",
+    "qagen.experiments.qmap_table1",
+    "qagen.experiments.nriqa_tables",
+)
 _LOADED = False
 
 

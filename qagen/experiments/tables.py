@@ -27,9 +27,13 @@ from typing import Any
 from qagen.experiments.base import Experiment, ExperimentContext, Row, RunSpec
 
 
-def _num(v: float | None, std: float | None = None, digits: int = 4) -> str:
+def _num(v: float | str | None, std: float | None = None, digits: int = 4) -> str:
     if v is None:
         return "—"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)  # counts (e.g. parameters) in full
     text = f"{v:.{digits}g}"
     return f"{text} ± {std:.2g}" if std is not None else text
 
@@ -131,7 +135,7 @@ def table_csv(table: dict[str, Any]) -> str:
         for c in cols:
             for v in (r["ours"].get(c), r["ours_std"].get(c), r["paper"].get(c),
                       r["paper_std"].get(c)):  # fmt: skip
-                line.append("" if v is None else repr(float(v)))
+                line.append("" if v is None else v if isinstance(v, str) else repr(float(v)))
         line.append(r["note"])
         w.writerow(line)
     return buf.getvalue()

@@ -42,6 +42,11 @@ class MetricInfo:
     aliases: tuple[str, ...] = field(default_factory=tuple)
     min_size: int = 1
     min_size_function: str | None = None
+    #: what the metric's ``model`` argument is (``--model`` on the command line, ``NAME:MODEL``
+    #: in ``bench-iqa --metrics``); "" when it takes none
+    model_argument: str = ""
+    #: whether the metric needs a model (a learned metric) rather than having a default one
+    model_required: bool = False
 
     @property
     def fn(self) -> Callable:
@@ -128,7 +133,16 @@ for _info in (
                min_size=41),
     MetricInfo("niqe", _M + "naturalness", "niqe", False, False, True,
                "Mittal et al. 2013 LIVE computequality.m", "1e-9", "grey or RGB (rgb2gray)",
-               min_size=96, min_size_function="niqe_min_size"),
+               min_size=96, min_size_function="niqe_min_size",
+               model_argument="a NIQE pristine model file (.npz from qagen niqe-fit, or .mat); "
+               "default: the LIVE model"),
+    # A learned metric: the model is a run directory of a trained qmap-* recipe; the module is
+    # named here as a string only (imported on use), the metric layer imports nothing above it.
+    MetricInfo("qmap", "qagen.eval.qmap", "qmap_score", False, True, False,
+               "Zhou, Guo & Dasari: mean of the SSIM map a trained network predicts (no reference)",
+               "learned: qagen eval RUN reports its error against SSIM", "RGB (grey repeated)",
+               map_function="qmap_map", model_argument="the run directory of a trained qmap-* "
+               "recipe (qagen train qmap-unet ...)", model_required=True),
 ):  # fmt: skip
     register(_info)
 

@@ -254,8 +254,9 @@ def train_main(
                 f"{run.train.max_steps}; pass a larger --max-steps to continue the run"
             )
             return TrainStatus(0, out_dir)
-    get_recipe(run.recipe).validate_config(run.hparams, run)  # bad values before data is read
-    dataset = build_training_dataset(run.data)
+    cls = get_recipe(run.recipe)
+    cls.validate_config(run.hparams, run)  # bad values before data is read
+    dataset = cls.build_dataset(run) if cls.has_own_dataset() else build_training_dataset(run.data)
     trainer = Trainer(run, dataset, out_dir, resume=point)
     try:
         result = trainer.fit()

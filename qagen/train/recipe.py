@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data._utils.collate import default_collate
 
-from qagen.errors import UnknownNameError
+from qagen.errors import InputError, UnknownNameError
 
 from .config import EmptyConfig, RunConfig
 from .distributed import all_reduce_mean
@@ -168,6 +168,23 @@ class Recipe:
     def __init__(self, cfg: Any, ctx: TrainContext) -> None:
         self.cfg = cfg
         self.ctx = ctx
+
+    @classmethod
+    def build_dataset(cls, run: RunConfig, split: str | None = None, **kwargs: Any) -> Any:
+        """The run's dataset for ``split`` (default ``run.data.split``). Default: the images of
+        ``qagen.data.build_dataset(data.spec, data.resolution, split, **kwargs)``. A recipe that
+        trains on something else (paired images, images with target maps or scores) overrides
+        it; the trainer, :func:`qagen.train.restore_run` and ``RestoredRun.dataset`` call it."""
+        from qagen.data import build_dataset
+
+        if not run.data.spec:
+            raise InputError("no training data: pass --data SPEC (or set data.spec in the preset)")
+        return build_dataset(run.data.spec, run.data.resolution, split or run.data.split, **kwargs)
+
+    @classmethod
+    def has_own_dataset(cls) -> bool:
+        """Whether the recipe overrides :meth:`build_dataset`."""
+        return cls.build_dataset.__func__ is not Recipe.build_dataset.__func__
 
     @classmethod
     def validate_config(cls, cfg: Any, run: Any) -> None:

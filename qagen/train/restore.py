@@ -62,15 +62,18 @@ class _LazyDataset(torch.utils.data.Dataset):
     """The run's training dataset, built on first use (sampling an unconditional generator never
     touches it, so a run can be restored where its data is not available)."""
 
-    def __init__(self, restored_data: Any) -> None:
-        self._data = restored_data
+    def __init__(self, run: RunConfig, recipe_cls: type[Recipe]) -> None:
+        self._run, self._cls = run, recipe_cls
         self._ds: Any = None
 
     def _get(self) -> Any:
         if self._ds is None:
-            from .main import build_training_dataset
+            if self._cls.has_own_dataset():
+                self._ds = self._cls.build_dataset(self._run)
+            else:
+                from .main import build_training_dataset
 
-            self._ds = build_training_dataset(self._data)
+                self._ds = build_training_dataset(self._run.data)
         return self._ds
 
     def __len__(self) -> int:
@@ -131,13 +134,9 @@ class RestoredRun:
         """The run's dataset (``data.spec`` at ``data.resolution``) for ``split`` (default the
         training split, ``data.split``); ``kwargs`` go to ``qagen.data.build_dataset``
         (``value_range=(0, 1)``, ``flip=False``, ...)."""
-        from qagen.data import build_dataset
-
         if not self.run.data.spec:
             raise InputError("the run's configuration names no dataset (data.spec)")
-        return build_dataset(
-            self.run.data.spec, self.run.data.resolution, split or self.run.data.split, **kwargs
-        )
+        return type(self.recipe).build_dataset(self.run, split or self.run.data.split, **kwargs)
 
     def sample_inputs(self, n: int, seed: int | None = None) -> Any:
         """Inputs of ``n`` samples on the device: ``recipe.sample_inputs(n, Generator(seed))``;
@@ -259,7 +258,7 @@ def restore_run(
             run,
             cls,
             device=dev,
-            dataset=_LazyDataset(run.data),
+            dataset=_LazyDataset(run, cls),
             batches_per_epoch=1,
             stream_factory=stream_factory,
         )

@@ -9,11 +9,13 @@
   maps of generated samples against their nearest training images.
 * :mod:`.began`: the ``began`` recipe: BEGAN-IQA's Table 2 statistics, Figures 3-6 and the
   diversity of the samples.
+* :mod:`.qmap`: the quality-map runs (``qmap-*``): their evaluation and predicted maps.
+* :mod:`.nr_iqa`: the ``nr-iqa`` runs: SROCC/PLCC per distortion type of the test split.
 
 A new family (BEGAN, QMF, quality maps, SR) adds ``<family>.py`` with
 ``register_run_sections(...)`` calls and imports it here.
 """
 
-from qagen.eval.sections import began, common, evaluation, gan
+from qagen.eval.sections import began, common, evaluation, gan, nr_iqa, qmap
 
-__all__ = ["began", "common", "evaluation", "gan"]
+__all__ = ["began", "common", "evaluation", "gan", "nr_iqa", "qmap"]

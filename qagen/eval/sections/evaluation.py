@@ -264,6 +264,10 @@ def history_figure(rows: Sequence[Mapping[str, Any]]) -> Figure | None:
 def evaluation_section(run: RunReportData) -> list[Section]:
     """The evaluation of the run: main table, SWD per level, NIQE, GLCM, skipped metrics,
     protocols and the evaluations over checkpoints."""
+    from qagen.eval.evaluators import run_evaluator
+
+    if run_evaluator(run.run_dir) is not None:
+        return []  # not a generator: the family's own section shows its evaluation
     done, skipped = _records(run.evaluation)
     blocks: list[Any] = []
     if not done and not skipped:

@@ -9,6 +9,8 @@ name                method                                      source of the de
 ``qagan-niqe``      QAGAN, NIQE penalty on critic gradients      REFERENCE 3.2.1, 3.2.3
 ``qagan-ssim-niqe`` QAGAN, both penalties                        REFERENCE 3.2.1-3.2.3
 ``began``           BEGAN with BEGAN-IQA's eq. 6 distance        BEGAN-IQA (Vertolli & Davies), 3.5-3.6
+``qmap-*``          SSIM-map prediction (8 models of Table I)    REFERENCE 5 (Zhou, Guo, Dasari)
+``nr-iqa``          CNN score regressor (NR-IQA)                 REFERENCE 4.1 (QMF's s), 6.3
 =================== ========================================== ===============================
 
 Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper-parameters, a
@@ -20,6 +22,8 @@ Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper
 from .began import BEGAN, BEGANConfig
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
+from .nr_iqa import NRIQA, NRIQAConfig
+from .qmap import QMapConfig, QMapGAN, QMapGANConfig, QMapRecipe
 from .wgan import (
     QAGANNIQE,
     QAGANSSIM,
@@ -42,6 +46,8 @@ __all__ = [
     "GANConfig",
     "GANRecipe",
     "NIQEPenaltyConfig",
+    "NRIQA",
+    "NRIQAConfig",
     "QAGANConfig",
     "QAGANNIQE",
     "QAGANNIQEConfig",
@@ -49,6 +55,10 @@ __all__ = [
     "QAGANSSIMConfig",
     "QAGANSSIMNIQE",
     "QAGANSSIMNIQEConfig",
+    "QMapConfig",
+    "QMapGAN",
+    "QMapGANConfig",
+    "QMapRecipe",
     "SharedStepAdam",
     "WGANGP",
     "WGANGPConfig",
