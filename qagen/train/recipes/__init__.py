@@ -8,6 +8,7 @@ name                method                                      source of the de
 ``qagan-ssim``      QAGAN, SSIM gradient penalty                 REFERENCE 3.2.1-3.2.2
 ``qagan-niqe``      QAGAN, NIQE penalty on critic gradients      REFERENCE 3.2.1, 3.2.3
 ``qagan-ssim-niqe`` QAGAN, both penalties                        REFERENCE 3.2.1-3.2.3
+``qmf``             Quality Map Fusion (PAM, M_F, d1, d2, s, L_BP) REFERENCE 4, 3.4 (docs/qmf.md)
 =================== ========================================== ===============================
 
 Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper-parameters, a
@@ -17,6 +18,7 @@ Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper
 
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
+from .qmf import QMF, QMFConfig
 from .wgan import (
     QAGANNIQE,
     QAGANSSIM,
@@ -44,6 +46,8 @@ __all__ = [
     "QAGANSSIMConfig",
     "QAGANSSIMNIQE",
     "QAGANSSIMNIQEConfig",
+    "QMF",
+    "QMFConfig",
     "SharedStepAdam",
     "WGANGP",
     "WGANGPConfig",
