@@ -616,7 +616,16 @@ class QMF(Recipe):
         ds = self.ctx.dataset
         n = min(int(n), len(ds))
         idx = torch.randperm(len(ds), generator=generator)[:n].tolist()
-        items = [ds[i] for i in idx]
+        return self.inputs_from_items([ds[i] for i in idx], generator)
+
+    def inputs_from_items(
+        self, items: list[Any], generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """Generator inputs for dataset ``items`` (e.g. of a held-out split): generation mode
+        ``{"z", "ref"}`` (z drawn from ``generator``, the items as X_ref); image-to-image
+        ``{"target", "source", "index"}`` (+ ``"attributes"`` and ``"target_attributes"``, the
+        labels shuffled with ``generator``)."""
+        n = len(items)
         if self.mode == "generation":
             refs = [it[0] if isinstance(it, (list, tuple)) else it for it in items]
             return {"z": torch.randn(n, self.cfg.z_dim, generator=generator),
@@ -636,15 +645,16 @@ class QMF(Recipe):
         self, inputs: Mapping[str, torch.Tensor], g: nn.Module, need_attention: bool = False
     ) -> tuple[torch.Tensor, dict[str, Any], torch.Tensor]:
         """``(output in [-1, 1], info, X_ref)`` of generator ``g`` on sample inputs."""
-        dtype = next(g.parameters()).dtype
+        p = next(g.parameters())
+        to = lambda t: t.to(p.device, p.dtype)  # noqa: E731
         if self.mode == "generation":
-            ref = inputs["ref"].to(dtype)
-            kw: dict[str, Any] = {"z": inputs["z"].to(dtype)}
+            ref = to(inputs["ref"])
+            kw: dict[str, Any] = {"z": to(inputs["z"])}
         else:
-            ref = inputs["target"].to(dtype)
-            kw = {"cond": inputs["source"].to(dtype)}
+            ref = to(inputs["target"])
+            kw = {"cond": to(inputs["source"])}
             if self.mode == "attributes":
-                kw["attrs"] = inputs["target_attributes"].to(dtype)
+                kw["attrs"] = to(inputs["target_attributes"])
         out, info = g(**kw, ref=ref, maps_fn=self._fusion_maps, return_info=True,
                       need_attention=need_attention)  # fmt: skip
         return out, info, ref
@@ -658,7 +668,7 @@ class QMF(Recipe):
         if self.mode == "generation":
             grids["reference"] = to01(ref)
         else:
-            grids["input"] = to01(inputs["source"])
+            grids["input"] = to01(inputs["source"].to(out.device))
             grids["target"] = to01(ref)
         size = out.shape[-2:]
         maps = quality_maps(out, ref, self.cfg.ms_ssim_scales).maps.float()
