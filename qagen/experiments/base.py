@@ -165,7 +165,11 @@ class Experiment:
 
 
 _EXPERIMENTS: dict[str, type[Experiment]] = {}
-_BUILTIN = ("qagen.experiments.qagan_cifar10",)
+_BUILTIN = (
+    "qagen.experiments.qagan_cifar10",
+    "qagen.experiments.qmf_table4",
+    "qagen.experiments.qmf_table3",
+)
 _LOADED = False
 
 
