@@ -168,7 +168,7 @@ def _tile_set(run: RunReportData, name: str, step: int, size: int, n: int):
 
 
 def _glcm(run: RunReportData) -> tuple[dict, dict, str] | None:
-    """GLCM statistics of generated vs real: the eval.json record, else 64 samples."""
+    """GLCM statistics of generated vs real: the eval.json record, else 32 samples."""
     rec = run.evaluation.get("glcm") if isinstance(run.evaluation, dict) else None
     if isinstance(rec, dict) and rec.get("fake") and rec.get("real"):
         p = rec.get("protocol", {})
@@ -181,11 +181,11 @@ def _glcm(run: RunReportData) -> tuple[dict, dict, str] | None:
     from qagen.eval.texture import glcm_features
 
     restored = run.restore("last")
-    fake = restored.generate(64, seed=0, ema=restored.has_ema)
-    real = load_reference(None, restored.run, 64, seed=0).images
+    fake = restored.generate(32, seed=0, ema=restored.has_ema)
+    real = load_reference(None, restored.run, 32, seed=0).images
     f = {k: float(v.mean()) for k, v in glcm_features(fake).items()}
     r = {k: float(v.mean()) for k, v in glcm_features(real).items()}
-    return f, r, f"64 generated images (step {restored.step}) and 64 real (held-out split)"
+    return f, r, f"32 generated images (step {restored.step}) and 32 real (held-out split)"
 
 
 def qmf_sections(run: RunReportData) -> list[Section]:
