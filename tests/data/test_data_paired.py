@@ -164,3 +164,17 @@ def test_builtin_edges_and_restore_pairs():
     assert not torch.equal(edges[0].target, build_dataset("builtin-edges", 64, "test")[0].target)
     with pytest.raises(InputError, match="takes no path"):
         build_dataset("builtin-edges:/x", 64, "train")
+
+
+def test_train_refuses_unpaired_data_with_one_line(tmp_path, capsys):
+    from qagen.cli import main
+
+    root = tmp_path / "flat"
+    _save(root / "a.png", _pix(16, 16, 0))
+    out = tmp_path / "run"
+    argv = ["train", "qmf", "--preset", "qmf-edges2shoes-demo", "--data", f"paired:{root}",
+            "--out", str(out), "--max-steps", "1"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "twice as wide as high" in err[0]
+    assert not out.exists()
