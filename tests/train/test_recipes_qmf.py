@@ -139,7 +139,9 @@ def test_each_lbp_term_against_an_independent_computation(gp_norm):
     assert float(terms["ssim_gp"]) == pytest.approx(ssim, rel=1e-7)
     assert float(terms["niqe_gp"]) == pytest.approx(niqe, rel=1e-9)
     assert float(terms["drift"]) == pytest.approx(drift, rel=1e-12)
-    expected = float(d_fake.mean() - d_real.mean()) + gp + 0.1 * ssim + 0.1 * niqe + 1e-5 * drift
+    lam = rec.cfg.gp_weight  # lambda3 (10, WGAN-GP's)
+    expected = float(d_fake.mean() - d_real.mean()) + lam * gp + 0.1 * ssim + 0.1 * niqe
+    expected += 1e-5 * drift
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-7)
     assert float(terms["wdist"]) == pytest.approx(float(d_real.mean() - d_fake.mean()), rel=1e-9)
     loss.backward()
@@ -163,7 +165,7 @@ def test_logistic_objective_d2_loss_and_attribute_term():
     assert 0.01 < float(p.min()) and float(p.max()) < 0.99  # logs stay finite
     bce = float(-(labels * p.log() + (1 - labels) * (1 - p).log()).mean())
     assert float(terms["d_cls"]) == pytest.approx(bce, rel=1e-9)
-    expected = adv + float(terms["gp"]) + 1e-5 * float(terms["drift"]) + bce
+    expected = adv + 10 * float(terms["gp"]) + 1e-5 * float(terms["drift"]) + bce
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-9)
     # d2: Wasserstein on the maps + 10 x the gradient penalty (a linear map critic)
     rec.cfg.objective = "wasserstein"

@@ -132,7 +132,7 @@ class QMFConfig:
     # objective and L_BP
     objective: Literal["wasserstein", "logistic"] = "wasserstein"
     n_critic: int = 1
-    gp_weight: float = 1.0
+    gp_weight: float = 10.0
     gp_norm: Literal["l2", "banach"] = "l2"
     banach_s: float = 0.0
     banach_p: float = 2.0
