@@ -110,6 +110,11 @@ MAP_VIEWS: dict[str, tuple[str, list[MapView]]] = {
         [MapView(_call("structural", "ssim_maps", 0), "SSIM map (local structural similarity)",
                  "SSIM in [-1, 1]; 1 = identical, higher is better", vmin=0.0)],
     ),
+    "ms_ssim": (
+        "MS-SSIM = product of per-scale means; the map's mean is at most that",
+        [MapView(_call("structural", "ms_ssim_map"),
+                 "MS-SSIM map (per-pixel multi-scale, 'same' padding)", _SIM, vmin=0.0)],
+    ),
     "gmsd": (
         "GMSD = standard deviation of the GMS map (a distance)",
         [MapView(_call("gms", "gms_map"), "GMS map (gradient-magnitude similarity)", _SIM, vmin=0.0)],

@@ -10,6 +10,14 @@ from torch.utils.data import Dataset
 
 from qagen.data.builtin import BuiltinPhotoDataset
 from qagen.data.folder import ImageFolderDataset
+from qagen.data.paired import (
+    PAIRED_SPECS,
+    BuiltinPairedDataset,
+    CelebAAttributeDataset,
+    FairFaceDataset,
+    PairedFolderDataset,
+    build_paired_dataset,
+)
 from qagen.data.standard import CelebABEGANDataset, CelebADataset, CIFAR10Dataset, STL10Dataset
 from qagen.errors import InputError, UnknownNameError
 
@@ -23,6 +31,12 @@ DATASETS: dict[str, type[Dataset]] = {
     "celeba": CelebADataset,
     "celeba-began": CelebABEGANDataset,
     "folder": ImageFolderDataset,
+    # paired / labelled data for image-to-image training (qagen.data.paired)
+    "paired": PairedFolderDataset,
+    "celeba-attr": CelebAAttributeDataset,
+    "fairface": FairFaceDataset,
+    "builtin-edges": BuiltinPairedDataset,
+    "builtin-restore": BuiltinPairedDataset,
 }
 
 
@@ -41,7 +55,10 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
     """Build a dataset from a spec string.
 
     ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'``,
-    ``'celeba-began:ROOT'`` (CelebA cropped as the BEGAN code) or ``'folder:PATH'`` (``~`` and environment variables are expanded). ``split`` is passed on
+    ``'celeba-began:ROOT'`` (CelebA cropped as the BEGAN code) or ``'folder:PATH'`` (``~`` and
+    environment variables are expanded), or one of the paired specs of :mod:`qagen.data.paired`
+    (``'paired:PATH'``, ``'celeba-attr:ROOT'``, ``'fairface:ROOT'``, ``'builtin-edges'``,
+    ``'builtin-restore'``). ``split`` is passed on
     (builtin: train/test/all; cifar10: train/test/all; stl10: train/test/unlabeled/train+unlabeled/
     all; celeba: train/valid/test/all; folder: ``PATH/<split>`` if that subfolder exists, else the
     whole folder for train/all). Keyword arguments go to the dataset class (``value_range``,
@@ -55,6 +72,8 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
     name = name.strip().lower()
     if name not in DATASETS:
         raise UnknownNameError("data source", name, DATASETS)
+    if name in PAIRED_SPECS:
+        return build_paired_dataset(name, root, resolution, split, **kwargs)
     if name == "builtin":
         if root:
             raise InputError(f"the builtin dataset takes no path, got spec {spec!r}")

@@ -173,6 +173,8 @@ _BUILTIN = (
     "qagen.experiments.began_table2",
     "qagen.experiments.qmap_table1",
     "qagen.experiments.nriqa_tables",
+    "qagen.experiments.qmf_table4",
+    "qagen.experiments.qmf_table3",
 )
 _LOADED = False
 

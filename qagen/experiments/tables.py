@@ -218,9 +218,11 @@ def _report_sections(
 
 
 def _last_grid(grids: Any) -> tuple[int, Path]:
-    """The newest (step, path) of ``qagen.report.sample_grids``' result."""
+    """The newest (step, path) of ``qagen.report.sample_grids``' result (of the unnamed grid,
+    else of the one named ``output``, else of the first)."""
     if isinstance(grids, dict):
-        grids = next(iter(grids.values()), [])
+        key = next((k for k in ("", "output") if k in grids), next(iter(grids), None))
+        grids = grids.get(key, []) if key is not None else []
     step, path = list(grids)[-1]
     return step, path
 

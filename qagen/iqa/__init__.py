@@ -42,6 +42,7 @@ _LAZY = {
     "niqe_features": "qagen.iqa.naturalness",
     "psnr": "qagen.iqa.peak_snr",
     "ms_ssim": "qagen.iqa.structural",
+    "ms_ssim_map": "qagen.iqa.structural",
     "ssim": "qagen.iqa.structural",
     "ssim_distance": "qagen.iqa.structural",
     "ssim_maps": "qagen.iqa.structural",
@@ -51,7 +52,7 @@ _LAZY = {
 __all__ = [
     "MetricInfo", "NIQEModel", "available", "chroma_similarity", "chroma_similarity_map", "cqs",
     "fit_niqe_model", "fsim", "fsim_map", "fsimc", "get", "gms_map", "gms_sobel_map", "gmsd",
-    "gmsm", "input_checks", "input_checks_enabled", "mdsi", "mdsi_map", "ms_ssim", "niqe",
+    "gmsm", "input_checks", "input_checks_enabled", "mdsi", "mdsi_map", "ms_ssim", "ms_ssim_map", "niqe",
     "niqe_distance", "niqe_features", "phase_congruency", "psnr", "register", "set_input_checks",
     "ssim", "ssim_distance", "ssim_maps", "vif_p",
 ]  # fmt: skip
@@ -89,5 +90,5 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
         niqe_features,
     )
     from qagen.iqa.peak_snr import psnr  # noqa: F401
-    from qagen.iqa.structural import ms_ssim, ssim, ssim_distance, ssim_maps  # noqa: F401
+    from qagen.iqa.structural import ms_ssim, ms_ssim_map, ssim, ssim_distance, ssim_maps  # noqa: F401
     from qagen.iqa.vif import vif_p  # noqa: F401

@@ -483,3 +483,97 @@ def ms_ssim(
             term = _safe_pow(v, w[j], negative)
             out = term if out is None else out * term
     return reduce(out, reduction)
+
+
+#: Below this value a map pixel's power v^w is replaced by its chord through 0 and eps^w (the
+#: slope of v^w is unbounded at 0; the chord keeps the gradient finite). Moves no value >= eps.
+MAP_POW_EPS = 1e-6
+
+
+def _map_pow(v: torch.Tensor, w: float, negative: str) -> torch.Tensor:
+    """Per-pixel ``v ** w`` for :func:`ms_ssim_map`: ``"relu"`` maps v <= 0 to 0 (values in
+    (0, MAP_POW_EPS) follow the chord from 0 to MAP_POW_EPS^w, so the gradient stays finite);
+    ``"clamp"`` and ``"normalize"`` as in :func:`ms_ssim`."""
+    if negative != "relu":
+        return _safe_pow(v, w, negative)
+    eps = MAP_POW_EPS
+    above = v.clamp_min(eps) ** w
+    ramp = v.clamp(0.0, eps) * (eps ** (w - 1.0))
+    return torch.where(v > eps, above, ramp)
+
+
+def ms_ssim_map(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    *,
+    scales: int = 5,
+    weights: tuple[float, ...] | None = None,
+    win_size: int = 11,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    gray: str = "y",
+    pad_mode: str = "replicate",
+    negative: str = "relu",
+) -> torch.Tensor:
+    """Per-pixel multi-scale SSIM map, ``N x C' x H x W`` (not part of Wang et al.'s algorithm).
+
+    ``map(p) = [up(L_M CS_M)](p)^{w_M} * prod_{j<M} [up(CS_j)](p)^{w_j}`` (REFERENCE 1.2's
+    per-pixel form of ``msssim.m``, Wang, Simoncelli, Bovik 2003): at scale j the luminance L_j
+    and contrast-structure CS_j maps of :func:`ssim_maps` are computed with **'same' padding**
+    (``pad_mode``, replicate by default; 11x11 Gaussian window, sigma 1.5, K = (0.01, 0.03)), so
+    every scale keeps a map however small the image; between scales the images go through
+    ``msssim.m``'s 2x2 'symmetric' box filter keeping every second pixel; each scale's map is
+    brought back to H x W by bilinear interpolation (half-pixel centres), then raised to its
+    exponent, the MS-SSIM weights ``w = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)`` (``scales <
+    5``: the first ``scales`` weights renormalised to sum 1, as :func:`ms_ssim`). ``negative``
+    handles values <= 0 before the powers: ``"relu"`` (default) gives 0 there (see
+    :data:`MAP_POW_EPS`), ``"clamp"`` uses max(v, 1e-4), ``"normalize"`` (v + 1) / 2.
+
+    Identical images give a map of ones (L = CS = 1 at every scale). Because of the 'same'
+    padding this works for 32 and 64 px images (the 'valid' MS-SSIM needs 161 px); the image
+    must have at least ``2^(scales-1)`` pixels per side so that the coarsest scale has one.
+    Relation to :func:`ms_ssim`: by Hoelder's inequality (the weights sum to 1) the mean of the
+    map is at most the MS-SSIM computed from the same 'same'-padded scale maps,
+    ``mean(map) <= (mean L_M CS_M)^{w_M} prod_j (mean CS_j)^{w_j}`` (equality for constant
+    maps); see ``docs/metrics.md`` for how far it lies from ``msssim.m``'s value.
+    Differentiable (finite gradients, identical images included).
+    """
+    if (
+        isinstance(scales, bool)
+        or not isinstance(scales, int)
+        or scales < 1
+        or (weights is None and scales > 5)
+    ):
+        raise ValueError(
+            f"ms_ssim_map: scales must be an integer in 1..5 (or >= 1 with weights), got {scales!r}"
+        )
+    if weights is None:
+        w = MS_SSIM_WEIGHTS[:scales]
+        w = tuple(v / sum(w) for v in w) if scales < 5 else w
+    else:
+        w = tuple(float(v) for v in weights)
+        if len(w) != scales:
+            raise ValueError(
+                f"ms_ssim_map: weights must have {scales} entries (one per scale), got {len(w)}"
+            )
+    check_choice(negative, "negative", ("relu", "clamp", "normalize"))
+    data_range, x, y = _ssim_setup(
+        x, y, data_range, win_size, sigma, gray, False, "same", pad_mode, "ms_ssim_map",
+        min_size=2 ** (scales - 1),
+    )  # fmt: skip
+    size = tuple(x.shape[-2:])
+    kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    out = None
+    for j in range(scales):
+        lum, cs = _lcs_maps(x, y, kernel, c1, c2, "same", pad_mode)
+        m = cs if j < scales - 1 else lum * cs
+        if tuple(m.shape[-2:]) != size:
+            m = torch.nn.functional.interpolate(m, size=size, mode="bilinear", align_corners=False)
+        term = _map_pow(m, w[j], negative)
+        out = term if out is None else out * term
+        if j < scales - 1:
+            x, y = box_downsample_symmetric(x, 2), box_downsample_symmetric(y, 2)
+    return out

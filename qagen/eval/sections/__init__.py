@@ -11,11 +11,13 @@
   diversity of the samples.
 * :mod:`.qmap`: the quality-map runs (``qmap-*``): their evaluation and predicted maps.
 * :mod:`.nr_iqa`: the ``nr-iqa`` runs: SROCC/PLCC per distortion type of the test split.
+* :mod:`.qmf`: Quality Map Fusion (``qmf``): the maps, the fused map and PAM's attention over
+  training, HOG similarity over iterations, GLCM texture statistics.
 
 A new family (BEGAN, QMF, quality maps, SR) adds ``<family>.py`` with
 ``register_run_sections(...)`` calls and imports it here.
 """
 
-from qagen.eval.sections import began, common, evaluation, gan, nr_iqa, qmap
+from qagen.eval.sections import began, common, evaluation, gan, nr_iqa, qmap, qmf
 
-__all__ = ["began", "common", "evaluation", "gan", "nr_iqa", "qmap"]
+__all__ = ["began", "common", "evaluation", "gan", "nr_iqa", "qmap", "qmf"]

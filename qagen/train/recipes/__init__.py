@@ -11,6 +11,7 @@ name                method                                      source of the de
 ``began``           BEGAN with BEGAN-IQA's eq. 6 distance        BEGAN-IQA (Vertolli & Davies), 3.5-3.6
 ``qmap-*``          SSIM-map prediction (8 models of Table I)    REFERENCE 5 (Zhou, Guo, Dasari)
 ``nr-iqa``          CNN score regressor (NR-IQA)                 REFERENCE 4.1 (QMF's s), 6.3
+``qmf``             Quality Map Fusion (PAM, M_F, d1, d2, s, L_BP) REFERENCE 4, 3.4 (docs/qmf.md)
 =================== ========================================== ===============================
 
 Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper-parameters, a
@@ -24,6 +25,7 @@ from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
 from .nr_iqa import NRIQA, NRIQAConfig
 from .qmap import QMapConfig, QMapGAN, QMapGANConfig, QMapRecipe
+from .qmf import QMF, QMFConfig
 from .wgan import (
     QAGANNIQE,
     QAGANSSIM,
@@ -59,6 +61,8 @@ __all__ = [
     "QMapGAN",
     "QMapGANConfig",
     "QMapRecipe",
+    "QMF",
+    "QMFConfig",
     "SharedStepAdam",
     "WGANGP",
     "WGANGPConfig",
