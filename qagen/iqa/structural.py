@@ -391,15 +391,15 @@ def _safe_pow(v: torch.Tensor, w: float, negative: str) -> torch.Tensor:
     return torch.where(pos, safe**w, torch.zeros_like(v))
 
 
-def _ms_ssim_weights(scales, weights) -> tuple[float, ...]:
+def _ms_ssim_weights(scales, weights, metric: str = "ms_ssim") -> tuple[float, ...]:
     if isinstance(scales, bool) or not isinstance(scales, numbers.Integral):
-        raise InputTypeError(f"ms_ssim: scales must be an integer, got {scales!r}")
+        raise InputTypeError(f"{metric}: scales must be an integer, got {scales!r}")
     if scales < 1:
-        raise InputError(f"ms_ssim: scales must be >= 1, got {scales}")
+        raise InputError(f"{metric}: scales must be >= 1, got {scales}")
     if weights is None:
         if scales > len(MS_SSIM_WEIGHTS):
             raise InputError(
-                f"ms_ssim: msssim.m has 5 scale weights; scales={scales} needs explicit weights"
+                f"{metric}: msssim.m has 5 scale weights; scales={scales} needs explicit weights"
             )
         w = MS_SSIM_WEIGHTS[:scales]
         return tuple(v / sum(w) for v in w) if scales < len(MS_SSIM_WEIGHTS) else w
@@ -407,14 +407,14 @@ def _ms_ssim_weights(scales, weights) -> tuple[float, ...]:
         w = tuple(float(v) for v in weights)
     except (TypeError, ValueError):
         raise InputTypeError(
-            f"ms_ssim: weights must be a sequence of numbers, got {weights!r}"
+            f"{metric}: weights must be a sequence of numbers, got {weights!r}"
         ) from None
     if len(w) != scales:
         raise InputError(
-            f"ms_ssim: weights must have {scales} entries (one per scale), got {len(w)}"
+            f"{metric}: weights must have {scales} entries (one per scale), got {len(w)}"
         )
     if not all(math.isfinite(v) and v >= 0 for v in w) or sum(w) <= 0:
-        raise InputError(f"ms_ssim: weights must be finite, >= 0 and not all 0, got {w}")
+        raise InputError(f"{metric}: weights must be finite, >= 0 and not all 0, got {w}")
     return w
 
 
@@ -540,40 +540,26 @@ def ms_ssim_map(
     maps); see ``docs/metrics.md`` for how far it lies from ``msssim.m``'s value.
     Differentiable (finite gradients, identical images included).
     """
-    if (
-        isinstance(scales, bool)
-        or not isinstance(scales, int)
-        or scales < 1
-        or (weights is None and scales > 5)
-    ):
-        raise ValueError(
-            f"ms_ssim_map: scales must be an integer in 1..5 (or >= 1 with weights), got {scales!r}"
-        )
-    if weights is None:
-        w = MS_SSIM_WEIGHTS[:scales]
-        w = tuple(v / sum(w) for v in w) if scales < 5 else w
-    else:
-        w = tuple(float(v) for v in weights)
-        if len(w) != scales:
-            raise ValueError(
-                f"ms_ssim_map: weights must have {scales} entries (one per scale), got {len(w)}"
-            )
-    check_choice(negative, "negative", ("relu", "clamp", "normalize"))
-    data_range, x, y = _ssim_setup(
-        x, y, data_range, win_size, sigma, gray, False, "same", pad_mode, "ms_ssim_map",
-        min_size=2 ** (scales - 1),
-    )  # fmt: skip
-    size = tuple(x.shape[-2:])
-    kernel = gaussian_kernel_1d(win_size, sigma, x.dtype, x.device)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    out = None
-    for j in range(scales):
-        lum, cs = _lcs_maps(x, y, kernel, c1, c2, "same", pad_mode)
-        m = cs if j < scales - 1 else lum * cs
-        if tuple(m.shape[-2:]) != size:
-            m = torch.nn.functional.interpolate(m, size=size, mode="bilinear", align_corners=False)
-        term = _map_pow(m, w[j], negative)
-        out = term if out is None else out * term
-        if j < scales - 1:
-            x, y = box_downsample_symmetric(x, 2), box_downsample_symmetric(y, 2)
+    w = _ms_ssim_weights(scales, weights, "ms_ssim_map")
+    check_choice(negative, "negative", ("relu", "clamp", "normalize"), "ms_ssim_map")
+    with no_autocast(x):
+        data_range, x, y = _ssim_setup(
+            x, y, data_range, win_size, sigma, k1, k2, gray, False, "same", pad_mode,
+            "ms_ssim_map", min_size=2 ** (scales - 1),
+        )  # fmt: skip
+        size = tuple(x.shape[-2:])
+        kernel = gaussian_taps(win_size, sigma)
+        c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+        out = None
+        for j in range(scales):
+            lum, cs = _lcs_maps(x, y, kernel, c1, c2, "same", pad_mode)
+            m = cs if j < scales - 1 else lum * cs
+            if tuple(m.shape[-2:]) != size:
+                m = torch.nn.functional.interpolate(
+                    m, size=size, mode="bilinear", align_corners=False
+                )
+            term = _map_pow(m, w[j], negative)
+            out = term if out is None else out * term
+            if j < scales - 1:
+                x, y = box_downsample_symmetric(x, 2), box_downsample_symmetric(y, 2)
     return out

@@ -151,6 +151,11 @@ EXPECTED_SPLITS = {
 # BEGAN-IQA (began-m01 ... began-m12, the code's two extra configurations, their -demo presets):
 # CelebA's training partition, which the BEGAN reference code reads (splits/train).
 EXPECTED_SPLITS.update({p: "train" for p in available_presets() if p.split("-")[0] == "began"})
+# Learned quality maps and NR-IQA (docs/quality-maps.md): the recipes build their own
+# content-disjoint train/validation split of the reference images (hparams.data.split_seed).
+EXPECTED_SPLITS.update(
+    {p: "train" for p in available_presets() if p.startswith(("qmap-", "nr-iqa"))}
+)
 
 
 @pytest.mark.parametrize("name", available_presets())
@@ -158,10 +163,11 @@ def test_every_preset_trains_on_the_authors_split(name):
     assert name in EXPECTED_SPLITS, f"new preset {name}: add its data split to this test"
     run = resolve_run_config(None, preset=name)
     assert run.data.split == EXPECTED_SPLITS[name]
-    # the rules behind the table, for any preset
-    if "stl10" in name or run.data.resolution == 48:
+    # the rules behind the table, for any GAN preset
+    gan = run.recipe in ("wgan-gp", "bwgan") or run.recipe.startswith("qagan")
+    if gan and ("stl10" in name or run.data.resolution == 48):
         assert run.data.split == "unlabeled" and run.data.resolution == 48
-    elif not name.endswith("-demo") and run.recipe not in ("wgan-gp", "began", "qmf"):
+    elif gan and not name.endswith("-demo") and run.recipe != "wgan-gp":
         assert run.data.split == "all"  # QAGAN / Banach-WGAN CIFAR-10: all 60,000 images
     get_recipe(run.recipe).validate_config(run.hparams, run)  # every preset is valid as shipped
 
