@@ -10,7 +10,10 @@ from torch.utils.data import Dataset
 
 from qagen.data.builtin import BuiltinPhotoDataset
 from qagen.data.folder import ImageFolderDataset
+from qagen.data.illumination import IlluminationDataset
+from qagen.data.sr import PatchDataset
 from qagen.data.standard import CelebADataset, CIFAR10Dataset, STL10Dataset
+from qagen.data.yaleb import YaleBDataset
 from qagen.errors import InputError, UnknownNameError
 
 __all__ = ["build_dataset", "DATASETS"]
@@ -22,7 +25,13 @@ DATASETS: dict[str, type[Dataset]] = {
     "stl10": STL10Dataset,
     "celeba": CelebADataset,
     "folder": ImageFolderDataset,
+    "patches": PatchDataset,
+    "yaleb": YaleBDataset,
+    "illumination": IlluminationDataset,
 }
+
+#: datasets that take no root (``builtin``, ``illumination``): called as ``cls(resolution, split)``
+_NO_ROOT = ("builtin", "illumination")
 
 
 def _folder_for_split(path: Path, split: str) -> Path:
@@ -39,8 +48,11 @@ def _folder_for_split(path: Path, split: str) -> Path:
 def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: Any) -> Dataset:
     """Build a dataset from a spec string.
 
-    ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'`` or
-    ``'folder:PATH'`` (``~`` and environment variables are expanded). ``split`` is passed on
+    ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'``,
+    ``'folder:PATH'``, ``'patches:builtin'`` / ``'patches:PATH'`` (native-resolution random
+    patches for super-resolution, :class:`qagen.data.sr.PatchDataset`), ``'yaleb:ROOT'`` (Extended
+    Yale B cropped faces) or ``'illumination'`` (the built-in synthetic illumination set)
+    (``~`` and environment variables are expanded). ``split`` is passed on
     (builtin: train/test/all; cifar10: train/test/all; stl10: train/test/unlabeled/train+unlabeled/
     all; celeba: train/valid/test/all; folder: ``PATH/<split>`` if that subfolder exists, else the
     whole folder for train/all). Keyword arguments go to the dataset class (``value_range``,
@@ -54,10 +66,10 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
     name = name.strip().lower()
     if name not in DATASETS:
         raise UnknownNameError("data source", name, DATASETS)
-    if name == "builtin":
+    if name in _NO_ROOT:
         if root:
-            raise InputError(f"the builtin dataset takes no path, got spec {spec!r}")
-        return BuiltinPhotoDataset(resolution, split, **kwargs)
+            raise InputError(f"the {name} dataset takes no path, got spec {spec!r}")
+        return DATASETS[name](resolution, split, **kwargs)
     if not root:
         raise InputError(f"dataset {name!r} needs a path: '{name}:ROOT', got spec {spec!r}")
     path = Path(os.path.expandvars(root)).expanduser()

@@ -8,6 +8,10 @@ name                method                                      source of the de
 ``qagan-ssim``      QAGAN, SSIM gradient penalty                 REFERENCE 3.2.1-3.2.2
 ``qagan-niqe``      QAGAN, NIQE penalty on critic gradients      REFERENCE 3.2.1, 3.2.3
 ``qagan-ssim-niqe`` QAGAN, both penalties                        REFERENCE 3.2.1-3.2.3
+``sr-mse``          SRCNN 4x super-resolution, MSE               REFERENCE 3.8 (MS-SSIM poster)
+``sr-mae``          SRCNN, mean absolute error                   REFERENCE 3.8
+``sr-msssim``       SRCNN, -MS-SSIM                              REFERENCE 3.8
+``autoencoder``     grey conv. autoencoder, MSE / MAE / -MS-SSIM REFERENCE 3.8
 =================== ========================================== ===============================
 
 Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper-parameters, a
@@ -15,6 +19,7 @@ Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper
 (the Banach-WGAN paper's settings). See ``docs/training.md``.
 """
 
+from .autoencoder import Autoencoder, AutoencoderConfig
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
 from .wgan import (
@@ -30,8 +35,16 @@ from .wgan import (
     WGANGPConfig,
     wgan_critic_objective,
 )
+from .sr import SRMAE, SRMSE, SRMSSSIM, SRConfig, SRRecipe
 
 __all__ = [
+    "Autoencoder",
+    "AutoencoderConfig",
+    "SRConfig",
+    "SRMAE",
+    "SRMSE",
+    "SRMSSSIM",
+    "SRRecipe",
     "BWGAN",
     "BWGANConfig",
     "GANConfig",
