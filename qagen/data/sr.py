@@ -220,7 +220,8 @@ def load_sr_test_set(folder: str | Path, scale: int = 4) -> list[SRImage]:
 def builtin_sr_test_set(scale: int = 4, max_side: int | None = 512) -> list[SRImage]:
     """The held-out region of every built-in photo (the ``test`` region of
     :class:`qagen.data.BuiltinPhotoDataset`: the last 25 % along the longer side), cropped to
-    at most ``max_side`` pixels along each side (top-left) and to a multiple of ``scale``."""
+    its central ``max_side`` pixels along each side (``None``: the whole region) and to a
+    multiple of ``scale``."""
     probe = BuiltinPhotoDataset(scale * 4, "test", length=1)
     out = []
     for name in BUILTIN_PHOTOS:
@@ -230,6 +231,7 @@ def builtin_sr_test_set(scale: int = 4, max_side: int | None = 512) -> list[SRIm
         assert img is not None
         top, left, h, w = probe._region(img.shape[-2], img.shape[-1])
         if max_side:
+            top, left = top + max(0, h - max_side) // 2, left + max(0, w - max_side) // 2
             h, w = min(h, max_side), min(w, max_side)
         out.append(SRImage(name, modcrop(img[:, top : top + h, left : left + w], scale)))
     return out

@@ -104,7 +104,9 @@ class ExperimentContext:
 
     ``run_dir(name)`` is a run's directory; ``evaluate(name, metrics, ...)`` evaluates a finished
     run with the ordinary evaluation (cached in its ``eval.json``); ``status[name]`` is how each
-    run ended (``"finished"`` or ``"failed: ..."``).
+    run ended (``"finished"`` or ``"failed: ..."``). ``eval_data`` maps names to the extra
+    evaluation data the user gave (``--eval-data NAME=PATH``, e.g. SR test sets); it only
+    changes the evaluation, never the runs.
     """
 
     out: Path
@@ -114,6 +116,7 @@ class ExperimentContext:
     device: str = "cpu"
     status: dict[str, str] = field(default_factory=dict)
     evaluator: Callable[..., dict] | None = None
+    eval_data: dict[str, str] = field(default_factory=dict)
 
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / name
@@ -165,7 +168,11 @@ class Experiment:
 
 
 _EXPERIMENTS: dict[str, type[Experiment]] = {}
-_BUILTIN = ("qagen.experiments.qagan_cifar10",)
+_BUILTIN = (
+    "qagen.experiments.qagan_cifar10",
+    "qagen.experiments.msssim_sr",
+    "qagen.experiments.msssim_ae",
+)
 _LOADED = False
 
 

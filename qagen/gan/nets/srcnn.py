@@ -27,9 +27,10 @@ from torch import nn
 
 from qagen.errors import InputError
 
-__all__ = ["SRCNN", "SRCNN_PADDINGS"]
+__all__ = ["SRCNN", "SRCNN_INITS", "SRCNN_PADDINGS"]
 
 SRCNN_PADDINGS = ("replicate", "zeros", "valid")
+SRCNN_INITS = ("default", "gaussian", "identity")
 
 
 class SRCNN(nn.Module):
@@ -37,8 +38,11 @@ class SRCNN(nn.Module):
 
     Input and output ``N x 1 x H x W`` (Y in [0, 1]); with ``padding='valid'`` the output is
     ``H - (f1 + f2 + f3 - 3)`` on each side less (:attr:`shrink` pixels in total per side
-    pair). ``init``: ``'default'`` (PyTorch's), or ``'gaussian'`` (SRCNN's: weights N(0,
-    0.001^2), biases 0).
+    pair). ``init``: ``'default'`` (PyTorch's), ``'gaussian'`` (SRCNN's: weights N(0,
+    0.001^2), biases 0) or ``'identity'``: PyTorch's, with all biases 0 and the first filter of
+    every layer replaced by a centred delta on the previous layer's first channel (the last
+    layer reads that channel only), so the untrained network returns its (non-negative) input:
+    training starts from the bicubic baseline and the architecture is unchanged.
     """
 
     def __init__(
@@ -57,8 +61,8 @@ class SRCNN(nn.Module):
             raise InputError(f"SRCNN kernels must be odd positive sizes, got {tuple(kernels)}")
         if padding not in SRCNN_PADDINGS:
             raise InputError(f"SRCNN padding must be one of {SRCNN_PADDINGS}, got {padding!r}")
-        if init not in ("default", "gaussian"):
-            raise InputError(f"SRCNN init must be 'default' or 'gaussian', got {init!r}")
+        if init not in SRCNN_INITS:
+            raise InputError(f"SRCNN init must be one of {SRCNN_INITS}, got {init!r}")
         self.padding = padding
         #: pixels lost on each side with 'valid' padding
         self.border = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
@@ -79,6 +83,13 @@ class SRCNN(nn.Module):
             for conv in layers:
                 nn.init.normal_(conv.weight, std=1e-3)
                 nn.init.zeros_(conv.bias)
+        elif init == "identity":
+            with torch.no_grad():
+                for conv in layers:
+                    k = conv.kernel_size[0] // 2
+                    conv.bias.zero_()
+                    conv.weight[0].zero_()
+                    conv.weight[0, 0, k, k] = 1.0
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """The network on ``N x 1 x H x W`` (valid padding: a smaller output)."""

@@ -59,7 +59,7 @@ class SRConfig:
     kernels: tuple[int, int, int] = (9, 5, 5)
     #: 'replicate' / 'zeros': same-size convolutions; 'valid': SRCNN's unpadded training
     padding: Literal["replicate", "zeros", "valid"] = "replicate"
-    init: Literal["default", "gaussian"] = "default"
+    init: Literal["default", "gaussian", "identity"] = "default"
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     #: LR = lr * max(0, 1 - step / max_iters); 0: constant
