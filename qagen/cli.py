@@ -506,7 +506,9 @@ def _add_msssim_parsers(sub: argparse._SubParsersAction) -> None:
     )
     ss = st.add_subparsers(dest="study_command", required=True)
     mk = ss.add_parser("make", help="write OUT/index.html, study.json and images/")
-    mk.add_argument("runs", nargs="+", metavar="RUN", help="autoencoder run directories (2 or more)")
+    mk.add_argument(
+        "runs", nargs="+", metavar="RUN", help="autoencoder run directories (2 or more)"
+    )
     mk.add_argument("--images", type=int, default=50, metavar="N", help="trials (default 50)")
     mk.add_argument("--out", default="study", metavar="DIR", help="output folder (default study/)")
     mk.add_argument("--seed", type=int, default=0, help="image choice and display orders")

@@ -82,7 +82,9 @@ def _surface(resolution: int, seed: int, identity: int) -> tuple[np.ndarray, np.
     n /= np.linalg.norm(n, axis=-1, keepdims=True)
     albedo = np.full_like(h, rng.uniform(0.55, 0.85))
     for side in (-1, 1):
-        albedo -= rng.uniform(0.2, 0.4) * _gauss(u, v, side * eye_u, eye_v, eye_s * 0.5, eye_s * 0.35)
+        albedo -= rng.uniform(0.2, 0.4) * _gauss(
+            u, v, side * eye_u, eye_v, eye_s * 0.5, eye_s * 0.35
+        )
     albedo -= rng.uniform(0.1, 0.25) * _gauss(u, v, 0, mouth_v, 0.15, 0.035)
     for _ in range(4):
         cu, cv = rng.uniform(-0.7, 0.7, size=2)

@@ -145,9 +145,13 @@ def svm_code_scores(
         n_test=len(xte),
         chosen=chosen,
         protocol={
-            "kernel": kernel, "gamma": "scale", "C_grid": list(c_grid),
+            "kernel": kernel,
+            "gamma": "scale",
+            "C_grid": list(c_grid),
             "epsilon_grid (SVR, standardised targets)": list(_EPS_GRID),
-            "cv_folds": folds, "seed": seed, "standardised_codes": True,
+            "cv_folds": folds,
+            "seed": seed,
+            "standardised_codes": True,
             "identity": "SVC, error % on the test codes",
             "azimuth/elevation": "SVR, mean squared error in degrees^2 on the test codes",
         },  # fmt: skip

@@ -38,7 +38,7 @@ def held_out_dataset(data: Any, split: str | None = None) -> tuple[Any, str]:
 
     if not data.spec:
         raise InputError("the run's configuration names no dataset (data.spec)")
-    for s in ([split] if split else ["test", data.split]):
+    for s in [split] if split else ["test", data.split]:
         try:
             return build_dataset(data.spec, data.resolution, s, value_range=(0.0, 1.0)), s
         except InputError:

@@ -126,7 +126,10 @@ class SRResult:
 
 
 def evaluate_sr(
-    images: Sequence[SRImage], networks: Mapping[str, Any], scale: int = 4, border: int | None = None
+    images: Sequence[SRImage],
+    networks: Mapping[str, Any],
+    scale: int = 4,
+    border: int | None = None,
 ) -> SRResult:
     """PSNR and SSIM of the bicubic baseline and of every network on ``images`` (module doc)."""
     if not images:

@@ -136,17 +136,18 @@ class MSSSIMAutoencoder(Experiment):
             k = max(1, auto_msssim_scales(xte.shape[-1]))
             msv = float(ms_ssim(rec.double(), xte.double(), 1.0, scales=k).mean())
             cells = {"PSNR": Cell(psnr, n=len(xte)), "MS-SSIM": Cell(msv, n=len(xte))}
-            labels_tr, labels_te = getattr(train_ds, "labels", None), getattr(test_ds, "labels", None)
+            labels_tr, labels_te = (
+                getattr(train_ds, "labels", None),
+                getattr(test_ds, "labels", None),
+            )
             if labels_tr is None or labels_te is None:
-                reason = f"{data.spec} has no identity / light labels (use illumination or yaleb:ROOT)"
+                reason = (
+                    f"{data.spec} has no identity / light labels (use illumination or yaleb:ROOT)"
+                )
                 cells.update({c: Cell(None, reason=reason)
                               for c in ("identity_error", "azimuth", "elevation")})  # fmt: skip
             else:
-                with torch.no_grad():
-                    enc = lambda x: np.concatenate([  # noqa: E731
-                        net.encode(x[i : i + 256]).double().numpy() for i in range(0, len(x), 256)
-                    ])
-                    ctr, cte = enc(xtr), enc(xte)
+                ctr, cte = _encode(net, xtr), _encode(net, xte)
                 sc = svm_code_scores(ctr, labels_tr, cte, labels_te,
                                      c_grid=_BUDGET[ctx.budget]["c_grid"])  # fmt: skip
                 cells.update({
@@ -167,7 +168,9 @@ class MSSSIMAutoencoder(Experiment):
             self._grid(ctx, originals, recon)
         return rows
 
-    def _grid(self, ctx: ExperimentContext, x: torch.Tensor, recon: dict[str, torch.Tensor]) -> None:
+    def _grid(
+        self, ctx: ExperimentContext, x: torch.Tensor, recon: dict[str, torch.Tensor]
+    ) -> None:
         from qagen.eval.sections.sr import reconstruction_figure
 
         idx = np.random.default_rng(0).choice(len(x), size=min(10, len(x)), replace=False)
@@ -190,3 +193,11 @@ def _grey_stack(ds: Any) -> torch.Tensor:
     from qagen.color import to_gray
 
     return to_gray(torch.stack([ds[i] for i in range(len(ds))]), gray="y")
+
+
+@torch.no_grad()
+def _encode(net: Any, x: torch.Tensor) -> np.ndarray:
+    """Codes ``N x D`` (float64) of grey images, in batches of 256."""
+    return np.concatenate(
+        [net.encode(x[i : i + 256]).double().numpy() for i in range(0, len(x), 256)]
+    )

@@ -185,7 +185,9 @@ def make_study(
         if name in recs:
             name = path.name
         if name in recs:
-            raise InputError(f"two runs would both be called {name!r}: {[str(p) for p, *_ in loaded]}")
+            raise InputError(
+                f"two runs would both be called {name!r}: {[str(p) for p, *_ in loaded]}"
+            )
         recs[name] = reconstruct(net, x).clamp(0, 1)
         sources.append({"name": name, "run": str(path), "checkpoint": str(restored.checkpoint),
                         "step": restored.step})  # fmt: skip

@@ -91,7 +91,9 @@ def read_answers(study: dict, path: str | Path) -> list[dict]:
         if not ranking:
             continue
         if sorted(ranking) != keys:
-            raise InputError(f"{path}: trial {t['trial']} ranking {ranking} is not a ranking of {keys}")
+            raise InputError(
+                f"{path}: trial {t['trial']} ranking {ranking} is not a ranking of {keys}"
+            )
         out.append({"trial": t["trial"], "ranking": list(ranking),
                     "participant": ans.get("participant", "")})  # fmt: skip
     return out
@@ -168,10 +170,13 @@ def score_study(
             a = agree[name]
             a["same order"] += order == person
             a["same best"] += order[0] == person[0]
-            a["pairs"] += sum(
-                (order.index(p) < order.index(q)) == (person.index(p) < person.index(q))
-                for p, q in itertools.combinations(models, 2)
-            ) / n_pairs
+            a["pairs"] += (
+                sum(
+                    (order.index(p) < order.index(q)) == (person.index(p) < person.index(q))
+                    for p, q in itertools.combinations(models, 2)
+                )
+                / n_pairs
+            )
     for a in agree.values():
         for k in a:
             a[k] = 100.0 * a[k] / len(rankings)
@@ -192,7 +197,9 @@ def _plot(scores: StudyScores, path: Path) -> None:
     width = 0.8 / m
     for i, name in enumerate(scores.models):
         xs = [r + (i - (m - 1) / 2) * width for r in range(m)]
-        ax.bar(xs, scores.counts[name], width, label=f"{name} (mean rank {scores.mean_rank[name]:.2f})")
+        ax.bar(
+            xs, scores.counts[name], width, label=f"{name} (mean rank {scores.mean_rank[name]:.2f})"
+        )
     ax.set_xticks(range(m))
     ax.set_xticklabels([f"ranked {r + 1}" for r in range(m)])
     ax.set_ylabel("number of rankings")
@@ -213,5 +220,7 @@ def format_scores(scores: StudyScores) -> str:
     lines += ["", "metric agreement with people, % of rankings (pairs: % of pairs; chance 50)",
               "metric".ljust(10) + "same order".rjust(12) + "same best".rjust(11) + "pairs".rjust(9)]  # fmt: skip
     for name, a in scores.agreement.items():
-        lines.append(name.ljust(10) + f"{a['same order']:12.1f}{a['same best']:11.1f}{a['pairs']:9.1f}")
+        lines.append(
+            name.ljust(10) + f"{a['same order']:12.1f}{a['same best']:11.1f}{a['pairs']:9.1f}"
+        )
     return "\n".join(lines)

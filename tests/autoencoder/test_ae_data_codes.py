@@ -37,7 +37,15 @@ def test_autoencoder_shapes():
 def test_auto_msssim_scales():
     # (11 - 1) * 2^(k - 1) + 1 <= size
     assert [auto_msssim_scales(s) for s in (10, 11, 21, 41, 48, 81, 96, 161, 500)] == [
-        0, 1, 2, 3, 3, 4, 4, 5, 5,
+        0,
+        1,
+        2,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
     ]
 
 
@@ -66,7 +74,9 @@ def _yaleb_tree(root):
             for el in (-20, 45):
                 img = rng.integers(0, 256, (192, 168), dtype=np.uint8)
                 Image.fromarray(img).save(d / f"yaleB{subject:02d}_P00A{az:+04d}E{el:+03d}.pgm")
-        Image.fromarray(np.zeros((192, 168), np.uint8)).save(d / f"yaleB{subject:02d}_P00_Ambient.pgm")
+        Image.fromarray(np.zeros((192, 168), np.uint8)).save(
+            d / f"yaleB{subject:02d}_P00_Ambient.pgm"
+        )
 
 
 def test_yaleb_reader(tmp_path):
@@ -111,7 +121,9 @@ def test_illumination_labels_and_shading():
     assert right[:, w // 2 :].mean() > right[:, : w // 2].mean()
     assert left[:, : w // 2].mean() > left[:, w // 2 :].mean()
     up, down = imgs[lab[(0, 65)]].astype(float), imgs[lab[(0, -40)]].astype(float)
-    assert up[: w // 2].mean() > up[w // 2 :].mean() and down[w // 2 :].mean() > down[: w // 2].mean()
+    assert (
+        up[: w // 2].mean() > up[w // 2 :].mean() and down[w // 2 :].mean() > down[: w // 2].mean()
+    )
     # deterministic from the seed; other identities and seeds differ
     assert np.array_equal(imgs, render_identity(3, 32, seed=0)[0])
     assert not np.array_equal(imgs, render_identity(4, 32, seed=0)[0])

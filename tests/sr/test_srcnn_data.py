@@ -27,7 +27,9 @@ from qagen.gan.nets.srcnn import SRCNN
 def test_srcnn_parameter_count_and_shapes():
     net = SRCNN()
     # 9x9x1x64 + 64, 5x5x64x32 + 32, 5x5x32x1 + 1 (Dong et al. TPAMI 2016, 9-5-5)
-    assert sum(p.numel() for p in net.parameters()) == 81 * 64 + 64 + 25 * 64 * 32 + 32 + 25 * 32 + 1
+    assert (
+        sum(p.numel() for p in net.parameters()) == 81 * 64 + 64 + 25 * 64 * 32 + 32 + 25 * 32 + 1
+    )
     assert sum(p.numel() for p in net.parameters()) == 57281
     assert [c.out_channels for c in (net.conv1, net.conv2, net.conv3)] == [64, 32, 1]
     assert [c.kernel_size[0] for c in (net.conv1, net.conv2, net.conv3)] == [9, 5, 5]
@@ -69,7 +71,9 @@ def test_shave_and_psnr_ssim_against_skimage():
     from skimage.metrics import peak_signal_noise_ratio
 
     assert shave(torch.zeros(1, 1, 20, 30), 4).shape == (1, 1, 12, 22)
-    assert torch.equal(shave(torch.arange(36.0).view(1, 1, 6, 6), 1)[0, 0, 0], torch.tensor([7.0, 8, 9, 10]))
+    assert torch.equal(
+        shave(torch.arange(36.0).view(1, 1, 6, 6), 1)[0, 0, 0], torch.tensor([7.0, 8, 9, 10])
+    )
     with pytest.raises(InputError):
         shave(torch.zeros(1, 1, 8, 8), 4)
     g = torch.Generator().manual_seed(0)

@@ -70,7 +70,10 @@ def test_ranking_in_chromium_downloads_the_answers(tmp_path):
             )
             assert [int(p) for p in ranked] == order
             b.evaluate(session, "document.getElementById('next').click()")
-        assert b.evaluate(session, "getComputedStyle(document.getElementById('done')).display") == "block"
+        assert (
+            b.evaluate(session, "getComputedStyle(document.getElementById('done')).display")
+            == "block"
+        )
         shot = b.send("Page.captureScreenshot", {"format": "png"}, session)
         assert len(shot["data"]) > 1000
         b.evaluate(session, "document.getElementById('download').click()")

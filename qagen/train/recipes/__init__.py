@@ -22,6 +22,7 @@ Presets (TOML, ``qagen/train/presets/``): one per recipe with the authors' hyper
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .bwgan import BWGAN, BWGANConfig
 from .common import GANConfig, GANRecipe, SharedStepAdam, augment_batch
+from .sr import SRMAE, SRMSE, SRMSSSIM, SRConfig, SRRecipe
 from .wgan import (
     QAGANNIQE,
     QAGANSSIM,
@@ -35,7 +36,6 @@ from .wgan import (
     WGANGPConfig,
     wgan_critic_objective,
 )
-from .sr import SRMAE, SRMSE, SRMSSSIM, SRConfig, SRRecipe
 
 __all__ = [
     "Autoencoder",
