@@ -113,3 +113,14 @@ def test_study_make_and_score_commands(ae_runs, tmp_path, capsys):
     assert "MS-SSIM" in text and "same order" in text
     assert (out / "rank_histogram.png").is_file()
     assert main(["study", "make", str(ae_runs[0]), "--out", str(tmp_path / "s2")]) == 2
+
+
+def test_valid_padding_trains_on_the_central_region(tmp_path):
+    out = tmp_path / "valid"
+    rc = train_main("sr-mse", "patches:builtin", preset="sr-mse-demo", out=str(out), max_steps=2,
+                    overrides=[*_TINY, "hparams.padding=valid", "hparams.init=default"])  # fmt: skip
+    assert rc == 0
+    rec = restore_run(out).recipe
+    b, y = rec.prepare(torch.rand(2, 3, 48, 48) * 2 - 1)
+    assert rec.net(b).shape == rec.target_region(y).shape == (2, 1, 32, 32)
+    assert rec.network().upscale(b).shape == (2, 1, 48, 48)

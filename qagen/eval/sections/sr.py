@@ -107,7 +107,9 @@ def sr_sections(run: RunReportData) -> list[Section]:
     pick = next((im for im in images if im.name == "astronaut"), images[0])
     fig = Figure(crop_figure(pick, {"SRCNN": net}, scale, size=40),
                  "The most detailed 40 px region of one held-out crop (higher is better)")  # fmt: skip
-    return [Section("Super-resolution", [table, fig])]
+    grids = Paragraph("In the sample grids above, each tile is a training patch's Y channel as "
+                      "bicubic | SRCNN | HR (left to right).", note=True)  # fmt: skip
+    return [Section("Super-resolution", [table, fig, grids])]
 
 
 @register_run_sections("autoencoder", order=ORDER_RECIPE)
@@ -126,5 +128,7 @@ def autoencoder_sections(run: RunReportData) -> list[Section]:
         rec = net(x.to(next(net.parameters()).device)).cpu()
     png = reconstruction_figure({"original": x, "reconstruction": rec},
                                 f"{restored.run.data.spec} ({split} split)")  # fmt: skip
+    note = Paragraph("In the sample grids above, each tile is a training image | its "
+                     "reconstruction.", note=True)  # fmt: skip
     return [Section("Reconstructions", [Figure(png, "Held-out images (top) and their "
-                                               "reconstructions (bottom)")])]  # fmt: skip
+                                               "reconstructions (bottom)"), note])]  # fmt: skip
