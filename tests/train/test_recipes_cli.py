@@ -114,6 +114,13 @@ EXPECTED_SPLITS = {
     "qagan-ssim-niqe-demo": "train",
     "bwgan-demo": "train",
     "wgan-gp-demo": "train",
+    # the MS-SSIM loss family (docs/msssim-loss.md): patches from the built-in photos' train
+    # region, the illumination / Yale B train split (the SVMs score the test split), STL-10's
+    # unlabelled images
+    **{f"sr-{loss}{demo}": "train" for loss in ("mse", "mae", "msssim") for demo in ("", "-demo")},
+    "autoencoder": "train",
+    "autoencoder-demo": "train",
+    "autoencoder-stl10": "unlabeled",
 }
 
 
@@ -122,10 +129,11 @@ def test_every_preset_trains_on_the_authors_split(name):
     assert name in EXPECTED_SPLITS, f"new preset {name}: add its data split to this test"
     run = resolve_run_config(None, preset=name)
     assert run.data.split == EXPECTED_SPLITS[name]
-    # the rules behind the table, for any preset
-    if "stl10" in name or run.data.resolution == 48:
+    # the rules behind the table, for any GAN preset
+    gan = run.recipe in ("wgan-gp", "bwgan") or run.recipe.startswith("qagan")
+    if gan and ("stl10" in name or run.data.resolution == 48):
         assert run.data.split == "unlabeled" and run.data.resolution == 48
-    elif not name.endswith("-demo") and run.recipe != "wgan-gp":
+    elif gan and not name.endswith("-demo") and run.recipe != "wgan-gp":
         assert run.data.split == "all"  # QAGAN / Banach-WGAN CIFAR-10: all 60,000 images
     get_recipe(run.recipe).validate_config(run.hparams, run)  # every preset is valid as shipped
 
@@ -172,3 +180,13 @@ def test_demo_presets_change_only_sizes(name):
     if hasattr(full.hparams, "niqe"):
         a, b = vars(full.hparams.niqe), vars(demo.hparams.niqe)
         assert {k for k in a if a[k] != b[k]} <= {"warmup_steps"}
+
+
+@pytest.mark.parametrize("name", ["sr-mse", "sr-mae", "sr-msssim", "autoencoder"])
+def test_msssim_demo_presets_change_only_sizes(name):
+    full, demo = resolve_run_config(name), resolve_run_config(name, preset=f"{name}-demo")
+    diff = set()
+    for section in ("train", "data", "hparams"):
+        a, b = vars(getattr(full, section)), vars(getattr(demo, section))
+        diff |= {(section, k) for k in a if a[k] != b[k]}
+    assert diff <= DEMO_KEYS, diff - DEMO_KEYS
