@@ -31,7 +31,7 @@ from qagen.errors import InputError
 __all__ = ["C_GRID", "CodeScores", "encode_dataset", "svm_code_scores"]
 
 #: The values of C tried by cross-validation.
-C_GRID = (0.1, 1.0, 10.0, 100.0)
+C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 _EPS_GRID = (0.01, 0.1, 0.5)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from qagen.eval.codes import C_GRID
 from qagen.experiments.base import (
     Cell,
     Experiment,
@@ -37,9 +38,9 @@ _PAPER = {"MSE": (5.60, 277.46, 51.46), "MAE": (5.60, 325.19, 50.23),
 _BUDGET = {
     "smoke": {"max_steps": 40, "max_minutes": None, "expected_s": 15.0, "c_grid": (1.0, 10.0)},
     "cpu": {"max_steps": None, "max_minutes": 6.0, "expected_s": 360.0,
-            "c_grid": (0.1, 1.0, 10.0, 100.0)},
+            "c_grid": C_GRID},
     "paper": {"max_steps": 20_000, "max_minutes": None, "expected_s": 3600.0,
-              "c_grid": (0.1, 1.0, 10.0, 100.0)},
+              "c_grid": C_GRID},
 }  # fmt: skip
 
 _SMOKE = ("train.batch_size=16", "train.sample_every=20", "train.checkpoint_every=40",

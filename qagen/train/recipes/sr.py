@@ -25,10 +25,10 @@ Adam (lr 1e-4, betas 0.9/0.999) with a constant rate by default; the poster name
 **Initialisation** (``init``; the poster gives none): ``'identity'`` (default) starts the
 unchanged SRCNN at the bicubic result (:class:`qagen.gan.nets.srcnn.SRCNN`: a delta path
 through the first channel of every layer), so that a short training already improves on
-bicubic; ``'gaussian'`` is SRCNN's N(0, 0.001^2) and ``'default'`` PyTorch's. Measured here:
-from PyTorch's initialisation, SRCNN was still about 4 dB below bicubic after 500 steps (Adam
-1e-3 and 1e-4, batch 16), while from the identity it was 0.66 dB above bicubic after 300
-steps (Adam 1e-4) on held-out built-in photo crops.
+bicubic; ``'gaussian'`` is SRCNN's N(0, 0.001^2) and ``'default'`` PyTorch's. Measured here
+(batch 16): from PyTorch's initialisation (Adam 1e-3) SRCNN was still about 4 dB below bicubic
+after 500 steps on held-out patches, while from the identity (Adam 1e-4) it was 0.66 dB above
+bicubic after 300 steps on held-out built-in photo crops (``docs/msssim-loss.md``).
 """
 
 from __future__ import annotations
