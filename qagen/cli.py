@@ -468,14 +468,106 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print("budgets: " + "; ".join(f"{k}: {v}" for k, v in BUDGETS.items()))
         return 0
     out = args.out or str(Path("runs") / "reproduce" / f"{args.name}-{args.budget}")
+    eval_data: dict[str, str] = {}
+    for item in args.eval_data:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InputError(f"--eval-data expects NAME=PATH, got {item!r}")
+        eval_data[key.strip()] = value.strip()
     table = reproduce(
         args.name, args.budget, out, data=args.data, inception_weights=args.inception_weights,
-        device=args.device, progress=not args.no_progress,
+        device=args.device, progress=not args.no_progress, eval_data=eval_data,
     )  # fmt: skip
     from qagen.experiments.tables import table_markdown
 
     print(table_markdown(table))
     return 0
+
+
+def _cmd_sr(args: argparse.Namespace) -> int:
+    import torch
+
+    from qagen.eval.super_resolution import load_sr_network, sr_image_rgb
+    from qagen.io import read_image_file, write_image
+
+    net, restored = load_sr_network(args.run_dir, args.checkpoint, device=args.device)
+    scale = restored.recipe.cfg.scale
+    f = read_image_file(args.image)
+    x = (f.values / f.white).to(torch.float64)
+    if x.shape[1] not in (1, 3):
+        raise InputError(f"{args.image}: expected a grey or RGB image, got {x.shape[1]} channels")
+    out = _output_path(args.output)
+    if out.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
+        raise InputError(f"-o {args.output}: write the result as .png (or .tif, .bmp)")
+    y = sr_image_rgb(net, x, scale)
+    write_image(y, out, data_range=1.0)
+    h, w = x.shape[-2:]
+    print(f"wrote {out} ({w} x {h} -> {w * scale} x {h * scale} px, {scale}x, "
+          f"{restored.run.recipe} step {restored.step})")  # fmt: skip
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    if args.study_command == "make":
+        from qagen.study import make_study
+
+        rec = make_study(args.runs, args.images, args.out, seed=args.seed, split=args.split,
+                         device=args.device, checkpoint=args.checkpoint)  # fmt: skip
+        models = ", ".join(m["name"] for m in rec["models"])
+        print(f"wrote {Path(args.out) / 'index.html'} ({rec['n_trials']} trials; models {models}; "
+              f"study {rec['study_id']})")  # fmt: skip
+        return 0
+    from qagen.study import format_scores, score_study
+
+    scores = score_study(args.study_dir, args.answers, plot=args.plot)
+    print(format_scores(scores))
+    plot = args.plot or str(Path(args.study_dir) / "rank_histogram.png")
+    print(f"\nwrote {plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores.to_dict(), indent=1, allow_nan=False) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_msssim_parsers(sub: argparse._SubParsersAction) -> None:
+    """``qagen sr`` and ``qagen study`` (the MS-SSIM loss poster's tools)."""
+    s = sub.add_parser(
+        "sr",
+        help="upscale an image with a trained super-resolution run (sr-mse/sr-mae/sr-msssim)",
+        description="Upscale IMAGE by the run's scale (4x): the Y channel of YCbCr through the "
+        "SRCNN after bicubic upscaling, Cb and Cr bicubic (MATLAB imresize); grey in, grey out.",
+    )
+    s.add_argument("run_dir", metavar="MODEL_RUN", help="run directory of an sr-* run")
+    s.add_argument("image", metavar="IMAGE")
+    s.add_argument("-o", "--output", required=True, help="output PNG (.png added when no suffix)")
+    s.add_argument("--checkpoint", default="last", help="'last', a step or a checkpoint file")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=_cmd_sr)
+
+    st = sub.add_parser(
+        "study",
+        help="human ranking study of reconstructions: make the page, score the answers",
+        description="'make' writes a self-contained ranking page of autoencoder reconstructions; "
+        "'score' reads the answers.json files it produced.",
+    )
+    ss = st.add_subparsers(dest="study_command", required=True)
+    mk = ss.add_parser("make", help="write OUT/index.html, study.json and images/")
+    mk.add_argument(
+        "runs", nargs="+", metavar="RUN", help="autoencoder run directories (2 or more)"
+    )
+    mk.add_argument("--images", type=int, default=50, metavar="N", help="trials (default 50)")
+    mk.add_argument("--out", default="study", metavar="DIR", help="output folder (default study/)")
+    mk.add_argument("--seed", type=int, default=0, help="image choice and display orders")
+    mk.add_argument("--split", default=None, help="data split (default: test when it exists)")
+    mk.add_argument("--checkpoint", default="last")
+    mk.add_argument("--device", default="cpu")
+    sc = ss.add_parser("score", help="rank distribution per model and metric agreement")
+    sc.add_argument("study_dir", metavar="STUDY_DIR")
+    sc.add_argument("answers", nargs="+", metavar="ANSWERS", help="answers*.json files")
+    sc.add_argument("--plot", default=None, metavar="PNG",
+                    help="rank histogram (default STUDY_DIR/rank_histogram.png)")  # fmt: skip
+    sc.add_argument("--json", default=None, metavar="FILE", help="also write the scores as JSON")
+    st.set_defaults(func=_cmd_study)
 
 
 def _add_metric_options(p: argparse.ArgumentParser, shortcuts: bool = True) -> None:
@@ -690,9 +782,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--inception-weights", metavar="FILE", default=None,
                      help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth): "
                      "without them FID/KID/IS cells are null with the reason")  # fmt: skip
+    rep.add_argument("--eval-data", action="append", default=[], metavar="NAME=PATH",
+                     help="extra evaluation data, repeatable (msssim-sr: set5=DIR, set14=DIR, "
+                     "bsd200=DIR: folders of high-resolution test images)")  # fmt: skip
     rep.add_argument("--device", default="cpu")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(func=_cmd_reproduce)
+    _add_msssim_parsers(sub)
     return p
 
 

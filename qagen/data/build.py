@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 
 from qagen.data.builtin import BuiltinPhotoDataset
 from qagen.data.folder import ImageFolderDataset
+from qagen.data.illumination import IlluminationDataset
 from qagen.data.paired import (
     PAIRED_SPECS,
     BuiltinPairedDataset,
@@ -18,7 +19,9 @@ from qagen.data.paired import (
     PairedFolderDataset,
     build_paired_dataset,
 )
+from qagen.data.sr import PatchDataset
 from qagen.data.standard import CelebABEGANDataset, CelebADataset, CIFAR10Dataset, STL10Dataset
+from qagen.data.yaleb import YaleBDataset
 from qagen.errors import InputError, UnknownNameError
 
 __all__ = ["build_dataset", "DATASETS"]
@@ -37,7 +40,13 @@ DATASETS: dict[str, type[Dataset]] = {
     "fairface": FairFaceDataset,
     "builtin-edges": BuiltinPairedDataset,
     "builtin-restore": BuiltinPairedDataset,
+    "patches": PatchDataset,
+    "yaleb": YaleBDataset,
+    "illumination": IlluminationDataset,
 }
+
+#: datasets that take no root (``builtin``, ``illumination``): called as ``cls(resolution, split)``
+_NO_ROOT = ("builtin", "illumination")
 
 
 def _folder_for_split(path: Path, split: str) -> Path:
@@ -55,10 +64,13 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
     """Build a dataset from a spec string.
 
     ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'``,
-    ``'celeba-began:ROOT'`` (CelebA cropped as the BEGAN code) or ``'folder:PATH'`` (``~`` and
-    environment variables are expanded), or one of the paired specs of :mod:`qagen.data.paired`
-    (``'paired:PATH'``, ``'celeba-attr:ROOT'``, ``'fairface:ROOT'``, ``'builtin-edges'``,
-    ``'builtin-restore'``). ``split`` is passed on
+    ``'celeba-began:ROOT'`` (CelebA cropped as the BEGAN code), ``'folder:PATH'``,
+    ``'patches:builtin'`` / ``'patches:PATH'`` (native-resolution random patches for
+    super-resolution, :class:`qagen.data.sr.PatchDataset`), ``'yaleb:ROOT'`` (Extended Yale B
+    cropped faces) or ``'illumination'`` (the built-in synthetic illumination set), or one of the
+    paired specs of :mod:`qagen.data.paired` (``'paired:PATH'``, ``'celeba-attr:ROOT'``,
+    ``'fairface:ROOT'``, ``'builtin-edges'``, ``'builtin-restore'``) (``~`` and environment
+    variables are expanded). ``split`` is passed on
     (builtin: train/test/all; cifar10: train/test/all; stl10: train/test/unlabeled/train+unlabeled/
     all; celeba: train/valid/test/all; folder: ``PATH/<split>`` if that subfolder exists, else the
     whole folder for train/all). Keyword arguments go to the dataset class (``value_range``,
@@ -74,10 +86,10 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
         raise UnknownNameError("data source", name, DATASETS)
     if name in PAIRED_SPECS:
         return build_paired_dataset(name, root, resolution, split, **kwargs)
-    if name == "builtin":
+    if name in _NO_ROOT:
         if root:
-            raise InputError(f"the builtin dataset takes no path, got spec {spec!r}")
-        return BuiltinPhotoDataset(resolution, split, **kwargs)
+            raise InputError(f"the {name} dataset takes no path, got spec {spec!r}")
+        return DATASETS[name](resolution, split, **kwargs)
     if not root:
         raise InputError(f"dataset {name!r} needs a path: '{name}:ROOT', got spec {spec!r}")
     path = Path(os.path.expandvars(root)).expanduser()

@@ -107,7 +107,9 @@ class ExperimentContext:
 
     ``run_dir(name)`` is a run's directory; ``evaluate(name, metrics, ...)`` evaluates a finished
     run with the ordinary evaluation (cached in its ``eval.json``); ``status[name]`` is how each
-    run ended (``"finished"`` or ``"failed: ..."``).
+    run ended (``"finished"`` or ``"failed: ..."``). ``eval_data`` maps names to the extra
+    evaluation data the user gave (``--eval-data NAME=PATH``, e.g. SR test sets); it only
+    changes the evaluation, never the runs.
     """
 
     out: Path
@@ -117,6 +119,7 @@ class ExperimentContext:
     device: str = "cpu"
     status: dict[str, str] = field(default_factory=dict)
     evaluator: Callable[..., dict] | None = None
+    eval_data: dict[str, str] = field(default_factory=dict)
 
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / name
@@ -175,6 +178,8 @@ _BUILTIN = (
     "qagen.experiments.nriqa_tables",
     "qagen.experiments.qmf_table4",
     "qagen.experiments.qmf_table3",
+    "qagen.experiments.msssim_sr",
+    "qagen.experiments.msssim_ae",
 )
 _LOADED = False
 

@@ -282,11 +282,13 @@ def reproduce(
     device: str = "cpu",
     progress: bool = True,
     log: TextIO | None = None,
+    eval_data: dict[str, str] | None = None,
 ) -> dict:
     """Run experiment ``name`` at ``budget`` into ``out``; returns the ``table.json`` content.
 
     ``data`` overrides the data of the runs (e.g. ``cifar10:ROOT`` for ``--budget paper``);
-    ``inception_weights`` is a local FID Inception file (FID/KID/IS are null without it).
+    ``inception_weights`` is a local FID Inception file (FID/KID/IS are null without it);
+    ``eval_data`` names extra evaluation data (``{"set5": "/data/Set5"}``: ``--eval-data``).
     """
     log = log if log is not None else sys.stderr
     exp = get_experiment(name)()
@@ -294,7 +296,8 @@ def reproduce(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = ExperimentContext(out=out, budget=budget, data=data, device=device,
-                            inception_weights=inception_weights, evaluator=evaluate_run)  # fmt: skip
+                            inception_weights=inception_weights, evaluator=evaluate_run,
+                            eval_data=dict(eval_data or {}))  # fmt: skip
     specs = exp.runs(ctx)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):

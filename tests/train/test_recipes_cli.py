@@ -147,6 +147,13 @@ EXPECTED_SPLITS = {
     "qmf-pam-ssim-demo": "train",
     "qmf-pam-ssim": "all",
     "qmf": "all",
+    # the MS-SSIM loss family (docs/msssim-loss.md): patches from the built-in photos' train
+    # region, the illumination / Yale B train split (the SVMs score the test split), STL-10's
+    # unlabelled images
+    **{f"sr-{loss}{demo}": "train" for loss in ("mse", "mae", "msssim") for demo in ("", "-demo")},
+    "autoencoder": "train",
+    "autoencoder-demo": "train",
+    "autoencoder-stl10": "unlabeled",
 }
 # BEGAN-IQA (began-m01 ... began-m12, the code's two extra configurations, their -demo presets):
 # CelebA's training partition, which the BEGAN reference code reads (splits/train).
@@ -214,3 +221,13 @@ def test_demo_presets_change_only_sizes(name):
     if hasattr(full.hparams, "niqe"):
         a, b = vars(full.hparams.niqe), vars(demo.hparams.niqe)
         assert {k for k in a if a[k] != b[k]} <= {"warmup_steps"}
+
+
+@pytest.mark.parametrize("name", ["sr-mse", "sr-mae", "sr-msssim", "autoencoder"])
+def test_msssim_demo_presets_change_only_sizes(name):
+    full, demo = resolve_run_config(name), resolve_run_config(name, preset=f"{name}-demo")
+    diff = set()
+    for section in ("train", "data", "hparams"):
+        a, b = vars(getattr(full, section)), vars(getattr(demo, section))
+        diff |= {(section, k) for k in a if a[k] != b[k]}
+    assert diff <= DEMO_KEYS, diff - DEMO_KEYS

@@ -13,11 +13,13 @@
 * :mod:`.nr_iqa`: the ``nr-iqa`` runs: SROCC/PLCC per distortion type of the test split.
 * :mod:`.qmf`: Quality Map Fusion (``qmf``): the maps, the fused map and PAM's attention over
   training, HOG similarity over iterations, GLCM texture statistics.
+* :mod:`.sr`: the MS-SSIM loss family: SR crops and scores (``sr-*``), held-out
+  reconstructions (``autoencoder``).
 
 A new family (BEGAN, QMF, quality maps, SR) adds ``<family>.py`` with
 ``register_run_sections(...)`` calls and imports it here.
 """
 
-from qagen.eval.sections import began, common, evaluation, gan, nr_iqa, qmap, qmf
+from qagen.eval.sections import began, common, evaluation, gan, nr_iqa, qmap, qmf, sr
 
-__all__ = ["began", "common", "evaluation", "gan", "nr_iqa", "qmap", "qmf"]
+__all__ = ["began", "common", "evaluation", "gan", "nr_iqa", "qmap", "qmf", "sr"]

@@ -1,0 +1,126 @@
+"""The sr-* and autoencoder recipes through the trainer, ``qagen sr``, ``qagen study make``
+and the run reports (tiny runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from qagen.cli import main
+from qagen.errors import InputError
+from qagen.io import read_image, write_image
+from qagen.iqa.structural import ms_ssim
+from qagen.train import restore_run, train_main
+
+_TINY = ["train.batch_size=4", "train.progress=false", "train.log_every=1",
+         "train.sample_every=2", "data.num_workers=0"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sr_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sr") / "run"
+    rc = train_main("sr-msssim", "patches:builtin", preset="sr-msssim-demo", out=str(out),
+                    max_steps=3, overrides=_TINY)  # fmt: skip
+    assert rc == 0
+    return out
+
+
+def test_sr_run_logs_and_restores(sr_run):
+    rows = (sr_run / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",")[:2] == ["step", "elapsed_s"] and "loss" in rows[0]
+    assert "psnr_bicubic" in rows[0]
+    restored = restore_run(sr_run)
+    assert restored.run.recipe == "sr-msssim" and restored.step == 3
+    rec = restored.recipe
+    b, y = rec.prepare(torch.rand(2, 3, 48, 48) * 2 - 1)
+    assert b.shape == y.shape == (2, 1, 48, 48)
+    # the recipe's loss is 1 - MS-SSIM with 3 scales and clamped cs, and has a finite gradient
+    pred = (y + 0.05 * torch.randn_like(y)).requires_grad_(True)
+    loss = rec.loss(pred, y)
+    ref = 1 - ms_ssim(pred.detach(), y, 1.0, scales=3, negative="clamp").mean()
+    assert float(loss.detach()) == pytest.approx(float(ref), abs=1e-6)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all()
+
+
+def test_sr_config_errors(tmp_path):
+    with pytest.raises(InputError, match="at least 41 px"):
+        train_main("sr-msssim", "patches:builtin", out=str(tmp_path / "a"), max_steps=1,
+                   overrides=["data.resolution=32"])  # fmt: skip
+    with pytest.raises(InputError, match="multiple of hparams.scale"):
+        train_main("sr-mse", "patches:builtin", out=str(tmp_path / "b"), max_steps=1,
+                   overrides=["data.resolution=50"])  # fmt: skip
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_qagen_sr_command(sr_run, tmp_path, capsys):
+    img = torch.rand(1, 3, 10, 13, dtype=torch.float64)
+    write_image(img, tmp_path / "in.png", data_range=1.0)
+    assert main(["sr", str(sr_run), str(tmp_path / "in.png"), "-o", str(tmp_path / "out")]) == 0
+    out = read_image(tmp_path / "out.png")
+    assert out.shape == (1, 3, 40, 52)
+    assert "4x" in capsys.readouterr().out
+    grey = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    write_image(grey, tmp_path / "g.png", data_range=1.0)
+    assert main(["sr", str(sr_run), str(tmp_path / "g.png"), "-o", str(tmp_path / "g2.png")]) == 0
+    assert read_image(tmp_path / "g2.png").shape == (1, 1, 32, 32)
+    assert main(["sr", str(tmp_path), str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png")]) == 2
+
+
+def test_sr_report_section(sr_run):
+    assert main(["report", str(sr_run)]) == 0
+    html = (sr_run / "report.html").read_text()
+    assert "Super-resolution" in html and "Bicubic" in html
+
+
+@pytest.fixture(scope="module")
+def ae_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ae")
+    runs = []
+    for loss in ("mse", "msssim"):
+        out = root / loss
+        rc = train_main("autoencoder", "illumination", preset="autoencoder-demo", out=str(out),
+                        max_steps=2, overrides=[*_TINY, "hparams.channels=4",
+                                                f"hparams.loss={loss}"])  # fmt: skip
+        assert rc == 0
+        runs.append(out)
+    return runs
+
+
+def test_autoencoder_loss_and_report(ae_runs):
+    restored = restore_run(ae_runs[1])
+    assert restored.recipe.scales == 3  # 48 px: 3 scales fit the 11 px window
+    assert main(["report", str(ae_runs[0])]) == 0
+    assert "Reconstructions" in (ae_runs[0] / "report.html").read_text()
+
+
+def test_study_make_and_score_commands(ae_runs, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", "make", *map(str, ae_runs), "--images", "3", "--out", str(out)]) == 0
+    study = json.loads((out / "study.json").read_text())
+    assert [m["name"] for m in study["models"]] == ["MSE", "MS-SSIM"]
+    assert study["split"] == "test" and study["n_trials"] == 3
+    assert (out / "index.html").is_file()
+    answers = {"format": "qagen-study-answers/1", "study_id": study["study_id"], "participant": "x",
+               "trials": [{"trial": t["trial"], "order": t["order"], "ranking": ["ms-ssim", "mse"]}
+                          for t in study["trials"]]}  # fmt: skip
+    (tmp_path / "a.json").write_text(json.dumps(answers))
+    capsys.readouterr()
+    assert main(["study", "score", str(out), str(tmp_path / "a.json")]) == 0
+    text = capsys.readouterr().out
+    assert "MS-SSIM" in text and "same order" in text
+    assert (out / "rank_histogram.png").is_file()
+    assert main(["study", "make", str(ae_runs[0]), "--out", str(tmp_path / "s2")]) == 2
+
+
+def test_valid_padding_trains_on_the_central_region(tmp_path):
+    out = tmp_path / "valid"
+    rc = train_main("sr-mse", "patches:builtin", preset="sr-mse-demo", out=str(out), max_steps=2,
+                    overrides=[*_TINY, "hparams.padding=valid", "hparams.init=default"])  # fmt: skip
+    assert rc == 0
+    rec = restore_run(out).recipe
+    b, y = rec.prepare(torch.rand(2, 3, 48, 48) * 2 - 1)
+    assert rec.net(b).shape == rec.target_region(y).shape == (2, 1, 32, 32)
+    assert rec.network().upscale(b).shape == (2, 1, 48, 48)

@@ -1,0 +1,112 @@
+"""The study files (page, study.json, images) and the scoring of answers, on cases with known
+answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from qagen.errors import InputError
+from qagen.study import score_study, write_study
+from qagen.study.score import metric_rankings
+
+
+def _study(tmp_path, n=5, seed=1):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, 48, 48, generator=g)
+    recs = {  # more noise = worse for every metric: the metrics' order is MSE-model, MAE-model, MS-SSIM-model
+        "MSE": (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+        "MAE": (x + 0.10 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+        "MS-SSIM": (x + 0.30 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+    }
+    return write_study(tmp_path / "s", x, recs, seed=seed), x, recs
+
+
+def _answers(study, rank_fn, participant="p"):
+    trials = []
+    for t in study["trials"]:
+        ranking = rank_fn(t)
+        trials.append({"trial": t["trial"], "image": t["files"]["original"], "order": t["order"],
+                       "positions": [t["order"].index(k) for k in ranking], "ranking": ranking,
+                       "seconds": 1.0})  # fmt: skip
+    return {"format": "qagen-study-answers/1", "study_id": study["study_id"],
+            "participant": participant, "trials": trials}  # fmt: skip
+
+
+def test_study_files(tmp_path):
+    study, x, recs = _study(tmp_path)
+    d = tmp_path / "s"
+    assert json.loads((d / "study.json").read_text()) == study
+    html = (d / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html  # self-contained: nothing loaded
+    assert html.count("data:image/png;base64,") == 5 * 4
+    assert study["study_id"] in html
+    orders = [tuple(t["order"]) for t in study["trials"]]
+    assert all(sorted(o) == ["mae", "ms-ssim", "mse"] for o in orders)
+    assert len(set(orders)) > 1  # shuffled per trial
+    # the PNGs hold the 8-bit values of the tensors
+    from qagen.io import read_image
+
+    t0 = study["trials"][0]
+    png = read_image(d / t0["files"]["ms-ssim"])[0, 0]
+    assert torch.equal(png, torch.floor(recs["MS-SSIM"][0, 0] * 255 + 0.5).double())
+    # the same seed gives the same orders, another seed others
+    again = write_study(tmp_path / "s2", x, recs, seed=1)
+    assert [t["order"] for t in again["trials"]] == [list(o) for o in orders]
+    other = write_study(tmp_path / "s3", x, recs, seed=2)
+    assert [t["order"] for t in other["trials"]] != [list(o) for o in orders]
+
+
+def test_metric_rankings_follow_the_noise(tmp_path):
+    study, _, _ = _study(tmp_path)
+    keys = [m["key"] for m in study["models"]]
+    r = metric_rankings(tmp_path / "s", study["trials"][0], keys)
+    assert set(r) == {"MSE", "MAE", "SSIM", "MS-SSIM", "FSIM", "GMSD"}
+    for order in r.values():
+        assert order == ["mse", "mae", "ms-ssim"]
+
+
+def test_score_counts_and_agreement(tmp_path):
+    study, _, _ = _study(tmp_path)
+    d = tmp_path / "s"
+    # person 1 agrees with the metrics everywhere; person 2 always puts the noisiest first
+    a1 = _answers(study, lambda t: ["mse", "mae", "ms-ssim"], "p1")
+    a2 = _answers(study, lambda t: ["ms-ssim", "mse", "mae"], "p2")
+    (d / "a1.json").write_text(json.dumps(a1))
+    (d / "a2.json").write_text(json.dumps(a2))
+    s = score_study(d, [d / "a1.json", d / "a2.json"], plot=tmp_path / "h.png")
+    assert s.n_rankings == 10
+    assert s.counts == {"MSE": [5, 5, 0], "MAE": [0, 5, 5], "MS-SSIM": [5, 0, 5]}
+    assert s.mean_rank == {"MSE": 1.5, "MAE": 2.5, "MS-SSIM": 2.0}
+    for a in s.agreement.values():
+        assert a["same order"] == pytest.approx(50.0)
+        assert a["same best"] == pytest.approx(50.0)
+        # p1: 3 of 3 pairs; p2 (ms-ssim, mse, mae) vs (mse, mae, ms-ssim): only (mse, mae) agrees
+        assert a["pairs"] == pytest.approx(100 * (5 * 1 + 5 * 1 / 3) / 10)
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_answers(tmp_path):
+    study, _, _ = _study(tmp_path)
+    d = tmp_path / "s"
+    good = _answers(study, lambda t: ["mse", "mae", "ms-ssim"])
+    cases = {
+        "study": dict(good, study_id="other"),
+        "order": dict(good, trials=[dict(good["trials"][0], order=["mae", "mse", "ms-ssim"])
+                                    if good["trials"][0]["order"] != ["mae", "mse", "ms-ssim"]
+                                    else dict(good["trials"][0], order=["mse", "mae", "ms-ssim"])]),
+        "ranking": dict(good, trials=[dict(good["trials"][0], ranking=["mse", "mse", "mae"])]),
+        "format": dict(good, format="something"),
+    }  # fmt: skip
+    for name, ans in cases.items():
+        (d / f"ans_{name}.json").write_text(json.dumps(ans))
+        with pytest.raises(InputError):
+            score_study(d, [d / f"ans_{name}.json"])
+    empty = dict(good, trials=[dict(t, ranking=[], positions=[]) for t in good["trials"]])
+    (d / "empty.json").write_text(json.dumps(empty))
+    with pytest.raises(InputError, match="no complete ranking"):
+        score_study(d, [d / "empty.json"])
+    with pytest.raises(InputError, match="at least 2 models"):
+        write_study(tmp_path / "x", torch.rand(2, 1, 8, 8), {"a": torch.rand(2, 1, 8, 8)})

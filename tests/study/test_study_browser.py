@@ -1,0 +1,99 @@
+"""The study page in a real browser: headless Chromium opens ``index.html``, a ranking is
+performed by clicking the page's elements (DOM events, as a person's clicks), and the
+``answers.json`` that the page downloads is checked against the clicks and ``study.json``.
+
+Driven through the Chrome DevTools Protocol over ``--remote-debugging-pipe``
+(``study_cdp.py``, standard library only): no Selenium, no chromedriver to keep in step with
+the browser's version, no extra Python package. Skipped when no Chromium is installed
+(``apt-get install chromium``)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+from study_cdp import Browser, find_chromium
+
+from qagen.study import score_study, write_study
+
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+
+
+def _study(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 24, 24, generator=g)
+    recs = {
+        "MSE": (x + 0.05 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+        "MAE": (x + 0.20 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+        "MS-SSIM": (x + 0.40 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+    }
+    return write_study(tmp_path / "study", x, recs, seed=3, meta={"data": "test"})
+
+
+def test_ranking_in_chromium_downloads_the_answers(tmp_path):
+    study = _study(tmp_path)
+    page = (tmp_path / "study" / "index.html").resolve().as_uri()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    b = Browser(CHROMIUM)
+    try:
+        b.send("Browser.setDownloadBehavior", {"behavior": "allow",
+                                               "downloadPath": str(downloads)})  # fmt: skip
+        target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        b.send("Page.enable", session=session)
+        b.send("Page.navigate", {"url": page}, session)
+        for _ in range(100):
+            if b.evaluate(session, "document.readyState") == "complete":
+                break
+            time.sleep(0.1)
+        b.evaluate(session, "document.getElementById('participant').value = 'p01'")
+        b.evaluate(session, "document.getElementById('begin').click()")
+        clicks = [[2, 0, 1], [0, 1, 2], [1, 2, 0], [2, 1, 0]]
+        for t, order in enumerate(clicks):
+            counter = b.evaluate(session, "document.getElementById('counter').textContent")
+            assert counter == f"Trial {t + 1} of 4"
+            assert b.evaluate(session, "document.getElementById('next').disabled") is True
+            if t == 1:  # take one back and redo it: the ranking must follow the clicks
+                b.evaluate(session, "document.querySelectorAll('.cand')[2].click()")
+                b.evaluate(session, "document.querySelectorAll('.cand')[2].click()")
+            for pos in order:
+                b.evaluate(session, f"document.querySelectorAll('.cand')[{pos}].click()")
+            ranked = b.evaluate(
+                session,
+                "Array.from(document.querySelectorAll('#ranking li')).map(li => li.dataset.position)",
+            )
+            assert [int(p) for p in ranked] == order
+            b.evaluate(session, "document.getElementById('next').click()")
+        assert (
+            b.evaluate(session, "getComputedStyle(document.getElementById('done')).display")
+            == "block"
+        )
+        shot = b.send("Page.captureScreenshot", {"format": "png"}, session)
+        assert len(shot["data"]) > 1000
+        b.evaluate(session, "document.getElementById('download').click()")
+        path = downloads / "answers.json"
+        for _ in range(100):
+            if path.is_file() and path.stat().st_size > 0:
+                break
+            time.sleep(0.1)
+        assert path.is_file(), f"no download in {downloads}: {list(downloads.iterdir())}"
+    finally:
+        b.close()
+    ans = json.loads(path.read_text())
+    assert ans["format"] == "qagen-study-answers/1"
+    assert ans["study_id"] == study["study_id"]
+    assert ans["participant"] == "p01"
+    for t, (row, ref, order) in enumerate(zip(ans["trials"], study["trials"], clicks, strict=True)):
+        assert row["trial"] == t
+        assert row["order"] == ref["order"]  # the random order shown, as recorded by the study
+        assert row["positions"] == order
+        assert row["ranking"] == [ref["order"][p] for p in order]
+    scores = score_study(tmp_path / "study", [path])
+    assert scores.n_rankings == 4
+    assert sum(scores.counts["MSE"]) == 4
