@@ -1,4 +1,5 @@
-"""Correlation of objective scores with subjective scores (REFERENCE.md section 6.3).
+"""Correlation of objective scores with subjective scores (VQEG; Sheikh et al. 2006;
+docs/evaluation.md).
 
 * SROCC: Pearson correlation of the ranks (average ranks for ties), ``scipy.stats.spearmanr``.
 * KROCC: Kendall's tau-b (tie corrected), ``scipy.stats.kendalltau``.
@@ -11,7 +12,7 @@
 
 **Fitting.** There is no standard initialisation. Here x and y are standardised and the fit
 runs ``scipy.optimize.curve_fit`` (Levenberg-Marquardt, analytic Jacobian, ``maxfev=10000`` per
-start) from up to six starts: the reference initialisation of REFERENCE.md 6.3 (b1 = range of
+start) from up to six starts: the reference initialisation of docs/evaluation.md (b1 = range of
 y, b2 = +-1/std(x) with the expected sign, b3 = mean(x), b4 = 0, b5 = mean(y)), slopes 3 and 1/3
 times that, centres at the 25 % and 75 % quantiles of x, and the opposite sign. It stops once
 two starts reach the same monotonic optimum (SSE within 0.1 %). Among the converged starts the
@@ -173,7 +174,7 @@ class FitResult:
 def _starts(model: str, sign: float, z: np.ndarray, v: np.ndarray) -> list[tuple[float, ...]]:
     """Initial parameters in standardised coordinates (z = standardised x, v = standardised y).
 
-    The first start is the reference initialisation (REFERENCE.md 6.3); the others vary the
+    The first start is the reference initialisation (docs/evaluation.md); the others vary the
     slope and the centre, and the last one tries the opposite direction.
     """
     q25, q75 = (float(q) for q in np.quantile(z, [0.25, 0.75]))

@@ -1,4 +1,4 @@
-"""Readers for the standard IQA databases (REFERENCE.md section 6.5).
+"""Readers for the standard IQA databases (docs/evaluation.md).
 
 Every reader returns a list of :class:`IQARecord` (distorted path, reference path, distortion
 type code, level, subjective score, score kind and direction). Nothing is downloaded: point the

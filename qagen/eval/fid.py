@@ -1,4 +1,4 @@
-"""FID, KID and IS with a recorded protocol (REFERENCE.md sections 6.1, 7.9, 7.10).
+"""FID, KID and IS with a recorded protocol and local weights only (docs/evaluation.md).
 
 * **Backbone**: torch-fidelity's port of the TF "inception-2015-12-05" graph
   (``FeatureExtractorInceptionV3``: TF1-compatible bilinear resize to 299 x 299 inside the

@@ -1,4 +1,4 @@
-"""Texture statistics of the QMF paper (Fig. 4 and 6; REFERENCE.md section 6.4).
+"""Texture statistics of the QMF paper (Osahor & Nasrabadi, Fig. 4 and 6; docs/evaluation.md).
 
 The QMF paper gives no parameters; qagen's defaults follow MATLAB's ``graycomatrix`` and are
 recorded with every result (:func:`glcm_protocol`):

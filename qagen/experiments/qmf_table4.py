@@ -36,7 +36,8 @@ ROWS = (
 )
 
 #: Table 4 as printed: {family: {row: (FID, FID std, IS, IS std)}}. The CelebA "IS" values
-#: (0.86-0.97) are not on the Inception-score scale (REFERENCE 4.3); they are kept as printed.
+#: (0.86-0.97) are not on the Inception-score scale (the paper does not define them); they are
+#: kept as printed.
 PAPER = {
     "cifar10": {
         "BL": (38.10, 0.12, 8.20, 0.03),

@@ -1,4 +1,4 @@
-"""NIQE penalty on critic gradient maps (QAGAN-NIQE; Kancharla & Channappayya 2019; REFERENCE 3.2.3).
+"""NIQE penalty on critic gradient maps (QAGAN-NIQE; Kancharla & Channappayya, NeurIPS 2019).
 
 The critic gradient ``g = grad_x D(x_hat)`` at the gradient-penalty interpolates is treated as a
 grey image, its 36 NIQE features are computed, and their distance to a *pristine* multivariate
@@ -6,7 +6,8 @@ Gaussian model estimated from gradient maps of real images is added to the criti
 
     NIQE_GP = E[ sqrt((mu_P - f)' pinv((S_P + S_T) / 2) (mu_P - f)) ],   S_T = 0 (one row)
 
-Everything is reimplemented from the formulas of REFERENCE 1.9 and 3.2.3; the differentiable NIQE
+Everything is reimplemented from the formulas of NIQE (Mittal et al., IEEE SPL 2013; LIVE
+``computequality.m``) and of the authors' ``QAGAN-NIQE/NIQE_penalty.py``; the differentiable NIQE
 building blocks come from :mod:`qagen.iqa.naturalness` (``aggd_fit`` with its implicit-function gradient
 of the shape parameter, ``mscn``, ``imresize_half``, ``mvg_distance`` with ``pinv``).
 
@@ -15,8 +16,8 @@ Feature variants (:data:`GRADIENT_NIQE_VARIANTS`)
 ``'qagan'`` (the authors' ``NIQE_penalty.py``, with its bugs fixed) and ``'live'`` (the LIVE
 NIQE feature pipeline applied to the gradient map as a single block). Both treat the whole map
 (32 x 32, 48 x 48, 64 x 64) as one block at scale 1 and its half-size version as one block at
-scale 2. Deviations of the authors' code from LIVE NIQE, item by item (numbering of REFERENCE
-3.2.3):
+scale 2. Deviations of the authors' code (``QAGAN-NIQE/NIQE_penalty.py``) from LIVE NIQE, item by
+item:
 
 =====  ===========================================================  ==========================
 item   authors' code                                                 ``'qagan'`` here
@@ -100,7 +101,8 @@ variant, the accumulator, the model and the ridge, with ``state_dict`` for check
 Ridge: the penalty uses ``S_P + ridge * diag(S_P)`` (each variance inflated by the factor
 ``1 + ridge``; diagonal entries below 1e-12 * max are floored there). In the feature scaling of
 the model this is ``corr + ridge * I``, whose condition number is at most ``(36 + ridge) / ridge``
-(3,601 for the default 0.01), where the authors' shipped models reach 3e5-9e5 (REFERENCE 1.9.6).
+(3,601 for the default 0.01), where the authors' shipped models reach 3e5-9e5
+(``QAGAN-NIQE/reference_parameter_model/*.mat``).
 """
 
 from __future__ import annotations
@@ -308,9 +310,10 @@ def gradient_map_features(
     (1,0), (1,1), (-1,1) circular neighbours -> [alpha, eta, beta_l, beta_r] with
     eta = (beta_r - beta_l) G(2/alpha) / G(1/alpha) (LIVE ``computefeature.m``; fits by
     :func:`qagen.iqa.naturalness.aggd_fit` with the continuous shape estimator). ``'batch'`` pools the
-    values of all N maps into each fit (the authors' code, REFERENCE 3.2.3 item 5); ``'image'``
-    fits each map alone. Differentiable with respect to ``grad`` (first order). ``'qagan-code'``
-    is :func:`qagan_code_features` (``res`` is its crop size; other variants ignore it).
+    values of all N maps into each fit (the authors' code, item 5 of the module docstring);
+    ``'image'`` fits each map alone. Differentiable with respect to ``grad`` (first order).
+    ``'qagan-code'`` is :func:`qagan_code_features` (``res`` is its crop size; other variants
+    ignore it).
     """
     v = _variant(variant)
     _check_pooling(pooling, v)
@@ -332,7 +335,7 @@ def gradient_map_features(
 def sobel_magnitude(images: torch.Tensor, gray: str = "tf") -> torch.Tensor:
     """Sobel gradient magnitude of grey images, N x 1 x H x W (MATLAB ``imgradient(I, 'sobel')``
     with replicate borders): sqrt(Gx^2 + Gy^2), Gx = [[-1 0 1], [-2 0 2], [-1 0 1]] * I.
-    The input of the authors' MATLAB pristine-model route (REFERENCE 3.2.3, route A)."""
+    The input of the authors' MATLAB pristine-model route (``parameter_model_estimation.m``)."""
     g = _gray(images, gray)
     kx = torch.tensor(
         [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=g.dtype, device=g.device
@@ -516,7 +519,7 @@ def niqe_gradient_penalty(
     reduction: str = "mean",
     res: int | None = None,
 ) -> torch.Tensor:
-    """QAGAN NIQE penalty ``E[ ||(f(grad) | mu_P, S_P)||_NIQE ]`` (REFERENCE 3.2.3; one-sided).
+    """QAGAN NIQE penalty ``E[ ||(f(grad) | mu_P, S_P)||_NIQE ]`` (QAGAN-NIQE; one-sided).
 
     ``f`` = :func:`gradient_map_features` (``variant``, ``pooling``), ``grad`` the critic gradient
     at the interpolates (``GradientPenaltyTerms.grad``, with graph). Each feature row is scored

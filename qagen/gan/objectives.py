@@ -1,5 +1,6 @@
 """Adversarial objectives: Wasserstein, hinge and non-saturating losses, the drift term and the
-BEGAN equilibrium controller (REFERENCE sections 3.1, 3.2.1, 3.3, 3.5).
+BEGAN equilibrium controller (Gulrajani et al. 2017; the QAGAN code ``lfovia/QAGANS``; Adler &
+Lunz 2018, ``adler-j/bwgan``; Berthelot, Schumm, Metz 2017).
 
 **Sign convention.** qagen uses the usual convention: the critic scores *real* images high.
 
@@ -93,7 +94,7 @@ def drift_penalty(d_real: torch.Tensor, eps_drift: float = DRIFT_EPS) -> torch.T
     """Drift term ``eps_drift * E[D(x_real)^2]`` keeping critic outputs near 0.
 
     Karras et al. 2018 (progressive GAN) with ``eps_drift = 1e-3``; QAGAN/BWGAN code use ``1e-5``
-    (REFERENCE 3.2.1, 3.3). Invariant to the sign flip ``D_q = -D``.
+    (``lfovia/QAGANS``, ``cifar10_sobolev.py``). Invariant to the sign flip ``D_q = -D``.
     """
     return eps_drift * d_real.pow(2).mean()
 
@@ -129,7 +130,7 @@ def generator_loss(name: str, d_fake: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# BEGAN (Berthelot, Schumm, Metz 2017; REFERENCE 3.5)
+# BEGAN (Berthelot, Schumm, Metz 2017, arXiv 1703.10717)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -169,7 +170,7 @@ class BEGANController:
 
     Under DDP the two losses are averaged over ranks before the update (``sync=True``) so every
     rank holds the same ``k``. A warning is logged when ``k`` has stayed at a bound for
-    ``stuck_warn_steps`` consecutive updates (REFERENCE 7, item 11; carpedm20/BEGAN-tensorflow #12).
+    ``stuck_warn_steps`` consecutive updates (k stuck at 0: carpedm20/BEGAN-tensorflow #12).
     The state (``k``, step, stuck counter, last ``M_global``) goes into checkpoints through
     :meth:`state_dict`.
     """

@@ -1,5 +1,6 @@
 """Critic regularisers: the WGAN gradient penalty (two- and one-sided) and the Banach/Sobolev
-dual-norm penalty with its data-dependent scales (REFERENCE sections 3.1, 3.3, 1.10).
+dual-norm penalty with its data-dependent scales (Gulrajani et al., NeurIPS 2017; Adler & Lunz,
+NeurIPS 2018, and their code ``cifar10_sobolev.py``, ``sobolev_utils.py``).
 
 Every penalty
 
@@ -8,8 +9,8 @@ Every penalty
   ``eps * fake + (1 - eps) * real``, which has the same distribution);
 - takes critic gradients with ``create_graph=True`` so the penalty can be back-propagated into the
   critic's parameters (double backward);
-- runs the critic and the penalty in at least float32 with autocast *disabled* (REFERENCE 7,
-  item 6; pytorch #25081): half/bfloat16 inputs are promoted, float64 stays float64;
+- runs the critic and the penalty in at least float32 with autocast *disabled* (half-precision
+  squares overflow; pytorch #25081): half/bfloat16 inputs are promoted, float64 stays float64;
 - accepts a ``DistributedDataParallel`` critic: the gradient is taken w.r.t. the inputs only (no
   parameter hooks fire), so the single ``loss.backward()`` afterwards lets DDP reduce the
   parameter gradients once, as usual. (``DataParallel`` cannot double-backward: pytorch #2467.)
@@ -147,7 +148,7 @@ def critic_gradient(
 
 
 def gradient_norm(grad: torch.Tensor, eps: float = GP_EPS) -> torch.Tensor:
-    """Per-sample L2 norm ``sqrt(sum_{c,h,w} g^2 + eps)``, shape ``[N]`` (REFERENCE 1.10)."""
+    """Per-sample L2 norm ``sqrt(sum_{c,h,w} g^2 + eps)``, shape ``[N]`` (eps: no NaN at g = 0)."""
     return torch.sqrt(grad.flatten(1).pow(2).sum(dim=1) + eps)
 
 
@@ -248,7 +249,7 @@ def gradient_penalty(
 
 
 # ---------------------------------------------------------------------------------------------
-# Banach / Sobolev WGAN (Adler & Lunz, NeurIPS 2018; REFERENCE 3.3)
+# Banach / Sobolev WGAN (Adler & Lunz, NeurIPS 2018; adler-j/bwgan)
 # ---------------------------------------------------------------------------------------------
 
 _SOBOLEV_CACHE: dict[tuple, torch.Tensor] = {}
@@ -259,7 +260,7 @@ def sobolev_frequencies(
 ) -> torch.Tensor:
     """Frequency grid of one axis: ``xi_k = min(k, n - k) / (n // 2)``, k = 0..n-1, in [0, 1].
 
-    (Adler & Lunz code, ``sobolev_utils``; REFERENCE 3.3.) A length-1 axis has ``xi = 0``.
+    (Adler & Lunz code, ``sobolev_utils.py``.) A length-1 axis has ``xi = 0``.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -361,7 +362,7 @@ def banach_scales(
     c: float = SOBOLEV_C,
     gamma_from: str = "primal_filter_dual_exponent",
 ) -> BanachScales:
-    """Per-batch ``lambda = mean_i ||S_s x_i||_p`` and ``gamma = mean_i ||S_s x_i||_q`` (REFERENCE 3.3).
+    """Per-batch ``lambda = mean_i ||S_s x_i||_p`` and ``gamma = mean_i ||S_s x_i||_q``.
 
     Computed from the real images without gradient. ``gamma_from='primal_filter_dual_exponent'``
     is the Adler & Lunz code (filter ``S_{+s}``, exponent ``q``); ``'dual_sobolev'`` uses
@@ -459,8 +460,9 @@ def banach_critic_loss(
 ) -> torch.Tensor:
     """Banach-WGAN critic loss ``(E D(x~) - E D(x)) / gamma + lambda * reg + eps_drift E[D(x)^2]``.
 
-    Adler & Lunz eq. 9 with the code's data-dependent ``lambda, gamma`` and drift (REFERENCE 3.3),
-    in qagen's sign convention (critic scores real high; the code's ``D_q = -D``).
+    Adler & Lunz eq. 9 with the code's data-dependent ``lambda, gamma`` and drift
+    (``cifar10_sobolev.py``), in qagen's sign convention (critic scores real high; the code's
+    ``D_q = -D``).
     """
     wasserstein = (d_fake.mean() - d_real.mean()) / scales.gamma
     return wasserstein + scales.lam * penalty + eps_drift * d_real.pow(2).mean()
@@ -491,10 +493,11 @@ def ssim_gradient_penalty(
 ) -> torch.Tensor:
     """QAGAN SSIM gradient penalty E_i[(|D(x_i) - D(x~_i)| / d_Q(x_i, x~_i) - 1)^2] (two-sided).
 
-    Kancharla & Channappayya, NeurIPS 2019 (slides; REFERENCE 3.2.2): the critic is asked to be
-    1-Lipschitz with respect to the SSIM distance d_Q = sqrt(2 - L - CS). Pairs are index-aligned
-    real/fake images of the minibatch (``real[i]`` with ``fake[i]``), and ``d_real``/``d_fake`` are
-    the critic scores already computed for the Wasserstein term (no extra forward pass).
+    Kancharla & Channappayya, NeurIPS 2019 (slides; code ``QAGAN-SSIM/SSIM_penalty.py``): the
+    critic is asked to be 1-Lipschitz with respect to the SSIM distance d_Q = sqrt(2 - L - CS).
+    Pairs are index-aligned real/fake images of the minibatch (``real[i]`` with ``fake[i]``), and
+    ``d_real``/``d_fake`` are the critic scores already computed for the Wasserstein term (no
+    extra forward pass).
 
     Images are in [-1, 1]. ``variant="paper"`` is the authors' code: grey with TF weights, L = 2,
     8-tap window, +0.01 in the CS denominator, spatial mean of the sqrt map
@@ -534,5 +537,6 @@ def ssim_gradient_penalty(
 
 # The NIQE penalty on the critic gradient maps at the GP interpolates
 # (``GradientPenaltyTerms.grad``), its 'qagan' and 'live' feature variants, batch/per-image
-# pooling and the pristine model (REFERENCE 3.2.3) live in ``qagen.gan.niqe_penalty``:
+# pooling and the pristine model (``QAGAN-NIQE/NIQE_penalty.py``) live in
+# ``qagen.gan.niqe_penalty``:
 # ``niqe_gradient_penalty``, ``gradient_map_features``, ``NIQEGradientPenalty``.

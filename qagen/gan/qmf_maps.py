@@ -2,8 +2,8 @@
 full-reference score its regressor learns, computed in one pass.
 
 ``m1``: FSIM's local similarity ``S_L = S_PC * S_G`` (Zhang et al. 2011, ``FeatureSIM.m``;
-:func:`qagen.iqa.fsim_map`, ``kind='similarity'``; REFERENCE 1.5's default for "the FSIM
-map"); ``m2``: the per-pixel MS-SSIM map (:func:`qagen.iqa.ms_ssim_map`, 'same' padding);
+:func:`qagen.iqa.fsim_map`, ``kind='similarity'``; qagen's reading of "the FSIM map",
+docs/qmf.md); ``m2``: the per-pixel MS-SSIM map (:func:`qagen.iqa.ms_ssim_map`, 'same' padding);
 ``m3``: MDSI's gradient-chromaticity similarity GCS (Nafchi et al. 2016, ``MDSI.m``;
 :func:`qagen.iqa.mdsi_map`, ``'sum'``). Each compares the generated image ``x`` with the
 reference ``ref``; 1 means identical, lower means different (GCS can leave [0, 1]). The FSIM

@@ -519,17 +519,17 @@ def ms_ssim_map(
 ) -> torch.Tensor:
     """Per-pixel multi-scale SSIM map, ``N x C' x H x W`` (not part of Wang et al.'s algorithm).
 
-    ``map(p) = [up(L_M CS_M)](p)^{w_M} * prod_{j<M} [up(CS_j)](p)^{w_j}`` (REFERENCE 1.2's
-    per-pixel form of ``msssim.m``, Wang, Simoncelli, Bovik 2003): at scale j the luminance L_j
-    and contrast-structure CS_j maps of :func:`ssim_maps` are computed with **'same' padding**
+    ``map(p) = [up(L_M CS_M)](p)^{w_M} * prod_{j<M} [up(CS_j)](p)^{w_j}`` (qagen's per-pixel form of
+    ``msssim.m``, Wang, Simoncelli, Bovik 2003; docs/qmf.md): at scale j the luminance L_j and
+    contrast-structure CS_j maps of :func:`ssim_maps` are computed with **'same' padding**
     (``pad_mode``, replicate by default; 11x11 Gaussian window, sigma 1.5, K = (0.01, 0.03)), so
     every scale keeps a map however small the image; between scales the images go through
     ``msssim.m``'s 2x2 'symmetric' box filter keeping every second pixel; each scale's map is
     brought back to H x W by bilinear interpolation (half-pixel centres), then raised to its
-    exponent, the MS-SSIM weights ``w = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)`` (``scales <
-    5``: the first ``scales`` weights renormalised to sum 1, as :func:`ms_ssim`). ``negative``
-    handles values <= 0 before the powers: ``"relu"`` (default) gives 0 there (see
-    :data:`MAP_POW_EPS`), ``"clamp"`` uses max(v, 1e-4), ``"normalize"`` (v + 1) / 2.
+    exponent, the MS-SSIM weights ``w = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)`` (``scales < 5``:
+    the first ``scales`` weights renormalised to sum 1, as :func:`ms_ssim`). ``negative`` handles
+    values <= 0 before the powers: ``"relu"`` (default) gives 0 there (see :data:`MAP_POW_EPS`),
+    ``"clamp"`` uses max(v, 1e-4), ``"normalize"`` (v + 1) / 2.
 
     Identical images give a map of ones (L = CS = 1 at every scale). Because of the 'same'
     padding this works for 32 and 64 px images (the 'valid' MS-SSIM needs 161 px); the image

@@ -2,7 +2,7 @@
 
 After generator step ``t`` (``t`` completed steps) every parameter of an averaged module is
 updated as ``ema = decay * ema + (1 - decay) * param`` (``ema.lerp_(param, 1 - decay)``), the
-update of TensorFlow's ``ExponentialMovingAverage`` used by QAGAN (decay 0.99, REFERENCE 3.2.1)
+update of TensorFlow's ``ExponentialMovingAverage`` used by QAGAN (decay 0.99, ``lfovia/QAGANS``)
 with the shadow initialised to the initial weights. While ``t <= start`` the EMA copies the
 weights instead. Buffers (batch-norm running statistics) are copied, not averaged.
 """

@@ -6,9 +6,10 @@ update, like TensorFlow's ``global_step``) and ``f`` is what the recipe returns 
 ``lr_schedules()``. Because the rate is a pure function of the step (as in mimicry), resuming
 cannot drift, and no scheduler counter has to be stepped by hand.
 
-QAGAN / Banach-WGAN (REFERENCE 3.2.1): ``lr = 2e-4 * max(0, 1 - step / MAX_ITERS)`` is
-``linear_decay(MAX_ITERS)``. pix2pix ("constant for n epochs, then linear to 0 over n_decay
-epochs") is ``linear_decay(total=(n + n_decay) * steps_per_epoch, start=n * steps_per_epoch)``.
+QAGAN / Banach-WGAN code (``lfovia/QAGANS``, ``adler-j/bwgan``):
+``lr = 2e-4 * max(0, 1 - step / MAX_ITERS)`` is ``linear_decay(MAX_ITERS)``. pix2pix ("constant
+for n epochs, then linear to 0 over n_decay epochs") is
+``linear_decay(total=(n + n_decay) * steps_per_epoch, start=n * steps_per_epoch)``.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def build_networks(
 ) -> tuple[nn.Module, nn.Module]:
     """Build ``(generator, critic)`` by name.
 
-    ``'resnet'``: QAGAN / Banach-WGAN ResNet pair (32, 48, 64 px; REFERENCE 3.2.1).
+    ``'resnet'``: QAGAN / Banach-WGAN ResNet pair (32, 48, 64 px; ``lfovia/QAGANS``).
     ``'dcgan'``: Radford et al. 2016 (32, 64 px). ``'began'``: the BEGAN generator and
     autoencoder discriminator (8 * 2^k px; ``d_kwargs={'h_dim': 128, 'channels': 128}``). Extra constructor arguments go through
     ``g_kwargs`` / ``d_kwargs`` (e.g. ``g_kwargs={'always_batch_stats': True}``,

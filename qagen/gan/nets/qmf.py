@@ -11,7 +11,7 @@ Learning", arXiv 2110.12338, section 3 and Fig. 1; no public code exists).
 * :class:`ScoreRegressor` ``s``: a small CNN with global average pooling that predicts a quality
   score of a generated image.
 
-The paper gives no layer counts, widths or norms; the defaults (REFERENCE.md 4.1) are a
+The paper gives no layer counts, widths or norms; the defaults (qagen's, docs/qmf.md) are a
 StarGAN/CycleGAN-style encoder-decoder: g1 = conv7x7(ngf) + ``n_down`` stride-2 4x4 convs
 (2 ngf, 4 ngf) with instance norm and ReLU, then ``n_res`` residual blocks; g2 mirrors it with
 transposed convolutions and ends in conv7x7 and tanh. In generation mode g1 receives ``z``
@@ -97,7 +97,7 @@ class MultiHeadSelfAttention(nn.Module):
     """Multi-head scaled dot-product attention over the ``H W`` tokens of a feature map.
 
     ``head_i = Attention(A w_i^A, B w_i^B)`` (QMF 3.1) with ``A = B =`` the tokens (``C``-dim):
-    queries ``A w^A``, keys and values both ``B w^B`` (REFERENCE 4.1's reading), ``heads``
+    queries ``A w^A``, keys and values both ``B w^B`` (docs/qmf.md's reading), ``heads``
     heads of ``C / heads`` dims, concatenated and projected back to ``C``. Returns an
     ``N x C x H x W`` map (and, with ``need_weights``, the attention weights ``N x heads x HW x
     HW``, for the report).
@@ -131,7 +131,7 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 class PAM(nn.Module):
-    """Perceptual attention mechanism (QMF 3.1; REFERENCE 4.1).
+    """Perceptual attention mechanism (QMF section 3.1; defaults in docs/qmf.md).
 
     ``F = RB1(E)``; ``U = CBAM channel attention of F`` (``1 x 1 x C``); ``head = multi-head
     self-attention of E``; ``h = softmax(head * U)`` over the channel axis (``softmax_axis=
@@ -165,7 +165,7 @@ class PAM(nn.Module):
 
 
 class MapFusion(nn.Module):
-    """Quality-map fusion M_F (QMF 3.2; REFERENCE 4.1).
+    """Quality-map fusion M_F (QMF section 3.2; defaults in docs/qmf.md).
 
     The maps ``N x K x H x W`` (FSIM, MS-SSIM, MDSI; ``K = 3``) are scaled to intensity
     ``alpha`` (``alpha_mode='scale'``: ``alpha * m``, the default; ``'power'``: ``max(m, 0) **
@@ -222,7 +222,7 @@ class QMFGenerator(nn.Module):
     The map circularity (the maps of the output need the output) is resolved in ``forward``:
     given ``maps`` (N x K x H x W, e.g. the previous iteration's), they are used; else, with a
     ``maps_fn(x0, ref)`` and a reference ``ref``, a first decoder pass with ``I = 0`` gives ``x0``
-    and ``maps_fn`` is applied to it **without gradient** (the two-pass forward of REFERENCE 4.1).
+    and ``maps_fn`` is applied to it **without gradient** (qagen's two-pass forward, docs/qmf.md).
     """
 
     def __init__(
@@ -346,7 +346,7 @@ class QMFGenerator(nn.Module):
 
 class PatchCritic(nn.Module):
     """PatchGAN critic (Isola et al. 2017's 70x70 layout, without normalisation so that gradient
-    penalties apply) with two heads (StarGAN-like; REFERENCE 4.1 d1).
+    penalties apply) with two heads (StarGAN-like; QMF Fig. 1's d1, docs/qmf.md).
 
     Trunk: ``n_layers`` stride-2 4x4 convs (``ndf``, 2 ndf, ...) and one stride-1 4x4 conv, each
     followed by LeakyReLU(0.2). Heads: ``src``, a stride-1 4x4 conv to one channel (a per-pixel
@@ -395,7 +395,7 @@ class PatchCritic(nn.Module):
 
 
 class ScoreRegressor(nn.Module):
-    """``s``: a CNN regressor with global average pooling (REFERENCE 4.1): ``n_layers`` stride-2
+    """``s``: a CNN regressor with global average pooling (docs/qmf.md): ``n_layers`` stride-2
     4x4 convs (``ndf``, 2 ndf, ...) with LeakyReLU(0.2), global average pooling and a linear
     layer to one score per image (``[N]``)."""
 

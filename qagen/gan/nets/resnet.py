@@ -1,5 +1,5 @@
-"""The ResNet generator and critic of the Banach-WGAN and QAGAN code (REFERENCE 3.2.1), after the
-WGAN-GP CIFAR-10 ResNet (Gulrajani et al. 2017, appendix F).
+"""The ResNet generator and critic of the Banach-WGAN and QAGAN code (``adler-j/bwgan``,
+``lfovia/QAGANS``), after the WGAN-GP CIFAR-10 ResNet (Gulrajani et al. 2017, appendix F).
 
 Generator (``z ~ N(0, I_128)``)::
 

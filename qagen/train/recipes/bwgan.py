@@ -1,4 +1,4 @@
-"""Banach Wasserstein GAN (Adler & Lunz, NeurIPS 2018; REFERENCE 3.3): recipe ``bwgan``.
+"""Banach Wasserstein GAN (Adler & Lunz, NeurIPS 2018; ``adler-j/bwgan``): recipe ``bwgan``.
 
 The critic is asked to be gamma-Lipschitz in the Sobolev space ``W^{s,p}``, whose dual norm is
 ``||S_{-s} g||_q`` with ``q = p / (p - 1)`` and ``S_s`` the Fourier multiplier
@@ -34,7 +34,7 @@ __all__ = ["BWGANConfig", "BWGAN"]
 
 @dataclass
 class BWGANConfig(GANConfig):
-    """Banach-WGAN hyper-parameters (REFERENCE 3.3)."""
+    """Banach-WGAN hyper-parameters (the defaults of ``cifar10_sobolev.py``)."""
 
     #: Sobolev smoothness s of the space W^{s,p} (the critic's gradient is measured in W^{-s,q})
     s: float = 0.0
@@ -55,7 +55,7 @@ class BWGANConfig(GANConfig):
 
 @register_recipe("bwgan")
 class BWGAN(GANRecipe):
-    """Banach-WGAN recipe (REFERENCE 3.3)."""
+    """Banach-WGAN recipe (Adler & Lunz, NeurIPS 2018)."""
 
     Config = BWGANConfig
 

@@ -85,7 +85,7 @@ class SharedStepAdam(torch.optim.Adam):
 def augment_batch(
     x: torch.Tensor, ctx: TrainContext, *, flip: bool, dequantize: bool
 ) -> torch.Tensor:
-    """QAGAN's data augmentation of a real batch in [-1, 1] (REFERENCE 3.2.1).
+    """QAGAN's data augmentation of a real batch in [-1, 1] (``lfovia/QAGANS``).
 
     ``flip``: horizontal flip with probability 1/2 per image. ``dequantize``: the 8-bit values
     ``k = round((x + 1) * 127.5)`` become ``(k + u) / 256`` with ``u ~ U[0, 1)`` per pixel, mapped
@@ -109,7 +109,7 @@ def augment_batch(
 class GANConfig:
     """Hyper-parameters shared by the adversarial recipes (``[hparams]``)."""
 
-    # networks (REFERENCE 3.2.1): 'resnet' (QAGAN/BWGAN/WGAN-GP CIFAR ResNet) or 'dcgan'
+    # networks (lfovia/QAGANS): 'resnet' (QAGAN/BWGAN/WGAN-GP CIFAR ResNet) or 'dcgan'
     arch: Literal["resnet", "dcgan"] = "resnet"
     z_dim: int = 128
     g_channels: int = 128

@@ -1,6 +1,6 @@
 """Quality Map Fusion (``qmf``): Osahor & Nasrabadi, "Quality Map Fusion for Adversarial
-Learning", arXiv 2110.12338 (REFERENCE 4 and 3.4; no public code exists; every gap the paper
-leaves is an option below, its default the one REFERENCE gives; ``docs/qmf.md`` quotes the
+Learning", arXiv 2110.12338 (sections 3-5, eq. 7-8; no public code exists; every gap the paper
+leaves is an option below, its default qagen's reading; ``docs/qmf.md`` quotes the
 sentence each one interprets).
 
 Networks (:mod:`qagen.gan.nets.qmf`): the generator ``G = (g1, g2)`` with PAM and the map fusion

@@ -11,10 +11,10 @@ One critic update (qagen's sign convention, critic scores real images high)::
 
 and one generator update ``L_G = -E[D(G(z))]`` over ``g_batch_mult * batch`` fresh z.
 
-Presets and sources: WGAN-GP (REFERENCE 3.1; Gulrajani et al.'s CIFAR-10 ResNet recipe: lambda
-10, Adam 2e-4 (0, 0.9) decayed linearly to 0 over 100k generator steps, n_critic 5, batch 64,
-generator batch 2x), QAGAN (REFERENCE 3.2.1: lambda1 = 1.0 on the GP, lambda2 = 0.1 on the
-SSIM/NIQE penalty, drift 1e-5, one Adam 2e-4 (0, 0.9) with linear decay over MAX_ITERS = 1e6,
+Presets and sources: WGAN-GP (Gulrajani et al.'s CIFAR-10 ResNet recipe, ``gan_cifar_resnet.py``:
+lambda 10, Adam 2e-4 (0, 0.9) decayed linearly to 0 over 100k generator steps, n_critic 5,
+batch 64, generator batch 2x), QAGAN (``lfovia/QAGANS``: lambda1 = 1.0 on the GP, lambda2 = 0.1
+on the SSIM/NIQE penalty, drift 1e-5, one Adam 2e-4 (0, 0.9) with linear decay over MAX_ITERS = 1e6,
 n_critic 5, EMA 0.99, flips and dequantisation, generator batch 2x). The networks are the
 authors' ResNet (``qagen.gan.nets.resnet``).
 """
@@ -85,7 +85,7 @@ class NIQEPenaltyConfig:
 
 @dataclass
 class WGANGPConfig(GANConfig):
-    """WGAN-GP (Gulrajani et al. 2017; REFERENCE 3.1) with optional QAGAN penalties."""
+    """WGAN-GP (Gulrajani et al., NeurIPS 2017) with optional QAGAN penalties."""
 
     gp_weight: float = 10.0
     gp_mode: Literal["two-sided", "one-sided"] = "two-sided"
@@ -97,7 +97,7 @@ class WGANGPConfig(GANConfig):
 
 @dataclass
 class QAGANConfig(WGANGPConfig):
-    """QAGAN defaults (REFERENCE 3.2.1): the authors' hyper-parameters."""
+    """QAGAN defaults (``lfovia/QAGANS``): the authors' hyper-parameters."""
 
     gp_weight: float = 1.0
     drift: float = 1e-5
@@ -285,14 +285,14 @@ class WGANGP(GANRecipe):
 
 @register_recipe("qagan-ssim")
 class QAGANSSIM(WGANGP):
-    """QAGAN with the SSIM gradient penalty (REFERENCE 3.2.2)."""
+    """QAGAN with the SSIM gradient penalty (Kancharla & Channappayya, NeurIPS 2019)."""
 
     Config = QAGANSSIMConfig
 
 
 @register_recipe("qagan-niqe")
 class QAGANNIQE(WGANGP):
-    """QAGAN with the NIQE penalty on critic gradient maps (REFERENCE 3.2.3)."""
+    """QAGAN with the NIQE penalty on critic gradient maps (Kancharla & Channappayya 2019)."""
 
     Config = QAGANNIQEConfig
 
