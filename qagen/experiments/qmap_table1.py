@@ -13,6 +13,7 @@ validation MAE. ``DIR/figure8.png`` is the paper's Figure 8 for one validation i
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +161,11 @@ class QMapTable1(Experiment):
                 "train_mae": Cell(rec["train_mae"]),
                 "valid_mae": Cell(rec["mae"]),
             }
+            srocc = rec["srocc_vs_ssim"]
+            srocc = (f"{srocc:.3f}" if srocc is not None and math.isfinite(srocc)
+                     else "undefined (constant prediction)")  # fmt: skip
             row.note = (f"constant baseline {rec['mae_constant_baseline']:.4f}; SROCC vs SSIM "
-                        f"{rec['srocc_vs_ssim']:.3f}; step {p['checkpoint_step']}")  # fmt: skip
+                        f"{srocc}; step {p['checkpoint_step']}")  # fmt: skip
         return rows
 
     def report_sections(self, ctx: ExperimentContext, rows: list[Row]) -> list[Any]:

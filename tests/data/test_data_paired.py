@@ -187,8 +187,8 @@ def test_builtin_restore_uses_the_waterloo_generator():
     from qagen.data.paired import RESTORE_LEVELS, RESTORE_TYPES
 
     restore = build_dataset("builtin-restore", 64, "train")
-    kinds, changed = set(), 0
-    for i in range(len(restore)):
+    kinds, changed, n = set(), 0, min(len(restore), 16)
+    for i in range(n):
         crop, src, _ = restore.raw_pair(i)
         rng = np.random.default_rng([0, 0, i, 7])  # seed, split 'train', index: the dataset's draw
         kind = RESTORE_TYPES[int(rng.integers(len(RESTORE_TYPES)))]
@@ -198,4 +198,4 @@ def test_builtin_restore_uses_the_waterloo_generator():
         assert torch.equal(src, torch.from_numpy(want).permute(2, 0, 1))
         changed += not torch.equal(src, crop)  # a mild level may leave a flat dark crop as it is
         kinds.add(kind)
-    assert len(kinds) >= 2 and changed >= 0.8 * len(restore)
+    assert len(kinds) >= 2 and changed >= 0.8 * n
