@@ -33,7 +33,9 @@ from qagen.gan.nets.autoencoder import ConvAutoencoder
 from qagen.iqa.structural import ms_ssim_min_size
 from qagen.losses import MSSSIMLoss
 from qagen.train.ema import unwrap
-from qagen.train.recipe import Recipe, TrainContext, register_recipe
+from qagen.train.recipe import TrainContext, register_recipe
+
+from .common import SingleNetworkRecipe
 
 __all__ = ["AutoencoderConfig", "Autoencoder", "AE_LOSSES", "auto_msssim_scales"]
 
@@ -66,7 +68,7 @@ class AutoencoderConfig:
 
 
 @register_recipe("autoencoder")
-class Autoencoder(Recipe):
+class Autoencoder(SingleNetworkRecipe):
     """Convolutional autoencoder trained with ``cfg.loss`` (module docstring)."""
 
     Config = AutoencoderConfig
@@ -102,20 +104,6 @@ class Autoencoder(Recipe):
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.scales = cfg.msssim_scales or auto_msssim_scales(res, cfg.msssim_win)
         self.msssim = MSSSIMLoss(1.0, scales=max(self.scales, 1), win_size=cfg.msssim_win)
-
-    def modules(self) -> dict[str, nn.Module]:
-        return {"net": self.net}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"net": self.opt}
-
-    def lr_schedules(self) -> dict[str, Any]:
-        if self.cfg.max_iters <= 0:
-            return {}
-        return {"net": self.ctx.linear_decay(self.cfg.max_iters)}
-
-    def ema_modules(self) -> list[str]:
-        return ["net"]
 
     @staticmethod
     def grey(x: Any) -> torch.Tensor:

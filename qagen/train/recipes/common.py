@@ -279,3 +279,23 @@ class GANRecipe(Recipe):
         g = ema.get("G", unwrap(self.G))
         g.eval()  # with g_batch_stats the batch norm still uses the batch statistics
         return ((g(inputs) + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+class SingleNetworkRecipe(Recipe):
+    """A recipe that trains one network ``self.net`` with one optimiser ``self.opt`` (SRCNN, the
+    autoencoders): checkpointed as ``net``, EMA over ``net``, and a linear learning-rate decay to
+    0 over ``cfg.max_iters`` steps when that is > 0."""
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"net": self.net}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": self.opt}
+
+    def lr_schedules(self) -> dict[str, Any]:
+        if self.cfg.max_iters <= 0:
+            return {}
+        return {"net": self.ctx.linear_decay(self.cfg.max_iters)}
+
+    def ema_modules(self) -> list[str]:
+        return ["net"]

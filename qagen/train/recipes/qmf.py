@@ -74,7 +74,7 @@ from qagen.gan.qmf_maps import MAP_NAMES, maps_min_size, quality_maps
 from qagen.train.ema import unwrap
 from qagen.train.recipe import Recipe, TrainContext, register_recipe
 
-from .wgan import NIQEPenaltyConfig
+from .wgan import NIQEPenaltyConfig, NIQEPenaltySchedule
 
 __all__ = ["QMF", "QMFConfig", "QMFNIQEConfig", "QMF_MODES", "colorize"]
 
@@ -282,10 +282,12 @@ def _validate(cfg: QMFConfig, run: Any) -> None:
 
 
 @register_recipe("qmf")
-class QMF(Recipe):
+class QMF(NIQEPenaltySchedule, Recipe):
     """Quality Map Fusion (module docstring)."""
 
     Config = QMFConfig
+    _niqe_source = "qagen qmf"
+    _niqe_message = "NIQE term of L_BP on from step %d: %s"
 
     @classmethod
     def validate_config(cls, cfg: QMFConfig, run: Any) -> None:
@@ -420,24 +422,6 @@ class QMF(Recipe):
 
     def _critic(self, net: nn.Module, cond: torch.Tensor | None = None):
         return lambda x: net(x, cond)[0].mean((1, 2, 3))
-
-    def _collecting(self, step: int) -> bool:
-        nc = self.cfg.niqe
-        if self.niqe is None or nc.model_path:
-            return False
-        return step < nc.warmup_steps or nc.refit_every > 0
-
-    def before_step(self, step: int) -> None:
-        nq, nc = self.niqe, self.cfg.niqe
-        if nq is None or nc.model_path:
-            return
-        due = not nq.ready and step >= nc.warmup_steps
-        if nq.ready and nc.refit_every > 0 and step > nc.warmup_steps:
-            due = (step - nc.warmup_steps) % nc.refit_every == 0
-        if due:
-            model = nq.fit(source=f"{nc.source} (qagen qmf, up to step {step})")
-            if self.ctx.is_main:
-                _log.info("NIQE term of L_BP on from step %d: %s", step, model)
 
     def _reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
         if not self.ctx.distributed:

@@ -49,7 +49,9 @@ from qagen.gan.nets.srcnn import SRCNN
 from qagen.iqa.structural import ms_ssim_min_size
 from qagen.losses import MSSSIMLoss
 from qagen.train.ema import unwrap
-from qagen.train.recipe import Recipe, TrainContext, register_recipe
+from qagen.train.recipe import TrainContext, register_recipe
+
+from .common import SingleNetworkRecipe
 
 __all__ = ["SRConfig", "SRRecipe", "SRMSE", "SRMAE", "SRMSSSIM", "SR_LOSSES"]
 
@@ -78,7 +80,7 @@ class SRConfig:
     y_rounding: bool = True
 
 
-class SRRecipe(Recipe):
+class SRRecipe(SingleNetworkRecipe):
     """SRCNN super-resolution trained with ``cfg.loss`` (module docstring)."""
 
     Config = SRConfig
@@ -120,20 +122,6 @@ class SRRecipe(Recipe):
         self.net = ctx.wrap(SRCNN(cfg.channels, cfg.kernels, cfg.padding, cfg.init))
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.msssim = MSSSIMLoss(1.0, scales=cfg.msssim_scales, win_size=cfg.msssim_win)
-
-    def modules(self) -> dict[str, nn.Module]:
-        return {"net": self.net}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"net": self.opt}
-
-    def lr_schedules(self) -> dict[str, Any]:
-        if self.cfg.max_iters <= 0:
-            return {}
-        return {"net": self.ctx.linear_decay(self.cfg.max_iters)}
-
-    def ema_modules(self) -> list[str]:
-        return ["net"]
 
     # -- data
     def prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -171,8 +171,37 @@ def wgan_critic_objective(
     return loss, terms
 
 
+class NIQEPenaltySchedule:
+    """When the NIQE term collects pristine statistics and when it (re)fits its model, shared by
+    the QAGAN-NIQE recipes and QMF: with ``niqe.model_path`` the model is fixed; otherwise the
+    term collects during the first ``niqe.warmup_steps`` steps, fits at that step and, with
+    ``niqe.refit_every > 0``, refits every that many steps after it. Needs ``self.niqe`` (the
+    penalty or None), ``self.cfg.niqe`` (:class:`NIQEPenaltyConfig`) and ``self.ctx``."""
+
+    _niqe_source = "qagen"
+    _niqe_message = "NIQE penalty on from step %d: %s"
+
+    def _collecting(self, step: int) -> bool:
+        nc = self.cfg.niqe
+        if self.niqe is None or nc.model_path:
+            return False
+        return step < nc.warmup_steps or nc.refit_every > 0
+
+    def before_step(self, step: int) -> None:
+        nq, nc = self.niqe, self.cfg.niqe
+        if nq is None or nc.model_path:
+            return
+        due = not nq.ready and step >= nc.warmup_steps
+        if nq.ready and nc.refit_every > 0 and step > nc.warmup_steps:
+            due = (step - nc.warmup_steps) % nc.refit_every == 0
+        if due:
+            model = nq.fit(source=f"{nc.source} ({self._niqe_source}, up to step {step})")
+            if self.ctx.is_main:
+                _log.info(self._niqe_message, step, model)
+
+
 @register_recipe("wgan-gp")
-class WGANGP(GANRecipe):
+class WGANGP(NIQEPenaltySchedule, GANRecipe):
     """WGAN-GP (Gulrajani et al. 2017) on the QAGAN/BWGAN ResNet; base of the QAGAN recipes."""
 
     Config = WGANGPConfig
@@ -225,24 +254,6 @@ class WGANGP(GANRecipe):
             return t
         dev = t.to(self.ctx.device)
         return (self.ctx.all_reduce_mean(dev) * self.ctx.world_size).cpu()
-
-    def _collecting(self, step: int) -> bool:
-        nc = self.cfg.niqe
-        if self.niqe is None or nc.model_path:
-            return False
-        return step < nc.warmup_steps or nc.refit_every > 0
-
-    def before_step(self, step: int) -> None:
-        nq, nc = self.niqe, self.cfg.niqe
-        if nq is None or nc.model_path:
-            return
-        due = not nq.ready and step >= nc.warmup_steps
-        if nq.ready and nc.refit_every > 0 and step > nc.warmup_steps:
-            due = (step - nc.warmup_steps) % nc.refit_every == 0
-        if due:
-            model = nq.fit(source=f"{nc.source} (qagen, up to step {step})")
-            if self.ctx.is_main:
-                _log.info("NIQE penalty on from step %d: %s", step, model)
 
     @torch.no_grad()
     def _pristine_maps(self, real: torch.Tensor) -> torch.Tensor:
