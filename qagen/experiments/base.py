@@ -124,6 +124,24 @@ class ExperimentContext:
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / name
 
+    def cached_record(self, name: str, section: str) -> dict | None:
+        """The ``section`` record of run ``name``'s ``eval.json`` if it was computed from the
+        run's newest checkpoint (``protocol.checkpoint_step``), else None (evaluate again)."""
+        import json
+
+        from qagen.train.checkpoint import list_checkpoints
+
+        run_dir = self.run_dir(name)
+        ckpts = list_checkpoints(run_dir / "checkpoints")
+        step = ckpts[-1][0] if ckpts else None
+        try:
+            cached = json.loads((run_dir / "eval.json").read_text()).get(section)
+        except (OSError, ValueError):
+            return None
+        if isinstance(cached, dict) and cached.get("protocol", {}).get("checkpoint_step") == step:
+            return cached
+        return None
+
     def evaluate(self, name: str, metrics: Sequence[str], **options: Any) -> dict:
         """``{metric: record}`` of the run ``name`` (see :func:`qagen.experiments.runner.evaluate_run`)."""
         if self.evaluator is None:

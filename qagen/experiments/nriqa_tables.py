@@ -244,18 +244,13 @@ class _NRIQATable(Experiment):
     # -- per split: the regressor's record and the metrics on the same test images
     def _split_record(self, ctx: ExperimentContext, name: str) -> dict:
         from qagen.eval.nr_iqa import evaluate_nr_iqa_run
-        from qagen.train.checkpoint import list_checkpoints
 
-        run_dir = ctx.run_dir(name)
-        ckpts = list_checkpoints(run_dir / "checkpoints")
-        step = ckpts[-1][0] if ckpts else None
-        try:
-            cached = json.loads((run_dir / "eval.json").read_text()).get("nr_iqa")
-        except (OSError, ValueError):
-            cached = None
-        if isinstance(cached, dict) and cached.get("protocol", {}).get("checkpoint_step") == step:
+        cached = ctx.cached_record(name, "nr_iqa")
+        if cached is not None:
             return cached
-        return evaluate_nr_iqa_run(run_dir, device=ctx.device, progress=ctx.budget != "smoke")
+        return evaluate_nr_iqa_run(
+            ctx.run_dir(name), device=ctx.device, progress=ctx.budget != "smoke"
+        )
 
     def _metric_scores(self, ctx: ExperimentContext, name: str, cache: dict) -> dict[str, list]:
         """GMSD/FSIMc/NIQE of the test images of run ``name`` (cached per image in

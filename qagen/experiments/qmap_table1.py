@@ -12,7 +12,6 @@ validation MAE. ``DIR/figure8.png`` is the paper's Figure 8 for one validation i
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -129,18 +128,13 @@ class QMapTable1(Experiment):
 
     def _record(self, ctx: ExperimentContext, name: str) -> dict:
         from qagen.eval.qmap import evaluate_qmap_run
-        from qagen.train.checkpoint import list_checkpoints
 
-        run_dir = ctx.run_dir(name)
-        ckpts = list_checkpoints(run_dir / "checkpoints")
-        step = ckpts[-1][0] if ckpts else None
-        try:
-            cached = json.loads((run_dir / "eval.json").read_text()).get("qmap")
-        except (OSError, ValueError):
-            cached = None
-        if isinstance(cached, dict) and cached.get("protocol", {}).get("checkpoint_step") == step:
+        cached = ctx.cached_record(name, "qmap")
+        if cached is not None:
             return cached
-        return evaluate_qmap_run(run_dir, device=ctx.device, progress=ctx.budget != "smoke")
+        return evaluate_qmap_run(
+            ctx.run_dir(name), device=ctx.device, progress=ctx.budget != "smoke"
+        )
 
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
         from qagen.train.recipes.qmap import PAPER_TABLE1
