@@ -262,3 +262,17 @@ def test_report_cli_and_demo_page(run: Path, tmp_path: Path, capsys: pytest.Capt
     assert "ssim ↑" in page.cells and "gmsd ↓" in page.cells and "0.075" in page.cells
     # reference + one map, then the run: curves, two grids, quality maps (no evaluation yet)
     assert len(_png_sizes(page)) == 2 + 4
+
+
+def test_samples_section_shows_the_output_grid_first(tmp_path: Path) -> None:
+    # QMF-like runs write several grids per step (output, input, target, maps): the generator's
+    # output comes first, then its inputs, then the diagnostic grids by name
+    from qagen.eval.sections.common import samples_section
+
+    (tmp_path / "samples").mkdir()
+    for name in ("M_fused", "attention", "input", "output", "target", "m1_fsim"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "samples" / f"step_00000010_{name}.png")
+    run = RunReportData.load(tmp_path)
+    captions = [b.caption for b in samples_section(run)[0].blocks if hasattr(b, "caption")]
+    names = [c.split("'")[1] for c in captions if c.startswith("grid '")]
+    assert names == ["output", "input", "target", "M_fused", "attention", "m1_fsim"]

@@ -140,8 +140,18 @@ def curves_section(run: RunReportData) -> list[Section]:
     return [Section("Training curves", [Figure(png, caption, alt="training curves")], id="curves")]
 
 
+#: Grids shown first in "Samples over training" (the generator's output before its inputs and the
+#: recipes' diagnostic maps); other grids follow in name order.
+_GRID_ORDER = ("", "output", "samples", "input", "target", "reference")
+
+
+def _grid_rank(name: str) -> tuple[int, str]:
+    return (_GRID_ORDER.index(name) if name in _GRID_ORDER else len(_GRID_ORDER), name)
+
+
 def samples_section(run: RunReportData) -> list[Section]:
-    """The sample grids of samples/: the newest large, evenly spaced earlier ones small."""
+    """The sample grids of samples/: the newest large, evenly spaced earlier ones small; the
+    generator's output first, then its inputs and targets, then the other grids by name."""
     if not run.grids:
         return [Section("Samples over training", [Paragraph("No sample grids in samples/.")],
                         id="samples")]  # fmt: skip
@@ -152,7 +162,7 @@ def samples_section(run: RunReportData) -> list[Section]:
             "grid (a repeated image means mode collapse), sharp edges and natural colours."
         )
     ]
-    for name, items in run.grids.items():
+    for name, items in sorted(run.grids.items(), key=lambda kv: _grid_rank(kv[0])):
         step, newest = items[-1]
         label = f"grid {name!r}, " if name else ""
         blocks.append(
