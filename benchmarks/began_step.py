@@ -28,6 +28,7 @@ import statistics
 import time
 
 import torch
+from _steps import on_devices, step_arguments
 
 from qagen.train import TrainContext, get_recipe, resolve_run_config
 
@@ -106,29 +107,8 @@ def table(results: dict[str, dict[str, list[float]]], args: argparse.Namespace) 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", choices=["all", "cpu", "cuda"], default="all")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--res", type=int, default=64)
-    p.add_argument("--channels", type=int, default=128)
-    p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    devices = []
-    if args.device in ("all", "cpu"):
-        devices.append(torch.device("cpu"))
-    if args.device in ("all", "cuda") and torch.cuda.is_available():
-        devices.append(torch.device("cuda"))
-    results = {}
-    for dev in devices:
-        name = "cpu" if dev.type == "cpu" else torch.cuda.get_device_name(dev)
-        if dev.type == "cpu":
-            name += f" ({torch.get_num_threads()} threads)"
-        results[name] = bench(dev, args)
-    print(table(results, args))
+    args = step_arguments(__doc__, batch=16, res=64)
+    print(table(on_devices(bench, args), args))
 
 
 if __name__ == "__main__":
