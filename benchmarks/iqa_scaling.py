@@ -16,7 +16,7 @@ smaller of the two (the batch both fit), capped by ``--machine-gib`` (this machi
 its 24 GiB, which other engineers use too): a capped cell is marked.
 
 Time. Both libraries in this process, interleaved (ours, theirs, ours, ...), ``--warmup``
-runs then the median of ``--repeats`` (more for quick cells, up to 51); torch's default threads unless ``--threads``. The load
+runs then min, median and max of ``--repeats`` (more for quick cells, up to 51); torch's default threads unless ``--threads``. The load
 average is printed before and after: quote it with the table.
 
     python benchmarks/iqa_scaling.py [--sizes 64 256 1024 2048 4096] [--out table.md]
@@ -144,8 +144,13 @@ def _time_once(fn, x, y) -> float:
     return _CLOCK() - t0
 
 
+def _ms(s: tuple[float, float, float]) -> str:
+    """'median (min-max)' in milliseconds."""
+    return f"{s[1] * 1e3:.1f} ({s[0] * 1e3:.1f}-{s[2] * 1e3:.1f})"
+
+
 def time_cell(metric: str, side: int, batch: int, repeats: int, warmup: int) -> dict:
-    """Median forward + backward seconds of each library, interleaved.
+    """(min, median, max) forward + backward seconds of each library, interleaved.
 
     At least ``repeats`` runs each; quick cells repeat more (up to 51 runs, about 3 s per
     library) so that a median is robust to other processes on a shared machine.
@@ -161,7 +166,7 @@ def time_cell(metric: str, side: int, batch: int, repeats: int, warmup: int) -> 
     for _ in range(repeats):
         for lib, fn in fns.items():  # interleaved
             times[lib].append(_time_once(fn, x, y))
-    return {lib: statistics.median(t) for lib, t in times.items()}
+    return {lib: (min(t), statistics.median(t), max(t)) for lib, t in times.items()}
 
 
 def main() -> None:
@@ -251,9 +256,9 @@ def main() -> None:
                 rows.append(dict(metric=metric, side=side, batch=batch, kind=kind, times=t,
                                  peaks=peaks, largest=largest, capped=kind == "largest" and big < both))  # fmt: skip
                 print(
-                    f"{metric} {side} batch {batch}: qagen {t['qagen'] * 1e3:.1f} ms, "
-                    f"pytorch-msssim {t['pytorch-msssim'] * 1e3:.1f} ms, "
-                    f"ratio {t['qagen'] / t['pytorch-msssim']:.2f}",
+                    f"{metric} {side} batch {batch}: qagen {_ms(t['qagen'])} ms, "
+                    f"pytorch-msssim {_ms(t['pytorch-msssim'])} ms, "
+                    f"ratio {t['qagen'][1] / t['pytorch-msssim'][1]:.2f}",
                     flush=True,
                 )
     load1 = os.getloadavg()
@@ -270,7 +275,8 @@ def table(rows, args, load0, load1) -> str:
         f"threads {args.threads or 'default'}; budget {args.budget_gib:g} GiB, "
         f"machine cap {args.machine_gib:g} GiB.",
         "",
-        "| metric | side | batch | qagen (ms) | pytorch-msssim (ms) | time ratio "
+        "| metric | side | batch | qagen ms, median (min-max) | pytorch-msssim ms, median (min-max) "
+        "| time ratio (spread) "
         "| peak MiB, batch 1 (qagen / p-m) | MiB per image (qagen / p-m) | memory ratio "
         "| largest batch in budget (qagen / p-m) |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -285,8 +291,9 @@ def table(rows, args, load0, load1) -> str:
         q, m = pk["qagen"], pk["pytorch-msssim"]
         batch = f"{r['batch']}" + (" (capped)" if r["capped"] else "")
         lines.append(
-            f"| {r['metric']} | {r['side']} | {batch} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | "
-            f"{ours / theirs:.2f} | {q[0] / MIB:.1f} / {m[0] / MIB:.1f} | "
+            f"| {r['metric']} | {r['side']} | {batch} | {_ms(ours)} | {_ms(theirs)} | "
+            f"{ours[1] / theirs[1]:.2f} ({ours[0] / theirs[2]:.2f}-{ours[2] / theirs[0]:.2f}) | "
+            f"{q[0] / MIB:.1f} / {m[0] / MIB:.1f} | "
             f"{q[1] / MIB:.3g} / {m[1] / MIB:.3g} | {q[1] / m[1]:.2f} | "
             f"{lg['qagen']} / {lg['pytorch-msssim']} |"
         )

@@ -2,9 +2,10 @@
 
 Forward, and forward + backward (gradient w.r.t. x), for batch 1 and 16 of 256 x 256 float32
 images: grey for SSIM and MS-SSIM (every library then does the same work), RGB for the rest.
-All contenders run in one process, interleaved (ours, theirs, ours, ...), median of
-``--repeats`` runs after ``--warmup`` runs. Prints a Markdown table with the ratio ours/theirs
-(< 1: qagen is faster). ``--device cuda`` times on a GPU (synchronised).
+All contenders run in one process, interleaved (ours, theirs, ours, ...), ``--repeats`` runs
+after ``--warmup`` runs. Prints a Markdown table of median (min-max) milliseconds and the ratio of
+the medians ours/theirs (< 1: qagen is faster), with the ratio's spread (ours min / theirs max to
+ours max / theirs min): a change inside that spread is noise. ``--device cuda`` times on a GPU (synchronised).
 
     python benchmarks/iqa_speed.py [--repeats 7] [--batches 1 16] [--out table.md]
 """
@@ -130,31 +131,44 @@ def bench(
                 for _ in range(repeats):
                     for lib, fn in entries:  # interleaved
                         times[lib].append(_time(fn, x, y, backward, device))
-                ours = statistics.median(times["qagen"])
+                ours = spread(times["qagen"])
+                mode = "fwd+bwd" if backward else "fwd"
                 for lib, _ in entries[1:]:
-                    theirs = statistics.median(times[lib])
-                    rows.append(dict(metric=metric, batch=n, mode="fwd+bwd" if backward else "fwd",
-                                     ours_ms=ours * 1e3, lib=lib, theirs_ms=theirs * 1e3, ratio=ours / theirs))  # fmt: skip
+                    theirs = spread(times[lib])
+                    rows.append(dict(metric=metric, batch=n, mode=mode, ours=ours, lib=lib,
+                                     theirs=theirs, ratio=ours[1] / theirs[1],
+                                     ratio_lo=ours[0] / theirs[2], ratio_hi=ours[2] / theirs[0]))  # fmt: skip
                 if len(entries) == 1:
-                    rows.append(dict(metric=metric, batch=n, mode="fwd+bwd" if backward else "fwd",
-                                     ours_ms=ours * 1e3, lib="-", theirs_ms=float("nan"), ratio=float("nan")))  # fmt: skip
-                print(
-                    f"  {metric:8s} N={n:<3d} {'fwd+bwd' if backward else 'fwd':7s} qagen {ours * 1e3:9.2f} ms",
-                    flush=True,
-                )
+                    rows.append(dict(metric=metric, batch=n, mode=mode, ours=ours, lib="-"))
+                print(f"  {metric:8s} N={n:<3d} {mode:7s} qagen {_ms(ours)}", flush=True)
     return rows
+
+
+def spread(times: list[float]) -> tuple[float, float, float]:
+    """(min, median, max) of a list of seconds."""
+    return min(times), statistics.median(times), max(times)
+
+
+def _ms(s: tuple[float, float, float]) -> str:
+    """'median (min-max)' in milliseconds."""
+    return f"{s[1] * 1e3:.2f} ({s[0] * 1e3:.2f}-{s[2] * 1e3:.2f})"
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| metric | batch | pass | qagen (ms) | library | library (ms) | ours/theirs |",
+        "| metric | batch | pass | qagen ms, median (min-max) | library "
+        "| library ms, median (min-max) | ours/theirs (spread) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        theirs = "-" if r["lib"] == "-" else f"{r['theirs_ms']:.2f}"
-        ratio = "-" if r["lib"] == "-" else f"{r['ratio']:.2f}"
+        if r["lib"] == "-":
+            theirs = ratio = "-"
+        else:
+            theirs = _ms(r["theirs"])
+            ratio = f"{r['ratio']:.2f} ({r['ratio_lo']:.2f}-{r['ratio_hi']:.2f})"
         lines.append(
-            f"| {r['metric']} | {r['batch']} | {r['mode']} | {r['ours_ms']:.2f} | {r['lib']} | {theirs} | {ratio} |"
+            f"| {r['metric']} | {r['batch']} | {r['mode']} | {_ms(r['ours'])} | {r['lib']} "
+            f"| {theirs} | {ratio} |"
         )
     return "\n".join(lines)
 
