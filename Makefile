@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 # The IQA metrics demo (~20 s), then QAGAN-SSIM trained on the built-in photos for 4 minutes
 # (the qagan-ssim-demo preset), then runs/demo/report.html: a quick evaluation of the run (SWD,
 # NIQE, GLCM on 64 images, as qagen eval) and one page with the IQA scores and maps, the loss
-# curves, the sample grids, the evaluation and the quality maps (qagen.eval.demo_page, the
+# curves, the sample grids, the evaluation and the quality maps (qagen.demo_page, the
 # run-report renderer).
 DEMO_MINUTES ?= 4
 DEMO_EVAL_N ?= 64
@@ -25,7 +25,7 @@ demo: $(STAMP)
 	rm -rf runs/demo/train
 	$(VENV)/bin/qagen train qagan-ssim --data builtin --preset demo --out runs/demo/train \
 		--max-minutes $(DEMO_MINUTES) --no-report
-	$(PY) -m qagen.eval.demo_page runs/demo --run runs/demo/train \
+	$(PY) -m qagen.demo_page runs/demo --run runs/demo/train \
 		--evaluate swd,niqe,glcm --eval-n $(DEMO_EVAL_N) \
 		--title "qagen demo: QAGAN-SSIM on the built-in photos ($(DEMO_MINUTES) min on this CPU)"
 

@@ -29,8 +29,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qagen.data.qmap import QMapDataOptions, QMapDataset  # noqa: E402
+from qagen.methods.qmap.recipes import build_map_network  # noqa: E402
 from qagen.train import Trainer, resolve_run_config  # noqa: E402
-from qagen.train.recipes.qmap import build_map_network  # noqa: E402
 
 
 def bare_loop(ds: QMapDataset, steps: int, warmup: int, batch: int) -> float:

@@ -82,7 +82,7 @@ def _time(rec: Any, stream: Iterator, device: torch.device, steps: int, warmup: 
 
 
 def _cheap_maps(x: torch.Tensor, ref: torch.Tensor, scales: int = 5):
-    from qagen.gan.qmf_maps import QualityMaps
+    from qagen.methods.qmf.maps import QualityMaps
 
     d = 1 - (x - ref).abs().mean(1, keepdim=True) / 2
     return QualityMaps(torch.cat([d, d, d], 1), d.mean((1, 2, 3)))
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    import qagen.train.recipes.qmf as qmf_mod
+    import qagen.methods.qmf.recipe as qmf_mod
 
     def run(preset: str, overrides=(), patch: dict | None = None) -> float:
         with contextlib.ExitStack() as stack:

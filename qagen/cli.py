@@ -327,7 +327,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return status
     run_dir = status.run_dir  # the directory train_main actually used
     if (run_dir / "metrics.csv").is_file() or (run_dir / "samples").is_dir():
-        from qagen.eval.report import write_report  # also writes loss_curves.png
+        from qagen.report.run import write_report  # also writes loss_curves.png
 
         print(f"qagen train: report: {write_report(run_dir)}", file=sys.stderr)
     return int(status)
@@ -355,14 +355,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     options = _eval_options(args)
     status = eval_command(args.run_dir, options)
     if args.report:
-        from qagen.eval.report import report_command
+        from qagen.report.run import report_command
 
         status = status or report_command(args.run_dir, device=options.device)
     return status
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from qagen.eval.report import report_command
+    from qagen.report.run import report_command
 
     return report_command(args.run_dir, out=args.out, title=args.title, device=args.device)
 
@@ -487,8 +487,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_sr(args: argparse.Namespace) -> int:
     import torch
 
-    from qagen.eval.super_resolution import load_sr_network, sr_image_rgb
     from qagen.io import read_image_file, write_image
+    from qagen.methods.msssim.super_resolution import load_sr_network, sr_image_rgb
 
     net, restored = load_sr_network(args.run_dir, args.checkpoint, device=args.device)
     scale = restored.recipe.cfg.scale

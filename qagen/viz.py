@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from qagen.errors import InputError
+from qagen.registry import MAP_VIEWS
 
 
 def _plt():
@@ -104,7 +105,7 @@ def _call(module: str, name: str, pick: int | None = None, **fixed: Any) -> Call
 _SIM = "similarity: 1 = identical, higher is better"
 
 #: How each metric's map is drawn and how its score relates to the map.
-MAP_VIEWS: dict[str, tuple[str, list[MapView]]] = {
+_VIEWS: dict[str, tuple[str, list[MapView]]] = {
     "ssim": (
         "SSIM = mean of the SSIM map",
         [MapView(_call("structural", "ssim_maps", 0), "SSIM map (local structural similarity)",
@@ -155,6 +156,8 @@ MAP_VIEWS: dict[str, tuple[str, list[MapView]]] = {
                  vmax=None)],
     ),
 }  # fmt: skip
+for _name, _view in _VIEWS.items():  # the entries of qagen.registry.MAP_VIEWS
+    MAP_VIEWS.add(_name, _view)
 
 
 def _score_line(name: str, value: float) -> str:
@@ -177,7 +180,7 @@ def map_figure(
 ) -> Path:
     """Draw ``metric``'s map(s) of ``x`` (distorted) against ``y`` (reference) into ``path``.
 
-    Panels: the distorted image, then each map of :data:`MAP_VIEWS` with its own colour bar.
+    Panels: the distorted image, then each map of :data:`qagen.registry.MAP_VIEWS` with its own colour bar.
     The title gives the score (computed with the same options), its direction, how the score is
     pooled from the map and both file names.
     """
@@ -185,8 +188,10 @@ def map_figure(
 
     info = get(metric)
     if info.name not in MAP_VIEWS:
-        raise InputError(f"{info.name} has no map; metrics with maps: {', '.join(MAP_VIEWS)}")
-    pooling, views = MAP_VIEWS[info.name]
+        raise InputError(
+            f"{info.name} has no map; metrics with maps: {', '.join(MAP_VIEWS.available())}"
+        )
+    pooling, views = MAP_VIEWS.get(info.name)
     options = dict(options or {})
     score = float(info.fn(x, y, data_range=data_range, **options).item())
     maps = [_single(v.compute(x, y, data_range, options)[:1]) for v in views]
@@ -264,4 +269,4 @@ def no_reference_map_figure(
 
 def metrics_with_maps() -> Sequence[str]:
     """Names of the metrics :func:`map_figure` can draw."""
-    return list(MAP_VIEWS)
+    return MAP_VIEWS.available()

@@ -35,6 +35,22 @@ def reference_file(*parts: str) -> Path:
 
 shared_file = reference_file  # former name, used by tests outside the metric layer
 
+#: test folders of tiny training runs: one intra-op thread (the test machine is shared)
+_SINGLE_THREAD = (ROOT / "tests" / "train", ROOT / "tests" / "methods")
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_for_training(request: pytest.FixtureRequest):
+    """Trainer and method tests run with one intra-op thread, restored after."""
+    path = Path(str(request.node.path))
+    if not any(d in path.parents for d in _SINGLE_THREAD):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 @pytest.fixture(scope="session")
 def tid_pair() -> tuple[torch.Tensor, torch.Tensor]:

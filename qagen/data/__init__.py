@@ -1,46 +1,35 @@
-"""Datasets: the built-in natural-photo crops, CIFAR-10 / STL-10 / CelebA from a local root,
-image folders, and paired/labelled data for image-to-image training (:mod:`qagen.data.paired`,
-items :class:`PairedItem`). Every dataset returns float32 ``3 x R x R`` tensors in
-``value_range`` (``(-1, 1)`` by default) and never downloads anything. See ``docs/gan.md``.
+"""Datasets of the core: the built-in natural-photo crops, CIFAR-10 / STL-10 / CelebA from a
+local root, image folders, the IQA databases (:mod:`qagen.data.databases`), the distortion
+generator and the quality-map data. Every image dataset returns float32 ``3 x R x R`` tensors in
+``value_range`` (``(-1, 1)`` by default) and never downloads anything. ``build_dataset(spec)``
+builds any source of :data:`qagen.registry.DATA_SOURCES` (the methods add theirs: paired data in
+``qagen.methods.qmf.data``, SR patches and Yale B in ``qagen.methods.msssim``). See
+``docs/gan.md``.
+
+The names below are imported on first use (``import qagen.data.databases`` loads no torch).
 """
 
-from qagen.data.build import DATASETS, build_dataset
-from qagen.data.builtin import BUILTIN_PHOTOS, HELD_OUT_PHOTOS, BuiltinPhotoDataset
-from qagen.data.folder import IMAGE_EXTENSIONS, ImageFolderDataset, list_images
-from qagen.data.paired import (
-    BuiltinPairedDataset,
-    CelebAAttributeDataset,
-    FairFaceDataset,
-    PairedFolderDataset,
-    PairedItem,
-)
-from qagen.data.standard import (
-    CelebABEGANDataset,
-    CelebADataset,
-    CIFAR10Dataset,
-    DatasetNotFoundError,
-    STL10Dataset,
-)
-from qagen.data.transforms import ImagePostprocess
+from __future__ import annotations
 
-__all__ = [
-    "BUILTIN_PHOTOS",
-    "DATASETS",
-    "HELD_OUT_PHOTOS",
-    "IMAGE_EXTENSIONS",
-    "BuiltinPairedDataset",
-    "BuiltinPhotoDataset",
-    "CIFAR10Dataset",
-    "CelebABEGANDataset",
-    "CelebAAttributeDataset",
-    "CelebADataset",
-    "DatasetNotFoundError",
-    "FairFaceDataset",
-    "ImageFolderDataset",
-    "ImagePostprocess",
-    "PairedFolderDataset",
-    "PairedItem",
-    "STL10Dataset",
-    "build_dataset",
-    "list_images",
-]
+import importlib
+
+_EXPORTS = {
+    "build": ("build_dataset",),
+    "builtin": ("BUILTIN_PHOTOS", "HELD_OUT_PHOTOS", "BuiltinPhotoDataset"),
+    "folder": ("IMAGE_EXTENSIONS", "ImageFolderDataset", "list_images"),
+    "standard": ("CelebABEGANDataset", "CelebADataset", "CIFAR10Dataset", "DatasetNotFoundError",
+                 "STL10Dataset"),
+    "transforms": ("ImagePostprocess",),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qagen.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"qagen.data.{module}"), name)
+    globals()[name] = value
+    return value

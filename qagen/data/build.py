@@ -8,45 +8,10 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from qagen.data.builtin import BuiltinPhotoDataset
-from qagen.data.folder import ImageFolderDataset
-from qagen.data.illumination import IlluminationDataset
-from qagen.data.paired import (
-    PAIRED_SPECS,
-    BuiltinPairedDataset,
-    CelebAAttributeDataset,
-    FairFaceDataset,
-    PairedFolderDataset,
-    build_paired_dataset,
-)
-from qagen.data.sr import PatchDataset
-from qagen.data.standard import CelebABEGANDataset, CelebADataset, CIFAR10Dataset, STL10Dataset
-from qagen.data.yaleb import YaleBDataset
-from qagen.errors import InputError, UnknownNameError
+from qagen.errors import InputError
+from qagen.registry import DATA_SOURCES
 
-__all__ = ["build_dataset", "DATASETS"]
-
-#: spec name -> dataset class (``builtin`` takes no root)
-DATASETS: dict[str, type[Dataset]] = {
-    "builtin": BuiltinPhotoDataset,
-    "cifar10": CIFAR10Dataset,
-    "stl10": STL10Dataset,
-    "celeba": CelebADataset,
-    "celeba-began": CelebABEGANDataset,
-    "folder": ImageFolderDataset,
-    # paired / labelled data for image-to-image training (qagen.data.paired)
-    "paired": PairedFolderDataset,
-    "celeba-attr": CelebAAttributeDataset,
-    "fairface": FairFaceDataset,
-    "builtin-edges": BuiltinPairedDataset,
-    "builtin-restore": BuiltinPairedDataset,
-    "patches": PatchDataset,
-    "yaleb": YaleBDataset,
-    "illumination": IlluminationDataset,
-}
-
-#: datasets that take no root (``builtin``, ``illumination``): called as ``cls(resolution, split)``
-_NO_ROOT = ("builtin", "illumination")
+__all__ = ["build_dataset"]
 
 
 def _folder_for_split(path: Path, split: str) -> Path:
@@ -63,12 +28,13 @@ def _folder_for_split(path: Path, split: str) -> Path:
 def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: Any) -> Dataset:
     """Build a dataset from a spec string.
 
-    ``spec`` is ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'``,
+    ``spec`` is ``NAME`` or ``NAME:ROOT`` with a name of :data:`qagen.registry.DATA_SOURCES`:
+    ``'builtin'``, ``'cifar10:ROOT'``, ``'stl10:ROOT'``, ``'celeba:ROOT'``,
     ``'celeba-began:ROOT'`` (CelebA cropped as the BEGAN code), ``'folder:PATH'``,
     ``'patches:builtin'`` / ``'patches:PATH'`` (native-resolution random patches for
-    super-resolution, :class:`qagen.data.sr.PatchDataset`), ``'yaleb:ROOT'`` (Extended Yale B
+    super-resolution, :class:`qagen.methods.msssim.data_sr.PatchDataset`), ``'yaleb:ROOT'`` (Extended Yale B
     cropped faces) or ``'illumination'`` (the built-in synthetic illumination set), or one of the
-    paired specs of :mod:`qagen.data.paired` (``'paired:PATH'``, ``'celeba-attr:ROOT'``,
+    paired specs of Quality Map Fusion, :mod:`qagen.methods.qmf.data` (``'paired:PATH'``, ``'celeba-attr:ROOT'``,
     ``'fairface:ROOT'``, ``'builtin-edges'``, ``'builtin-restore'``) (``~`` and environment
     variables are expanded). ``split`` is passed on
     (builtin: train/test/all; cifar10: train/test/all; stl10: train/test/unlabeled/train+unlabeled/
@@ -80,19 +46,20 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
         raise InputError(
             f"spec must be a non-empty string such as 'builtin' or 'cifar10:ROOT', got {spec!r}"
         )
-    name, sep, root = spec.partition(":")
+    name, _, root = spec.partition(":")
     name = name.strip().lower()
-    if name not in DATASETS:
-        raise UnknownNameError("data source", name, DATASETS)
-    if name in PAIRED_SPECS:
-        return build_paired_dataset(name, root, resolution, split, **kwargs)
-    if name in _NO_ROOT:
+    entry = DATA_SOURCES.entry(name)  # UnknownNameError listing the sources
+    build = DATA_SOURCES.get(name)
+    mode = entry.meta.get("root", "required")
+    if mode == "raw":  # the source parses its own root (paired data: 'paired:PATH?direction=..')
+        return build(name, root, resolution, split, **kwargs)
+    if mode == "none":
         if root:
             raise InputError(f"the {name} dataset takes no path, got spec {spec!r}")
-        return DATASETS[name](resolution, split, **kwargs)
+        return build(resolution, split, **kwargs)
     if not root:
         raise InputError(f"dataset {name!r} needs a path: '{name}:ROOT', got spec {spec!r}")
     path = Path(os.path.expandvars(root)).expanduser()
-    if name == "folder":
-        return ImageFolderDataset(_folder_for_split(path, split), resolution, **kwargs)
-    return DATASETS[name](path, split, resolution, **kwargs)
+    if mode == "folder":
+        return build(_folder_for_split(path, split), resolution, **kwargs)
+    return build(path, split, resolution, **kwargs)

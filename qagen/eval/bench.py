@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qagen.data.databases import IQARecord, load_database, type_order
 from qagen.errors import InputError, InputTypeError
 from qagen.eval.correlation import CorrelationResult, correlations
-from qagen.eval.databases import IQARecord, load_database, type_order
 from qagen.eval.options import split_names
 from qagen.io import read_image
 
@@ -252,7 +252,7 @@ class BenchResult:
             w.writeheader()
             w.writerows(rows)
         paths["markdown"].write_text(self.report())
-        from qagen import __version__
+        from qagen._version import __version__
 
         meta = {
             "database": self.database,

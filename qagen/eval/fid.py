@@ -155,10 +155,10 @@ def _module_sha256(module: torch.nn.Module) -> str:
 def _library_versions() -> dict[str, str]:
     import scipy
 
-    import qagen
+    from qagen._version import __version__
 
     out = {
-        "qagen": qagen.__version__,
+        "qagen": __version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,

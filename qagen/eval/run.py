@@ -22,7 +22,7 @@ import datetime as _dt
 import hashlib
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,6 +40,8 @@ from qagen.eval.options import (
 )
 from qagen.eval.reference import ReferenceSet, load_reference
 from qagen.eval.swd import swd
+from qagen.registry import EVALUATORS
+from qagen.report.runfiles import read_config
 
 __all__ = ["eval_command", "evaluate_run", "summary_lines"]
 
@@ -280,17 +282,27 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def run_evaluator(run_dir: str | Path) -> Callable | None:
+    """The evaluation a method registered for ``run_dir``'s recipe
+    (:data:`qagen.registry.EVALUATORS`, first match), or ``None``: a generator run, evaluated
+    by :func:`evaluate_run`. An evaluator is ``fn(run_dir, options, stream) -> int``."""
+    try:
+        recipe = str(read_config(run_dir).get("recipe") or "")
+    except Exception:  # no or unreadable config.toml: the ordinary evaluation reports it
+        return None
+    found = EVALUATORS.matching(recipe) if recipe else []
+    return EVALUATORS.get(found[0].name) if found else None
+
+
 def eval_command(
     run_dir: str | Path, options: EvalOptions | None = None, *, stream: TextIO | None = None
 ) -> int:
     """CLI entry of ``qagen eval RUN_DIR``: evaluate (:func:`evaluate_run`), print one line per
     metric, write ``RUN_DIR/eval.json``; returns 0. The report is not written here (``qagen eval
-    --report`` calls :func:`qagen.eval.report.report_command` afterwards). Bad input raises
+    --report`` calls :func:`qagen.report.run.report_command` afterwards). Bad input raises
     :class:`qagen.errors.InputError` or ``FileNotFoundError`` with a message for the user."""
     stream = stream if stream is not None else sys.stdout
     opts = options if options is not None else EvalOptions()
-    from qagen.eval.evaluators import run_evaluator
-
     special = run_evaluator(run_dir)  # quality-map and score runs have their own evaluation
     if special is not None:
         return special(run_dir, opts, stream)

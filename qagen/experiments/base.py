@@ -9,7 +9,6 @@ our values are computed from the finished runs (:meth:`Experiment.evaluate`). Th
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from qagen.errors import InputError, UnknownNameError
+from qagen.registry import EXPERIMENTS
 
 __all__ = [
     "BUDGETS",
@@ -188,56 +188,32 @@ class Experiment:
         return []
 
 
-_EXPERIMENTS: dict[str, type[Experiment]] = {}
-_BUILTIN = (
-    "qagen.experiments.qagan_cifar10",
-    "qagen.experiments.began_table2",
-    "qagen.experiments.qmap_table1",
-    "qagen.experiments.nriqa_tables",
-    "qagen.experiments.qmf_table4",
-    "qagen.experiments.qmf_table3",
-    "qagen.experiments.msssim_sr",
-    "qagen.experiments.msssim_ae",
-)
-_LOADED = False
-
-
 def register_experiment(name: str) -> Callable[[type[Experiment]], type[Experiment]]:
-    """Class decorator registering an :class:`Experiment` under ``name``."""
+    """Class decorator: register an :class:`Experiment` under ``name`` in
+    :data:`qagen.registry.EXPERIMENTS` (the methods name theirs there as ``"module:Class"``)."""
 
     def deco(cls: type[Experiment]) -> type[Experiment]:
         if not (isinstance(cls, type) and issubclass(cls, Experiment)):
             raise TypeError(f"{cls!r} is not an Experiment subclass")
-        existing = _EXPERIMENTS.get(name)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ValueError(f"experiment name {name!r} is already registered by {existing!r}")
+        EXPERIMENTS.add(name, cls)
         cls.name = name
-        _EXPERIMENTS[name] = cls
         return cls
 
     return deco
 
 
-def _load_builtin() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        for module in _BUILTIN:
-            importlib.import_module(module)
-
-
 def available_experiments() -> list[str]:
-    """Registered experiment names (the built-in ones are imported on first use)."""
-    _load_builtin()
-    return sorted(_EXPERIMENTS)
+    """Registered experiment names, sorted (nothing is imported)."""
+    return sorted(EXPERIMENTS.available())
 
 
 def get_experiment(name: str) -> type[Experiment]:
-    """The experiment class registered under ``name``; :class:`UnknownNameError` otherwise."""
-    _load_builtin()
-    if name not in _EXPERIMENTS:
-        raise UnknownNameError("experiment", name, _EXPERIMENTS)
-    return _EXPERIMENTS[name]
+    """The experiment class registered under ``name``, imported on first use;
+    :class:`UnknownNameError` otherwise."""
+    cls = EXPERIMENTS.get(name)
+    if cls.name != name:
+        cls.name = name
+    return cls
 
 
 def check_budget(budget: str) -> str:

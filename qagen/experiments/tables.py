@@ -71,7 +71,7 @@ def table_json(
     exp: Experiment, ctx: ExperimentContext, rows: Sequence[Row], protocol: dict[str, Any]
 ) -> dict[str, Any]:
     """The ``table.json`` content (see the module docstring)."""
-    from qagen import __version__
+    from qagen._version import __version__
 
     cols = list(exp.columns)
     out_rows = []

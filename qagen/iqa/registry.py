@@ -1,4 +1,6 @@
-"""Metric registry: ``get(name)`` and ``available()`` with each metric's metadata.
+"""Metric registry: ``get(name)`` and ``available()`` with each metric's metadata, the entries
+of :data:`qagen.registry.METRICS` (learned metrics are added by their method: ``qmap`` by
+``qagen/methods/qmap/__init__.py``).
 
 This module imports only the standard library (and :mod:`qagen.errors`): listing the registry,
 reading a metric's direction, reference or minimum size never imports torch or a metric
@@ -12,7 +14,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from qagen.errors import InputError, UnknownNameError
+from qagen.registry import METRICS
 
 __all__ = ["MetricInfo", "available", "get", "register"]
 
@@ -80,16 +82,11 @@ class MetricInfo:
 
 
 _M = "qagen.iqa."
-_REGISTRY: dict[str, MetricInfo] = {}
 
 
 def register(info: MetricInfo) -> MetricInfo:
-    """Add a metric (its name and aliases must be new)."""
-    for key in (info.name, *info.aliases):
-        if key in _REGISTRY:
-            raise InputError(f"metric name {key!r} is already registered")
-    for key in (info.name, *info.aliases):
-        _REGISTRY[key] = info
+    """Add a metric to :data:`qagen.registry.METRICS` (its name and aliases must be new)."""
+    METRICS.add(info.name, info, aliases=info.aliases)
     return info
 
 
@@ -137,13 +134,6 @@ for _info in (
                min_size=96, min_size_function="niqe_min_size",
                model_argument="a NIQE pristine model file (.npz from qagen niqe-fit, or .mat); "
                "default: the LIVE model"),
-    # A learned metric: the model is a run directory of a trained qmap-* recipe; the module is
-    # named here as a string only (imported on use), the metric layer imports nothing above it.
-    MetricInfo("qmap", "qagen.eval.qmap", "qmap_score", False, True, False,
-               "Zhou, Guo & Dasari: mean of the SSIM map a trained network predicts (no reference)",
-               "learned: qagen eval RUN reports its error against SSIM", "RGB (grey repeated)",
-               map_function="qmap_map", model_argument="the run directory of a trained qmap-* "
-               "recipe (qagen train qmap-unet ...)", model_required=True),
 ):  # fmt: skip
     register(_info)
 
@@ -154,16 +144,9 @@ def get(name: str) -> MetricInfo:
     Raises:
         UnknownNameError: ``name`` is not registered (the message lists the metrics).
     """
-    key = str(name).lower().replace("-", "_")
-    if key not in _REGISTRY:
-        raise UnknownNameError("metric", name, available())
-    return _REGISTRY[key]
+    return METRICS.get(name)
 
 
 def available() -> list[str]:
     """Canonical names of all registered metrics, in registration order."""
-    seen: list[str] = []
-    for info in _REGISTRY.values():
-        if info.name not in seen:
-            seen.append(info.name)
-    return seen
+    return METRICS.available()

@@ -43,6 +43,7 @@ from qagen.report.blocks import (
 from qagen.report.page import inline_marks, render_page, write_page
 from qagen.report.runfiles import (
     MetricsTable,
+    list_checkpoints,
     read_config,
     read_json,
     read_jsonl,
@@ -68,6 +69,7 @@ __all__ = [
     "format_value",
     "image_data_uri",
     "inline_marks",
+    "list_checkpoints",
     "new_figure",
     "plot_curves",
     "read_config",

@@ -109,7 +109,7 @@ def render_page(
     if bad:
         raise InputTypeError(f"render_page takes Section objects, got {', '.join(bad)}")
     _assign_ids(sections, set())
-    from qagen import __version__
+    from qagen._version import __version__
 
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     return (

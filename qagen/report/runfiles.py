@@ -125,6 +125,22 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+_CHECKPOINT = re.compile(r"^step_(\d+)\.pt$")
+
+
+def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every checkpoint (``step_<N>.pt``) in ``directory``, oldest first."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    found = []
+    for p in d.iterdir():
+        m = _CHECKPOINT.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
 def sample_grids(run_dir: str | Path) -> dict[str, list[tuple[int, Path]]]:
     """``{grid name: [(step, path), ...]}`` (oldest first) from ``samples/step_XXXXXXXX.png``
     and ``samples/step_XXXXXXXX_<name>.png`` (the unnamed grid has the name ``""``)."""

@@ -159,7 +159,7 @@ def make_study(
 ) -> dict[str, Any]:
     """A study of ``n_images`` held-out images reconstructed by every run in ``runs``
     (``autoencoder`` runs on the same data and resolution); see the module docstring."""
-    from qagen.eval.reconstruction import held_out_images, load_autoencoder, reconstruct
+    from qagen.methods.msssim.reconstruction import held_out_images, load_autoencoder, reconstruct
 
     if len(runs) < 2:
         raise InputError(f"qagen study make needs at least 2 runs, got {len(runs)}")

@@ -109,7 +109,7 @@ def _read_png(path: Path) -> torch.Tensor:
 def metric_rankings(study_dir: Path, trial: dict, keys: Sequence[str]) -> dict[str, list[str]]:
     """Per metric of :data:`METRICS`: the model keys of one study trial, best first."""
     from qagen.iqa.registry import get
-    from qagen.train.recipes.autoencoder import auto_msssim_scales
+    from qagen.methods.msssim.recipe_autoencoder import auto_msssim_scales
 
     ref = _read_png(study_dir / trial["files"]["original"]).double()
     recs = {k: _read_png(study_dir / trial["files"][k]).double() for k in keys}

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from qagen.errors import InputError
+from qagen.report.runfiles import list_checkpoints
 
 __all__ = [
     "FORMAT",
@@ -68,25 +69,11 @@ _log = logging.getLogger("qagen.train")
 
 FORMAT = "qagen-train-checkpoint"
 VERSION = 1
-_NAME = re.compile(r"^step_(\d+)\.pt$")
 
 
 def checkpoint_path(directory: str | Path, step: int) -> Path:
     """``directory/step_XXXXXXXX.pt``."""
     return Path(directory) / f"step_{int(step):08d}.pt"
-
-
-def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every checkpoint in ``directory``, oldest first."""
-    d = Path(directory)
-    if not d.is_dir():
-        return []
-    found = []
-    for p in d.iterdir():
-        m = _NAME.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def latest_checkpoint(directory: str | Path) -> Path | None:

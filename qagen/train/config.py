@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from qagen.errors import InputError, InputTypeError, UnknownNameError
+from qagen.errors import InputError, InputTypeError
+from qagen.registry import PRESETS
 
 try:  # Python >= 3.11
     import tomllib
@@ -562,14 +563,10 @@ def write_toml(path: str | Path, data: Mapping[str, Any], header: str = "") -> N
 # --------------------------------------------------------------------------- presets
 
 
-def _preset_dir() -> Path:
-    return Path(__file__).resolve().parent / "presets"
-
-
 def available_presets() -> list[str]:
-    """Names of the presets shipped in ``qagen/train/presets/``."""
-    d = _preset_dir()
-    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+    """Names of the shipped presets (:data:`qagen.registry.PRESETS`: each method's
+    ``qagen/methods/<name>/presets/*.toml``), sorted."""
+    return sorted(PRESETS.available())
 
 
 def preset_path(preset: str | Path) -> Path:
@@ -579,7 +576,4 @@ def preset_path(preset: str | Path) -> Path:
         if not p.is_file():
             raise InputError(f"--preset: preset file not found: {p}")
         return p
-    shipped = _preset_dir() / f"{preset}.toml"
-    if shipped.is_file():
-        return shipped
-    raise UnknownNameError("preset", str(preset), available_presets())
+    return Path(PRESETS.get(str(preset)))  # UnknownNameError listing the presets

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from qagen.errors import InputError
+from qagen.registry import PRESETS
 
 from . import checkpoint as ckpt
 from .config import (
@@ -33,8 +34,8 @@ __all__ = [
 
 
 def _shipped_preset(name: str) -> Path | None:
-    p = Path(__file__).resolve().parent / "presets" / f"{name}.toml"
-    return p if p.is_file() else None
+    """The shipped preset named ``name`` (:data:`qagen.registry.PRESETS`), or ``None``."""
+    return Path(PRESETS.get(name)) if name in PRESETS else None
 
 
 def resolve_run_config(

@@ -9,7 +9,6 @@ sample grids), so adversarial (WGAN-GP, QAGAN, BEGAN, QMF), paired (pix2pix) and
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -17,7 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data._utils.collate import default_collate
 
-from qagen.errors import InputError, UnknownNameError
+from qagen.errors import InputError
+from qagen.registry import RECIPES
 
 from .config import EmptyConfig, RunConfig
 from .distributed import all_reduce_mean
@@ -262,50 +262,32 @@ class Recipe:
             )
 
 
-_RECIPES: dict[str, type[Recipe]] = {}
-_BUILTIN_LOADED = False
-
-
 def register_recipe(name: str) -> Callable[[type[Recipe]], type[Recipe]]:
-    """Class decorator registering a :class:`Recipe` subclass under ``name``."""
+    """Class decorator: register a :class:`Recipe` subclass under ``name`` in
+    :data:`qagen.registry.RECIPES` (a plug-in's recipe; qagen's own are named there as
+    ``"module:Class"`` strings and imported on first use)."""
 
     def deco(cls: type[Recipe]) -> type[Recipe]:
         if not (isinstance(cls, type) and issubclass(cls, Recipe)):
             raise TypeError(f"{cls!r} is not a Recipe subclass")
-        existing = _RECIPES.get(name)
-        if existing is not None and existing is not cls:
-            if (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
-                raise ValueError(f"recipe name {name!r} is already registered by {existing!r}")
+        RECIPES.add(name, cls)
         cls.name = name
-        _RECIPES[name] = cls
         return cls
 
     return deco
 
 
-def _load_builtin() -> None:
-    global _BUILTIN_LOADED
-    if _BUILTIN_LOADED:
-        return
-    _BUILTIN_LOADED = True
-    try:
-        importlib.import_module("qagen.train.recipes")
-    except ModuleNotFoundError as err:
-        if err.name != "qagen.train.recipes":
-            raise
-
-
 def available_recipes() -> list[str]:
-    """Registered recipe names (built-in recipes are imported on first use)."""
-    _load_builtin()
-    return sorted(_RECIPES)
+    """Registered recipe names, sorted (nothing is imported)."""
+    return sorted(RECIPES.available())
 
 
 def get_recipe(name: str) -> type[Recipe]:
-    """The recipe class registered under ``name``; :class:`qagen.errors.UnknownNameError`
-    (one line listing the registered names, close matches first) otherwise."""
-    _load_builtin()
-    try:
-        return _RECIPES[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError("recipe", name, _RECIPES) from None
+    """The recipe class registered under ``name``, imported on first use;
+    :class:`qagen.errors.UnknownNameError` (one line listing the registered names) otherwise."""
+    cls = RECIPES.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Recipe)):
+        raise TypeError(f"recipe {name!r} is registered as {cls!r}, not a Recipe subclass")
+    if cls.name != name:
+        cls.name = name
+    return cls

@@ -19,8 +19,7 @@ from PIL import Image
 from scipy import stats
 
 import qagen.iqa
-from qagen.eval.bench import MetricSpec, bench_iqa, bench_iqa_command
-from qagen.eval.databases import (
+from qagen.data.databases import (
     DatabaseLayoutError,
     database_info,
     load_database,
@@ -31,6 +30,7 @@ from qagen.eval.databases import (
     read_tid2008,
     read_tid2013,
 )
+from qagen.eval.bench import MetricSpec, bench_iqa, bench_iqa_command
 
 SIZE = 12
 

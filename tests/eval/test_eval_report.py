@@ -1,4 +1,4 @@
-"""The HTML report of a run directory (qagen.eval.report): sections from the registry, the
+"""The HTML report of a run directory (qagen.report.run): sections from the registry, the
 evaluation tables, escaping, the CLI, and the demo page.
 
 The HTML is parsed with ``html.parser``; every ``<img>`` must be a data URI that decodes to a
@@ -22,9 +22,12 @@ from PIL import Image
 from test_run_eval import make_toy_run  # the trained toy run (registers the eval-toy recipe)
 
 from qagen.cli import main
+from qagen.demo_page import write_demo_page
 from qagen.errors import InputTypeError
-from qagen.eval.demo_page import write_demo_page
-from qagen.eval.report import (
+from qagen.eval.gan_maps import is_gan_recipe, quality_map_section
+from qagen.eval.run import evaluate_run
+from qagen.report import Paragraph, Section, read_metrics_csv
+from qagen.report.run import (
     ORDER_RECIPE,
     RunReportData,
     register_run_sections,
@@ -32,9 +35,6 @@ from qagen.eval.report import (
     run_sections,
     write_report,
 )
-from qagen.eval.run import evaluate_run
-from qagen.eval.sections.gan import is_gan_recipe, quality_map_section
-from qagen.report import Paragraph, Section, read_metrics_csv
 
 EVIL = "<script>alert(1)</script>"
 
@@ -267,7 +267,7 @@ def test_report_cli_and_demo_page(run: Path, tmp_path: Path, capsys: pytest.Capt
 def test_samples_section_shows_the_output_grid_first(tmp_path: Path) -> None:
     # QMF-like runs write several grids per step (output, input, target, maps): the generator's
     # output comes first, then its inputs, then the diagnostic grids by name
-    from qagen.eval.sections.common import samples_section
+    from qagen.report.sections.common import samples_section
 
     (tmp_path / "samples").mkdir()
     for name in ("M_fused", "attention", "input", "output", "target", "m1_fsim"):

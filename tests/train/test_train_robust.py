@@ -345,7 +345,7 @@ def test_cli_blames_a_misspelt_recipe_not_the_preset(tmp_path, capsys, monkeypat
 def test_cli_writes_the_report_in_the_run_directory_it_used(tmp_path, monkeypatch, toy_data):
     # The recipe comes from the preset (no RECIPE argument, no --out): the run directory is
     # runs/<recipe from the preset>, and the report must be written there.
-    import qagen.eval.report as report_mod
+    import qagen.report.run as report_mod
 
     written = []
     monkeypatch.setattr(report_mod, "write_report", lambda d: written.append(Path(d)) or d)

@@ -7,37 +7,18 @@ from typing import Any
 
 from torch import nn
 
-from qagen.gan.nets.began import (
-    BEGANAutoencoder,
-    BEGANDecoder,
-    BEGANEncoder,
-    BEGANGenerator,
-    began_levels,
-)
 from qagen.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from qagen.gan.nets.resnet import ResNetCritic, ResNetGenerator, resnet_layout
+from qagen.registry import NETWORKS
 
 __all__ = [
     "build_networks",
-    "NETWORKS",
     "ResNetGenerator",
     "ResNetCritic",
     "DCGANGenerator",
     "DCGANDiscriminator",
     "resnet_layout",
-    "BEGANAutoencoder",
-    "BEGANDecoder",
-    "BEGANEncoder",
-    "BEGANGenerator",
-    "began_levels",
 ]
-
-#: name -> (generator class, critic class)
-NETWORKS: Mapping[str, tuple[type[nn.Module], type[nn.Module]]] = {
-    "resnet": (ResNetGenerator, ResNetCritic),
-    "dcgan": (DCGANGenerator, DCGANDiscriminator),
-    "began": (BEGANGenerator, BEGANAutoencoder),
-}
 
 
 def build_networks(
@@ -49,16 +30,15 @@ def build_networks(
 ) -> tuple[nn.Module, nn.Module]:
     """Build ``(generator, critic)`` by name.
 
-    ``'resnet'``: QAGAN / Banach-WGAN ResNet pair (32, 48, 64 px; ``lfovia/QAGANS``).
-    ``'dcgan'``: Radford et al. 2016 (32, 64 px). ``'began'``: the BEGAN generator and
-    autoencoder discriminator (8 * 2^k px; ``d_kwargs={'h_dim': 128, 'channels': 128}``). Extra constructor arguments go through
+    ``name`` is a pair of :data:`qagen.registry.NETWORKS`: ``'resnet'``: QAGAN / Banach-WGAN
+    ResNet pair (32, 48, 64 px; ``lfovia/QAGANS``). ``'dcgan'``: Radford et al. 2016 (32, 64
+    px). ``'began'`` (:mod:`qagen.methods.began.nets`): the BEGAN generator and autoencoder
+    discriminator (8 * 2^k px; ``d_kwargs={'h_dim': 128, 'channels': 128}``). Extra
+    constructor arguments go through
     ``g_kwargs`` / ``d_kwargs`` (e.g. ``g_kwargs={'always_batch_stats': True}``,
     ``d_kwargs={'norm': 'layer'}``).
     """
-    try:
-        g_cls, d_cls = NETWORKS[name]
-    except KeyError:
-        raise ValueError(f"network name must be one of {sorted(NETWORKS)}, got {name!r}") from None
+    g_cls, d_cls = NETWORKS.get(name)  # UnknownNameError listing the pairs
     generator = g_cls(resolution=resolution, z_dim=z_dim, **dict(g_kwargs or {}))
     critic = d_cls(resolution=resolution, **dict(d_kwargs or {}))
     return generator, critic

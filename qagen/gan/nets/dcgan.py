@@ -125,3 +125,7 @@ class DCGANDiscriminator(nn.Module):
                 f"x must have shape [N, {self.in_channels}, {r}, {r}], got {tuple(x.shape)}"
             )
         return self.net(x).flatten(1).squeeze(1)
+
+
+#: the (generator, critic) pair of :func:`qagen.gan.nets.build_networks` (``qagen.registry.NETWORKS``)
+NETWORK_PAIR = (DCGANGenerator, DCGANDiscriminator)

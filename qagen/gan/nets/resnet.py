@@ -242,3 +242,7 @@ class ResNetCritic(nn.Module):
             )
         h = F.relu(self.blocks(x)).mean(dim=(2, 3))
         return self.fc(h).squeeze(1)
+
+
+#: the (generator, critic) pair of :func:`qagen.gan.nets.build_networks` (``qagen.registry.NETWORKS``)
+NETWORK_PAIR = (ResNetGenerator, ResNetCritic)
