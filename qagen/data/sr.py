@@ -36,8 +36,8 @@ from torch.utils.data import Dataset
 from qagen.data.builtin import BUILTIN_PHOTOS, BuiltinPhotoDataset, load_builtin_photo
 from qagen.data.transforms import ImagePostprocess
 from qagen.errors import InputError
-from qagen.filters import imresize_matrix
 from qagen.io import list_images
+from qagen.matlab_resize import imresize_matrix
 
 __all__ = [
     "PatchDataset",

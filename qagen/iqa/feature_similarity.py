@@ -67,8 +67,9 @@ from qagen._checks import (
     reduce,
 )
 from qagen.color import rgb_to_gray, rgb_to_yiq
-from qagen.filters import _cached, matlab_downsample, matlab_scale_factor
+from qagen.filters import _cached
 from qagen.iqa.gms import gradient_magnitude, similarity
+from qagen.matlab_resize import matlab_downsample, matlab_scale_factor
 
 __all__ = ["phase_congruency", "fsim", "fsimc", "fsim_map"]
 

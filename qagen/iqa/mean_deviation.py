@@ -62,7 +62,8 @@ from qagen._checks import (
     reduce,
 )
 from qagen.color import LHM_MATRIX
-from qagen.filters import gradients, matlab_downsample, matlab_scale_factor
+from qagen.filters import gradients
+from qagen.matlab_resize import matlab_downsample, matlab_scale_factor
 
 __all__ = ["mdsi", "mdsi_map"]
 

@@ -91,7 +91,8 @@ from qagen._checks import (
 )
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
 from qagen.errors import InputError, InputTypeError
-from qagen.filters import _cached, gaussian_taps, imresize, separable_filter
+from qagen.filters import _cached, gaussian_taps, separable_filter
+from qagen.matlab_resize import imresize
 
 __all__ = [
     "FEATURE_DIM",

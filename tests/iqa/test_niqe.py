@@ -22,7 +22,6 @@ from scipy.special import gamma as G
 from qagen._checks import input_checks
 from qagen.color import rgb_to_gray
 from qagen.errors import InputError
-from qagen.filters import imresize
 from qagen.io import read_image
 from qagen.iqa.naturalness import (
     FEATURE_DIM,
@@ -37,6 +36,7 @@ from qagen.iqa.naturalness import (
     niqe_distance,
     niqe_features,
 )
+from qagen.matlab_resize import imresize
 
 # Small test images use small blocks with the official (96x96) model on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:niqe. block_size=.* differs:UserWarning")

@@ -20,8 +20,8 @@ from qagen.data.sr import (
 )
 from qagen.errors import InputError
 from qagen.eval.super_resolution import evaluate_sr, shave, sr_image_rgb, y_psnr_ssim
-from qagen.filters import imresize
 from qagen.gan.nets.srcnn import SRCNN
+from qagen.matlab_resize import imresize
 
 
 def test_srcnn_parameter_count_and_shapes():
