@@ -18,7 +18,8 @@ never reads a tensor back from the device.
 * ``"conv"``: a one-channel ``conv2d``; what a GPU uses.
 
 ``path="auto"`` (default) follows a fixed rule (:func:`choose_path`): on the CPU the dense
-matrix for axes of at most :data:`MATRIX_MAX_LEN` pixels, else the slices (uniform operators) or
+matrix for short axes (at most :data:`MATRIX_SHORT_LEN` pixels, or :data:`MATRIX_MAX_LEN` in a
+tensor of at most :data:`MATRIX_MAX_ELEMENTS` elements), else the slices (uniform operators) or
 the gather (non-uniform ones); on other devices the convolution (uniform) or the gather. The
 rule was measured against the cost model it replaced and against every forced path
 (``benchmarks/filter_paths.py``, docs/performance.md). :func:`filter_path` forces a path
@@ -58,7 +59,9 @@ from qagen.errors import InputError, InputTypeError
 
 __all__ = [
     "PAD_MODES",
+    "MATRIX_MAX_ELEMENTS",
     "MATRIX_MAX_LEN",
+    "MATRIX_SHORT_LEN",
     "PATHS",
     "AxisOp",
     "Taps",
@@ -583,10 +586,13 @@ def _run(path: str, x: torch.Tensor, op, dim: int) -> torch.Tensor:
 # ================================================================================================
 # Dispatch by a fixed rule
 # ================================================================================================
-#: Longest axis (input pixels) that the CPU filters by the dense matrix: at n_in <= 64 the
-#: n_out x n_in product (one BLAS call) beats the per-tap slice sums, above it the slice path's
-#: linear cost wins (benchmarks/filter_paths.py, docs/performance.md).
+#: The CPU filters an axis by the dense matrix when it has at most MATRIX_SHORT_LEN input pixels,
+#: or at most MATRIX_MAX_LEN pixels in a tensor of at most MATRIX_MAX_ELEMENTS elements (single
+#: images); otherwise the slices (linear cost, fewer calls' overhead per element in large
+#: batches). Measured inside the metrics: benchmarks/filter_paths.py, docs/performance.md.
+MATRIX_SHORT_LEN = 32
 MATRIX_MAX_LEN = 64
+MATRIX_MAX_ELEMENTS = 2**18
 
 _FORCED: list[str] = []  # stack of filter_path() blocks
 
@@ -595,17 +601,19 @@ def choose_path(op, rest: int, device: torch.device | str = "cpu", last: bool = 
     """The path :func:`apply_axis` takes for ``op`` on ``device`` (a fixed rule).
 
     Inside a :func:`filter_path` block, the forced path ("gather" for non-uniform operators
-    when "slices" or "conv" is forced). Otherwise, on the CPU: "matrix" when
-    ``op.n_in <= MATRIX_MAX_LEN`` (short axes), "gather" for non-uniform operators, "slices"
-    otherwise; on other devices: "conv" for uniform operators, "gather" for non-uniform ones.
-    ``rest`` (lines filtered) and ``last`` (along the last dim) are accepted for callers that
-    pass them; the rule does not use them (measured: docs/performance.md).
+    when "slices" or "conv" is forced). Otherwise, on the CPU: "matrix" for short axes
+    (``n_in <= MATRIX_SHORT_LEN``, or ``n_in <= MATRIX_MAX_LEN`` when the tensor has
+    ``rest * n_in <= MATRIX_MAX_ELEMENTS`` elements), else "slices" for uniform operators and
+    "gather" for non-uniform ones; on other devices: "conv" (uniform) or "gather". ``rest`` is
+    the number of lines filtered (the product of the other dims); ``last`` (along the last dim)
+    is accepted and unused.
     """
     if _FORCED and _FORCED[-1] != "auto":
         forced = _FORCED[-1]
         return "gather" if forced in ("slices", "conv") and not op.uniform else forced
     if torch.device(device).type == "cpu":
-        if op.n_in <= MATRIX_MAX_LEN:
+        n = op.n_in
+        if n <= MATRIX_SHORT_LEN or (n <= MATRIX_MAX_LEN and rest * n <= MATRIX_MAX_ELEMENTS):
             return "matrix"
         return "slices" if op.uniform else "gather"
     return "conv" if op.uniform else "gather"

@@ -10,7 +10,9 @@ from scipy.signal import convolve2d
 
 from qagen.color import matlab_round, rgb_to_gray, round_ste
 from qagen.filters import (
+    MATRIX_MAX_ELEMENTS,
     MATRIX_MAX_LEN,
+    MATRIX_SHORT_LEN,
     PAD_MODES,
     AxisOp,
     apply_axis,
@@ -163,14 +165,18 @@ def test_filters_never_read_tensors_back_to_the_host():
 
 
 def test_fixed_rule_picks_the_dense_matrix_only_for_short_axes_on_the_cpu():
-    # The rule of docs/performance.md: on the CPU the dense product up to MATRIX_MAX_LEN input
-    # pixels (its cost per pixel grows with the side), the linear-cost slices beyond, the gather
-    # for non-uniform operators; elsewhere the convolution (uniform) or the gather.
+    # The rule of docs/performance.md: on the CPU the dense product for short axes (its cost per
+    # pixel grows with the side), the linear-cost slices beyond, the gather for non-uniform
+    # operators; elsewhere the convolution (uniform) or the gather.
     from qagen.matlab_resize import imresize_op
 
     spec = gaussian_taps(11, 1.5)
-    for n in (16, 32, MATRIX_MAX_LEN):
-        assert choose_path(AxisOp(spec, n), rest=64 * n) == "matrix"
+    for n in (16, MATRIX_SHORT_LEN):
+        assert choose_path(AxisOp(spec, n), rest=5 * 64 * n) == "matrix"
+    for n in (MATRIX_SHORT_LEN + 1, MATRIX_MAX_LEN):  # single images: the matrix; batches: slices
+        assert choose_path(AxisOp(spec, n), rest=5 * n) == "matrix"
+        assert choose_path(AxisOp(spec, n), rest=MATRIX_MAX_ELEMENTS // n) == "matrix"
+        assert choose_path(AxisOp(spec, n), rest=MATRIX_MAX_ELEMENTS // n + 1) == "slices"
     for n in (MATRIX_MAX_LEN + 1, 256, 1024, 16384):
         for rest in (1, 64 * n):
             assert choose_path(AxisOp(spec, n), rest=rest, device="cpu") == "slices"
