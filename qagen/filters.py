@@ -588,8 +588,8 @@ def _run(path: str, x: torch.Tensor, op, dim: int) -> torch.Tensor:
 # ================================================================================================
 #: The CPU filters an axis by the dense matrix when it has at most MATRIX_SHORT_LEN input pixels,
 #: or at most MATRIX_MAX_LEN pixels in a tensor of at most MATRIX_MAX_ELEMENTS elements (single
-#: images); otherwise the slices (linear cost, fewer calls' overhead per element in large
-#: batches). Measured inside the metrics: benchmarks/filter_paths.py, docs/performance.md.
+#: images); otherwise by the slices (linear cost; they won at 64 px in batches of 64). Measured
+#: inside the metrics: benchmarks/filter_paths.py, docs/performance.md.
 MATRIX_SHORT_LEN = 32
 MATRIX_MAX_LEN = 64
 MATRIX_MAX_ELEMENTS = 2**18
