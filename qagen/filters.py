@@ -1,11 +1,12 @@
-"""Shared image maths: one separable-filter engine, MATLAB-faithful kernels, downsampling, imresize.
+"""Shared image maths: one separable-filter engine, MATLAB-faithful kernels, padding, gradients.
 
 Every linear filter of the metrics is an **axis operator** applied along one dimension:
 ``out[j] = sum_t w[t] xp[stride * j + t]`` with ``xp`` the input padded by ``(before, after)``
-in one of :data:`PAD_MODES` (:class:`AxisOp`), or, for ``imresize`` at a scale that is not
-1/m, per-output weights at per-output source indices (:class:`ResizeOp`). Operators are
-hashable specs (taps, length, stride, padding, mode); their taps are Python floats computed on
-the host once, so applying an operator never reads a tensor back from the device.
+in one of :data:`PAD_MODES` (:class:`AxisOp`), or any operator with per-output weights at
+per-output source indices (``uniform = False``: :class:`qagen.matlab_resize.ResizeOp`, MATLAB
+``imresize`` at a scale that is not 1/m). Operators are hashable specs (taps, length, stride,
+padding, mode); their taps are Python floats computed on the host once, so applying an operator
+never reads a tensor back from the device.
 
 :func:`apply_axis` runs an operator by one of four paths, all exact to rounding:
 
@@ -14,13 +15,16 @@ the host once, so applying an operator never reads a tensor back from the device
 * ``"slices"``: a sum of shifted (strided) slices of the padded input, with a hand-written
   backward pass (the adjoint, itself differentiable). Cost linear in the pixel count.
 * ``"gather"``: per-tap ``index_select`` sums, for non-uniform operators; linear cost.
-* ``"conv"``: a one-channel ``conv2d``; what a GPU would use (not measured here).
+* ``"conv"``: a one-channel ``conv2d``; what a GPU uses.
 
-``path="auto"`` (default) picks the cheapest by a per-device :class:`CostModel` of the
-forward + backward time: the CPU model was measured on this project's machine with
-:func:`calibrate`, which any device can run to install its own. :func:`filter_path` forces a
-path (tests, benchmarks). Operator matrices, kernels and index tables live in one bounded LRU
-cache (:func:`cache_info`, :func:`set_cache_limits`).
+``path="auto"`` (default) follows a fixed rule (:func:`choose_path`): on the CPU the dense
+matrix for short axes (at most :data:`MATRIX_SHORT_LEN` pixels, or :data:`MATRIX_MAX_LEN` in a
+tensor of at most :data:`MATRIX_MAX_ELEMENTS` elements), else the slices (uniform operators) or
+the gather (non-uniform ones); on other devices the convolution (uniform) or the gather. The
+rule was measured against the cost model it replaced and against every forced path
+(``benchmarks/filter_paths.py``, docs/performance.md). :func:`filter_path` forces a path
+(tests, benchmarks). Operator matrices, kernels and index tables live in one bounded LRU cache
+(:func:`cache_info`, :func:`set_cache_limits`).
 
 MATLAB behaviour reproduced (MATLAB documentation of each function):
 
@@ -30,11 +34,10 @@ MATLAB behaviour reproduced (MATLAB documentation of each function):
   "replicate", "symmetric", "circular" or "zeros" (MATLAB's default 0); "reflect" is NumPy's
   and PyTorch's (edge not repeated).
 * ``conv2(X, w, 'same')``: :func:`conv2_same`.
-* ``conv2(X, ones(F)/F^2, 'same')`` then ``X(1:F:end, 1:F:end)``: :func:`matlab_downsample`.
-* ``imfilter(X, ones(f)/f^2, 'symmetric', 'same')`` then subsampling: :func:`box_downsample_symmetric`
-  (``ssim.m``, ``msssim.m``).
-* ``imresize(X, scale)`` (bicubic, antialiased when shrinking): :func:`imresize`.
 * 3 x 3 gradient operators (Prewitt, Sobel, FSIM's Scharr) with ``conv2 'same'``: :func:`gradients`.
+
+``imresize`` and the box downsamplings of ``ssim.m`` / FSIM / MDSI / GMSD live in
+:mod:`qagen.matlab_resize` (which imports this module, never the reverse).
 """
 
 from __future__ import annotations
@@ -42,9 +45,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-import statistics
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,15 +59,14 @@ from qagen.errors import InputError, InputTypeError
 
 __all__ = [
     "PAD_MODES",
+    "MATRIX_MAX_ELEMENTS",
+    "MATRIX_MAX_LEN",
+    "MATRIX_SHORT_LEN",
     "PATHS",
     "AxisOp",
-    "CostModel",
-    "ResizeOp",
     "Taps",
     "apply_axis",
-    "box_downsample_symmetric",
     "cache_info",
-    "calibrate",
     "choose_path",
     "clear_cache",
     "conv2_same",
@@ -76,11 +76,6 @@ __all__ = [
     "gaussian_kernel_1d",
     "gaussian_taps",
     "gradients",
-    "imresize",
-    "imresize_matrix",
-    "imresize_op",
-    "matlab_downsample",
-    "matlab_scale_factor",
     "pad2d",
     "pad_symmetric",
     "separable_filter",
@@ -241,93 +236,6 @@ class AxisOp:
         idx = _pad_index(self.n_in, self.before, self.after, self.mode)[pos]
         w = np.broadcast_to(np.asarray(self.taps.values), idx.shape)
         return idx, np.where(idx >= 0, w, 0.0)
-
-
-def _cubic(t: np.ndarray) -> np.ndarray:
-    """Keys cubic kernel with a = -0.5 (MATLAB imresize 'bicubic')."""
-    a = np.abs(t)
-    a2, a3 = a * a, a * a * a
-    return (1.5 * a3 - 2.5 * a2 + 1.0) * (a <= 1) + (-0.5 * a3 + 2.5 * a2 - 4.0 * a + 2.0) * (
-        (a > 1) & (a <= 2)
-    )
-
-
-@lru_cache(maxsize=64)
-def _imresize_weights(in_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
-    """MATLAB ``imresize`` along one dimension: (0-based indices, weights), each out_len x P.
-
-    ``u = x / scale + 0.5 (1 - 1 / scale)``, P = ceil(kernel width) + 2 candidate inputs from
-    floor(u - width / 2), weights normalised per row, indices reflected symmetrically
-    (``aux = [1..n, n..1]``), as ``imresize.m``'s ``contributions``.
-    """
-    out_len = int(math.ceil(in_len * scale))
-    kernel_width = 4.0
-    if scale < 1 and antialias:
-        kernel_width = kernel_width / scale
-
-        def h(t: np.ndarray) -> np.ndarray:
-            return scale * _cubic(scale * t)
-    else:
-        h = _cubic
-    xo = np.arange(1, out_len + 1, dtype=np.float64)
-    u = xo / scale + 0.5 * (1.0 - 1.0 / scale)
-    left = np.floor(u - kernel_width / 2.0)
-    p = int(math.ceil(kernel_width)) + 2
-    idx = left[:, None] + np.arange(p, dtype=np.float64)[None, :]  # 1-based input indices
-    wts = h(u[:, None] - idx)
-    wts = wts / wts.sum(axis=1, keepdims=True)
-    aux = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])
-    idx0 = aux[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
-    return idx0, wts
-
-
-@dataclass(frozen=True)
-class ResizeOp:
-    """MATLAB ``imresize`` along one axis (bicubic, antialiased when shrinking) at any scale."""
-
-    n_in: int
-    scale: float
-    antialias: bool = True
-
-    uniform = False
-
-    @property
-    def n_out(self) -> int:
-        return int(math.ceil(self.n_in * self.scale))
-
-    @property
-    def n_taps(self) -> int:
-        return _imresize_weights(self.n_in, self.scale, self.antialias)[0].shape[1]
-
-    def gather_np(self) -> tuple[np.ndarray, np.ndarray]:
-        return _imresize_weights(self.n_in, self.scale, self.antialias)
-
-
-@lru_cache(maxsize=256)
-def imresize_op(n_in: int, scale: float, antialias: bool = True) -> AxisOp | ResizeOp:
-    """The operator of MATLAB ``imresize`` along an axis of ``n_in`` pixels.
-
-    At scale 1/m with m an integer dividing ``n_in``, every output has the same taps at a
-    stride of m with symmetric borders: an :class:`AxisOp`, so the linear-cost slice path
-    applies (NIQE's ``imresize(I, 0.5)``). It is used only when its (index, weight) table is
-    exactly MATLAB's. Otherwise a :class:`ResizeOp`.
-    """
-    idx, w = _imresize_weights(n_in, float(scale), antialias)
-    m = round(1.0 / scale)
-    if m >= 1 and 1.0 / scale == m and n_in % m == 0 and np.all(w == w[:1]):
-        cols = np.flatnonzero(np.any(w != 0.0, axis=0))
-        k, n_out = len(cols), n_in // m
-        spec = taps(w[0, cols].tolist())
-        for before in range(k):
-            after = m * (n_out - 1) + k - before - n_in
-            if after < 0:
-                continue
-            op = AxisOp(spec, n_in, m, before, after, "symmetric")
-            i2, w2 = op.gather_np()
-            if i2.shape == idx[:, cols].shape and np.array_equal(i2, idx[:, cols]):
-                if np.array_equal(w2, w[:, cols]):
-                    return op
-    return ResizeOp(n_in, float(scale), antialias)
 
 
 # ================================================================================================
@@ -676,103 +584,44 @@ def _run(path: str, x: torch.Tensor, op, dim: int) -> torch.Tensor:
 
 
 # ================================================================================================
-# Dispatch by measured cost
+# Dispatch by a fixed rule
 # ================================================================================================
-def _cost_terms(path: str, op, rest: int) -> tuple[float, float, float]:
-    """(calls, line passes, element passes) of one forward + backward application."""
-    if path == "matrix":
-        return 1.0, float(rest), float(op.n_out * op.n_in * rest)
-    k = float(op.n_taps)
-    if path == "conv":
-        return 1.0, float(rest), k * op.n_out * rest
-    units = k * op.n_out * rest
-    if path == "slices" and (op.before or op.after):
-        units += (op.n_in + op.before + op.after) * rest  # the padded copy
-    return k, k * rest, units
+#: The CPU filters an axis by the dense matrix when it has at most MATRIX_SHORT_LEN input pixels,
+#: or at most MATRIX_MAX_LEN pixels in a tensor of at most MATRIX_MAX_ELEMENTS elements (single
+#: images); otherwise by the slices (linear cost; they won at 64 px in batches of 64). Measured
+#: inside the metrics: benchmarks/filter_paths.py, docs/performance.md.
+MATRIX_SHORT_LEN = 32
+MATRIX_MAX_LEN = 64
+MATRIX_MAX_ELEMENTS = 2**18
 
-
-Coefficients = tuple[float, float, float]
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Forward + backward time of each path: ``(fixed, per_line, per_element)`` seconds.
-
-    time = fixed * calls + per_line * line passes + per_element * element passes, with
-    (:func:`_cost_terms`) matrix: 1 call, ``rest`` lines, n_out * n_in * rest multiply-adds;
-    slices and gather: one call, ``rest`` lines and n_out * rest elements per non-zero tap
-    (slices add the padded copy); conv: 1 call, ``rest`` lines, taps * n_out * rest. ``rest``
-    is the number of lines filtered (the product of the other dims). Each path has two sets of
-    coefficients, ``(along the last dim, along another dim)``: memory layout makes them differ
-    (a dense product along the last dim of many short rows is a tall, thin matrix product).
-    A path that is None is never chosen.
-    """
-
-    matrix: tuple[Coefficients, Coefficients] | None
-    slices: tuple[Coefficients, Coefficients] | None
-    gather: tuple[Coefficients, Coefficients] | None
-    conv: tuple[Coefficients, Coefficients] | None
-    source: str = ""
-
-    def cost(self, path: str, op, rest: int, last: bool = True) -> float:
-        """Predicted seconds of ``path`` for ``op`` over ``rest`` lines (``last``: last dim)."""
-        coef = getattr(self, path)
-        if coef is None:
-            return math.inf
-        terms = _cost_terms(path, op, rest)
-        return sum(c * t for c, t in zip(coef[0 if last else 1], terms, strict=True))
-
-
-#: Measured on this project's development machine (2-core AMD EPYC, AVX-512, torch 2.14.1,
-#: float32, forward + backward, torch's 2 threads, machine otherwise idle) by
-#: ``calibrate("cpu")``; see docs/performance.md. Depthwise ``conv2d`` was 5-50 times slower
-#: than the slice path at every size measured there, so the CPU model never picks it.
-CPU_COST_MODEL = CostModel(
-    # (along the last dim, along another dim), each (fixed, per line, per element)
-    matrix=((1.4e-4, 4.5e-8, 3.6e-11), (1.0e-4, 2.7e-7, 2.9e-11)),
-    slices=((2.3e-5, 1.0e-8, 1.8e-10), (2.0e-5, 4.0e-9, 1.7e-10)),
-    gather=((5.1e-5, 1.8e-8, 4.2e-9), (3.5e-5, 3.4e-8, 2.0e-9)),
-    conv=None,
-    source="measured: 2-core AMD EPYC (AVX-512), torch 2.14.1, float32 fwd+bwd, 2 threads",
-)
-
-#: Devices without a measured model (no GPU was available to this project when this was
-#: written): one convolution for uniform operators, the dense product for short non-uniform
-#: ones, the gather beyond. Run :func:`calibrate` on the device to replace it.
-DEFAULT_ACCELERATOR_MODEL = CostModel(
-    matrix=((0.0, 0.0, 1e-13),) * 2,
-    slices=None,
-    gather=((1e-3, 0.0, 1e-12),) * 2,
-    conv=((0.0, 0.0, 1e-15),) * 2,
-    source="not measured: convolution for uniform operators",
-)
-
-_COST_MODELS: dict[str, CostModel] = {"cpu": CPU_COST_MODEL}
 _FORCED: list[str] = []  # stack of filter_path() blocks
 
 
 def choose_path(op, rest: int, device: torch.device | str = "cpu", last: bool = True) -> str:
-    """The path :func:`apply_axis` takes for ``op`` over ``rest`` lines on ``device``.
+    """The path :func:`apply_axis` takes for ``op`` on ``device`` (a fixed rule).
 
-    ``last``: the operator runs along the tensor's last dim (else along another one).
+    Inside a :func:`filter_path` block, the forced path ("gather" for non-uniform operators
+    when "slices" or "conv" is forced). Otherwise, on the CPU: "matrix" for short axes
+    (``n_in <= MATRIX_SHORT_LEN``, or ``n_in <= MATRIX_MAX_LEN`` when the tensor has
+    ``rest * n_in <= MATRIX_MAX_ELEMENTS`` elements), else "slices" for uniform operators and
+    "gather" for non-uniform ones; on other devices: "conv" (uniform) or "gather". ``rest`` is
+    the number of lines filtered (the product of the other dims); ``last`` (along the last dim)
+    is accepted and unused.
     """
     if _FORCED and _FORCED[-1] != "auto":
         forced = _FORCED[-1]
         return "gather" if forced in ("slices", "conv") and not op.uniform else forced
-    return _cheapest(op, int(rest), str(torch.device(device)), bool(last))
-
-
-@lru_cache(maxsize=4096)
-def _cheapest(op, rest: int, device: str, last: bool) -> str:
-    dev = torch.device(device)
-    model = _COST_MODELS.get(str(dev)) or _COST_MODELS.get(dev.type) or DEFAULT_ACCELERATOR_MODEL
-    candidates = ("matrix", "slices", "conv") if op.uniform else ("matrix", "gather")
-    return min(candidates, key=lambda p: model.cost(p, op, rest, last))
+    if torch.device(device).type == "cpu":
+        n = op.n_in
+        if n <= MATRIX_SHORT_LEN or (n <= MATRIX_MAX_LEN and rest * n <= MATRIX_MAX_ELEMENTS):
+            return "matrix"
+        return "slices" if op.uniform else "gather"
+    return "conv" if op.uniform else "gather"
 
 
 @contextlib.contextmanager
 def filter_path(path: str) -> Iterator[None]:
-    """Force every axis filter in the block onto one path ("auto": the cost model decides).
+    """Force every axis filter in the block onto one path ("auto": the fixed rule decides).
 
     Non-uniform operators (imresize at scales other than 1/m) cannot use "slices" or "conv"
     and take "gather" instead. For tests and benchmarks; results agree to rounding.
@@ -787,10 +636,12 @@ def filter_path(path: str) -> Iterator[None]:
 
 
 def apply_axis(x: torch.Tensor, op, dim: int = -1, path: str | None = None) -> torch.Tensor:
-    """Apply an axis operator (:class:`AxisOp` or :class:`ResizeOp`) along ``dim`` of ``x``.
+    """Apply an axis operator along ``dim`` of ``x``.
 
-    ``path`` None or "auto": chosen by the device's cost model (:func:`choose_path`). The shape
-    of ``x`` along ``dim`` must be ``op.n_in``. Differentiable (any order).
+    ``op``: an :class:`AxisOp`, or any operator with the same interface (``n_in``, ``n_out``,
+    ``uniform``, ``n_taps``, ``gather_np()``), such as :class:`qagen.matlab_resize.ResizeOp`.
+    ``path`` None or "auto": :func:`choose_path`. The shape of ``x`` along ``dim`` must be
+    ``op.n_in``. Differentiable (any order).
     """
     dim = dim % x.dim()
     if x.shape[dim] != op.n_in:
@@ -804,68 +655,6 @@ def apply_axis(x: torch.Tensor, op, dim: int = -1, path: str | None = None) -> t
     elif path not in PATHS:
         raise InputError(f"path must be one of {list(PATHS)}, got {path!r}")
     return _run(path, x, op, dim)
-
-
-def calibrate(
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-    *,
-    sizes: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024),
-    pixels: tuple[int, ...] = (2**14, 2**20),
-    repeats: int = 5,
-    install: bool = True,
-    verbose: bool = False,
-) -> CostModel:
-    """Measure every path's forward + backward time on ``device`` and fit a :class:`CostModel`.
-
-    For each axis length n in ``sizes`` and each pixel count in ``pixels``, a ``b x n x n``
-    tensor (b = max(1, pixels / n^2)) is filtered along each of its two last axes with the
-    11-tap SSIM window ('valid'); median of ``repeats`` runs after one warm-up. The three
-    coefficients of each path are a non-negative least-squares fit with relative errors (every
-    size counts alike). With ``install`` the model is used for this device type from then on.
-    Takes about ten seconds on a CPU.
-    """
-    from scipy.optimize import nnls
-
-    dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    spec = gaussian_taps(11, 1.5)
-    samples: dict[tuple[str, int], list[tuple[tuple[float, float, float], float]]] = {
-        (p, d): [] for p in PATHS[1:] for d in (2, 1)
-    }
-    for n in sizes:
-        for total in pixels:
-            batch = max(1, total // (n * n))
-            x0 = torch.rand(batch, n, n, dtype=dtype, device=dev)
-            op = AxisOp(spec, n)
-            for (path, dim), rows in samples.items():
-                if (path in ("gather", "matrix") and n > 512) or (path == "conv" and n > 256):
-                    continue  # slow, and far from any crossover
-                times = []
-                for _ in range(repeats + 1):
-                    x = x0.clone().requires_grad_(True)
-                    sync()
-                    t0 = time.perf_counter()
-                    _run(path, x, op, dim).sum().backward()
-                    sync()
-                    times.append(time.perf_counter() - t0)
-                t = statistics.median(times[1:])
-                rows.append((_cost_terms(path, op, batch * n), t))
-                if verbose:
-                    print(f"calibrate: {path:6s} n={n:5d} lines={batch * n:7d} dim={dim} "
-                          f"{t * 1e3:9.3f} ms")  # fmt: skip
-    fitted: dict[str, list] = {p: [] for p in PATHS[1:]}
-    for (path, _dim), rows in samples.items():  # dim 2 (last) first, then dim 1
-        a = np.array([[v / t for v in terms] for terms, t in rows])
-        coef, _ = nnls(a, np.ones(len(rows)))
-        fitted[path].append(tuple(float(c) for c in coef))
-    model = CostModel(
-        **{p: tuple(v) for p, v in fitted.items()}, source=f"calibrate({dev}, {dtype})"
-    )
-    if install:
-        _COST_MODELS[dev.type] = model
-        _cheapest.cache_clear()
-    return model
 
 
 # ================================================================================================
@@ -1002,60 +791,3 @@ def gradients(y: torch.Tensor, operator: str = "prewitt") -> tuple[torch.Tensor,
     gy = apply_axis(y, AxisOp(smooth, w, 1, 1, 1, "zeros"), d - 1)
     gy = apply_axis(gy, AxisOp(_DIFF, h, 1, 1, 1, "zeros"), d - 2)
     return gx, gy
-
-
-# ================================================================================================
-# Downsampling and imresize
-# ================================================================================================
-def matlab_scale_factor(h: int, w: int) -> int:
-    """F = max(1, round(min(H, W) / 256)) with MATLAB's half-away-from-zero rounding."""
-    return max(1, int(math.floor(min(h, w) / 256.0 + 0.5)))
-
-
-def matlab_downsample(x: torch.Tensor, f: int) -> torch.Tensor:
-    """``conv2(X, ones(f)/f^2, 'same')`` then ``X(1:f:end, 1:f:end)`` (FSIM, MDSI, GMSD).
-
-    Zero padding (f-1)//2 before and f//2 after, counted in the divisor f^2: an odd last row
-    or column is darkened, exactly as MATLAB does. A strided box filter: ``avg_pool2d`` (the
-    native strided box, linear cost) over the zero-padded image.
-    """
-    if f <= 1:
-        return x
-    x = F.pad(x, ((f - 1) // 2, f // 2, (f - 1) // 2, f // 2))
-    return F.avg_pool2d(x, f, stride=f)
-
-
-def box_downsample_symmetric(x: torch.Tensor, f: int) -> torch.Tensor:
-    """``imfilter(X, ones(f)/f^2, 'symmetric', 'same')`` then ``X(1:f:end, 1:f:end)``.
-
-    ``ssim.m`` (automatic downsampling) and ``msssim.m`` (f = 2 between scales). Output size
-    ceil(H/f) x ceil(W/f). ``avg_pool2d`` over the symmetrically padded image.
-    """
-    if f <= 1:
-        return x
-    x = pad2d(x, ((f - 1) // 2, f // 2, (f - 1) // 2, f // 2), "symmetric")
-    return F.avg_pool2d(x, f, stride=f)
-
-
-def imresize_matrix(
-    in_len: int, scale: float, dtype: torch.dtype, device: torch.device, antialias: bool = True
-) -> torch.Tensor:
-    """Dense ``ceil(scale n) x n`` weight matrix of MATLAB ``imresize`` along one dimension."""
-    return _operator_matrix(
-        imresize_op(in_len, float(scale), antialias), dtype, torch.device(device)
-    )
-
-
-def imresize(x: torch.Tensor, scale: float, antialias: bool = True) -> torch.Tensor:
-    """MATLAB ``imresize(X, scale)`` with the bicubic kernel (a = -0.5), on ... x H x W.
-
-    Shrinking stretches the kernel (antialiasing, as MATLAB's default); borders use symmetric
-    index reflection; the output is ceil(scale * size). Not rounded (double-input behaviour).
-    Rows first, then columns, as MATLAB does for equal scales. Each dimension is one axis
-    operator of the engine (:func:`imresize_op`).
-    """
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-        raise InputError(f"imresize: scale must be a finite number > 0, got {scale!r}")
-    d = x.dim()
-    x = apply_axis(x, imresize_op(x.shape[-2], float(scale), antialias), d - 2)
-    return apply_axis(x, imresize_op(x.shape[-1], float(scale), antialias), d - 1)

@@ -5,20 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from scipy.ndimage import correlate, correlate1d
 from scipy.signal import convolve2d
 
 from qagen.color import matlab_round, rgb_to_gray, round_ste
 from qagen.filters import (
-    CPU_COST_MODEL,
+    MATRIX_MAX_ELEMENTS,
+    MATRIX_MAX_LEN,
+    MATRIX_SHORT_LEN,
     PAD_MODES,
     AxisOp,
-    ResizeOp,
     apply_axis,
-    box_downsample_symmetric,
     cache_info,
-    calibrate,
     choose_path,
     clear_cache,
     conv2_same,
@@ -26,16 +24,11 @@ from qagen.filters import (
     gaussian_filter,
     gaussian_kernel_1d,
     gaussian_taps,
-    imresize,
-    imresize_matrix,
-    imresize_op,
-    matlab_downsample,
-    matlab_scale_factor,
-    pad_symmetric,
     separable_filter,
     set_cache_limits,
     taps,
 )
+from qagen.matlab_resize import imresize
 
 
 def test_fspecial_gaussian_half_integer_grid():
@@ -57,32 +50,6 @@ def test_conv2_same_matches_scipy_for_odd_and_even_kernels():
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_downsampling_conventions():
-    rng = np.random.default_rng(1)
-    a = rng.random((7, 10))
-    t = torch.from_numpy(a)[None, None]
-    # conv2 'same' 2x2 box, then 1:2:end: an odd last row is averaged with zeros.
-    full = convolve2d(a, np.ones((2, 2)) / 4, mode="full")[1:8, 1:11]
-    np.testing.assert_allclose(matlab_downsample(t, 2)[0, 0].numpy(), full[::2, ::2], rtol=1e-12)
-    full3 = convolve2d(a, np.ones((3, 3)) / 9, mode="full")[1:8, 1:11]
-    np.testing.assert_allclose(matlab_downsample(t, 3)[0, 0].numpy(), full3[::3, ::3], rtol=1e-12)
-    # imfilter 'symmetric' box (centre floor((f+1)/2)), then 1:f:end.
-    padded = np.pad(a, ((0, 1), (0, 1)), mode="symmetric")
-    sym = correlate(padded, np.ones((2, 2)) / 4, mode="constant", origin=(-1, -1))[:7, :10]
-    np.testing.assert_allclose(
-        box_downsample_symmetric(t, 2)[0, 0].numpy(), sym[::2, ::2], rtol=1e-12
-    )
-    np.testing.assert_allclose(
-        pad_symmetric(t, (2, 1, 1, 3))[0, 0].numpy(), np.pad(a, ((1, 3), (2, 1)), mode="symmetric")
-    )
-
-
-def test_matlab_scale_factor_rounds_half_away():
-    assert matlab_scale_factor(384, 512) == 2  # 1.5 -> 2
-    assert matlab_scale_factor(640, 700) == 3  # 2.5 -> 3 (Python's round gives 2)
-    assert matlab_scale_factor(100, 100) == 1
-
-
 def test_gaussian_filter_same_replicate_matches_scipy():
     rng = np.random.default_rng(2)
     a = rng.random((12, 13))
@@ -92,20 +59,6 @@ def test_gaussian_filter_same_replicate_matches_scipy():
         torch.from_numpy(a)[None, None], 7, 7 / 6, padding="same", pad_mode="replicate"
     )
     np.testing.assert_allclose(got[0, 0].numpy(), expected, rtol=1e-12)
-
-
-def test_imresize_half_matches_pil_bicubic_in_the_interior():
-    # PIL's antialiased bicubic uses the same a = -0.5 kernel and centres; it renormalises at the
-    # borders instead of reflecting, so compare away from the border (float32 PIL: 1e-4).
-    rng = np.random.default_rng(3)
-    a = (rng.random((64, 80)) * 255).astype(np.float32)
-    got = imresize(torch.from_numpy(a.astype(np.float64))[None, None], 0.5)[0, 0].numpy()
-    ref = np.asarray(Image.fromarray(a, mode="F").resize((40, 32), Image.BICUBIC))
-    assert got.shape == (32, 40)
-    np.testing.assert_allclose(got[3:-3, 3:-3], ref[3:-3, 3:-3], atol=1e-3)
-    # Constant images stay constant (weights sum to 1, reflection at the borders).
-    c = imresize(torch.full((1, 1, 9, 7), 3.0, dtype=torch.float64), 0.5)
-    assert c.shape == (1, 1, 5, 4) and torch.allclose(c, torch.full_like(c, 3.0))
 
 
 def test_rgb2gray_rounds_half_away_and_passes_gradients():
@@ -182,34 +135,6 @@ def test_separable_filter_paths_agree_and_match_scipy_2d():
     np.testing.assert_allclose(legacy.numpy(), want, rtol=0, atol=1e-12)
 
 
-def test_imresize_operator_is_uniform_at_one_half_and_equals_the_dense_matrix():
-    # imresize(., 0.5) is an 8-tap stride-2 filter with symmetric borders: the slice path gives
-    # the general (gather) result of imresize.m's contributions.
-    op = imresize_op(40, 0.5)
-    assert isinstance(op, AxisOp) and op.stride == 2 and len(op.taps) == 8
-    assert (op.before, op.after, op.mode) == (3, 3, "symmetric")
-    assert isinstance(imresize_op(41, 0.5), ResizeOp) and isinstance(
-        imresize_op(40, 0.75), ResizeOp
-    )
-    x = torch.rand(2, 1, 40, 36, dtype=torch.float64)
-    want = (
-        imresize_matrix(40, 0.5, torch.float64, "cpu")
-        @ x
-        @ imresize_matrix(36, 0.5, torch.float64, "cpu").t()
-    )
-    for path in ("slices", "gather", "matrix"):
-        with filter_path(path):
-            torch.testing.assert_close(imresize(x, 0.5), want, rtol=0, atol=1e-13)
-    # a non-uniform scale: the gather path against the dense matrix
-    want = (
-        imresize_matrix(40, 0.75, torch.float64, "cpu")
-        @ x
-        @ imresize_matrix(36, 0.75, torch.float64, "cpu").t()
-    )
-    with filter_path("gather"):
-        torch.testing.assert_close(imresize(x, 0.75), want, rtol=0, atol=1e-13)
-
-
 def test_kernel_cache_is_bounded():
     clear_cache()
     set_cache_limits(max_bytes=2 * 2**20, max_entries=16)
@@ -239,31 +164,37 @@ def test_filters_never_read_tensors_back_to_the_host():
                 assert imresize(x, 0.5).shape == (2, 1, 100, 100)
 
 
-def test_dispatch_is_linear_in_the_pixel_count():
-    # The CPU cost model picks the dense product only for short axes; the chosen path's cost
-    # per pixel never grows with the side (the dense product's would: n_in multiply-adds per
-    # output), along either dim.
+def test_fixed_rule_picks_the_dense_matrix_only_for_short_axes_on_the_cpu():
+    # The rule of docs/performance.md: on the CPU the dense product for short axes (its cost per
+    # pixel grows with the side), the linear-cost slices beyond, the gather for non-uniform
+    # operators; elsewhere the convolution (uniform) or the gather.
+    from qagen.matlab_resize import imresize_op
+
     spec = gaussian_taps(11, 1.5)
-    for last in (True, False):
-        per_pixel = []
-        for n in (16, 64, 256, 1024, 4096, 16384):
-            op = AxisOp(spec, n)
-            path = choose_path(op, rest=5 * n, device="cpu", last=last)
-            per_pixel.append(CPU_COST_MODEL.cost(path, op, 5 * n, last) / (5 * n * n))
-            if n >= 256:
-                assert path == "slices"
-        assert all(b <= 1.01 * a for a, b in zip(per_pixel, per_pixel[1:], strict=False))
-        dense = [CPU_COST_MODEL.cost("matrix", AxisOp(spec, n), 5 * n, last) / (5 * n * n)
-                 for n in (256, 4096)]  # fmt: skip
-        assert dense[1] > 10 * dense[0]
-    assert choose_path(AxisOp(spec, 16), rest=16, device="cpu") == "matrix"
+    for n in (16, MATRIX_SHORT_LEN):
+        assert choose_path(AxisOp(spec, n), rest=5 * 64 * n) == "matrix"
+    for n in (MATRIX_SHORT_LEN + 1, MATRIX_MAX_LEN):  # single images: the matrix; batches: slices
+        assert choose_path(AxisOp(spec, n), rest=5 * n) == "matrix"
+        assert choose_path(AxisOp(spec, n), rest=MATRIX_MAX_ELEMENTS // n) == "matrix"
+        assert choose_path(AxisOp(spec, n), rest=MATRIX_MAX_ELEMENTS // n + 1) == "slices"
+    for n in (MATRIX_MAX_LEN + 1, 256, 1024, 16384):
+        for rest in (1, 64 * n):
+            assert choose_path(AxisOp(spec, n), rest=rest, device="cpu") == "slices"
+    resize = imresize_op(301, 0.75)
+    assert not resize.uniform and choose_path(resize, rest=301) == "gather"
+    assert choose_path(imresize_op(40, 0.75), rest=40) == "matrix"
+    for dev in ("meta", torch.device("meta")):
+        assert choose_path(AxisOp(spec, 1024), rest=1, device=dev) == "conv"
+        assert choose_path(AxisOp(spec, 16), rest=1, device=dev) == "conv"
+        assert choose_path(resize, rest=1, device=dev) == "gather"
+    with filter_path("slices"):
+        assert choose_path(AxisOp(spec, 16), rest=16) == "slices"
+        assert choose_path(resize, rest=1) == "gather"
+    with filter_path("auto"):
+        assert choose_path(AxisOp(spec, 16), rest=16) == "matrix"
 
 
-def test_calibrate_fits_a_cost_model():
-    model = calibrate("cpu", sizes=(16, 32), pixels=(2**10,), repeats=1, install=False)
-    for path in ("matrix", "slices", "gather", "conv"):
-        last, other = getattr(model, path)
-        assert len(last) == len(other) == 3 and min(last + other) >= 0
+def test_filter_path_rejects_unknown_paths():
     with pytest.raises(ValueError, match="path must be one of"):
         with filter_path("fastest"):
             pass

@@ -11,7 +11,7 @@ Pipeline (everything on the 0-255 scale, i.e. the input times ``255 / data_range
    Y itself.
 2. Every channel is downsampled by F = max(1, round(min(H, W) / 256)):
    ``conv2(X, ones(F)/F^2, 'same')`` then ``X(1:F:end, 1:F:end)``
-   (:func:`qagen.filters.matlab_downsample`).
+   (:func:`qagen.matlab_resize.matlab_downsample`).
 3. Phase congruency PC of Y (:func:`phase_congruency`) and the gradient magnitude G of Y
    (``conv2 'same'`` with [3 0 -3; 10 0 -10; 3 0 -3] / 16 and its transpose).
 4. S_PC = (2 PC1 PC2 + 0.85) / (PC1^2 + PC2^2 + 0.85), S_G = (2 G1 G2 + 160) / (G1^2 + G2^2 + 160),
@@ -67,8 +67,9 @@ from qagen._checks import (
     reduce,
 )
 from qagen.color import rgb_to_gray, rgb_to_yiq
-from qagen.filters import _cached, matlab_downsample, matlab_scale_factor
+from qagen.filters import _cached
 from qagen.iqa.gms import gradient_magnitude, similarity
+from qagen.matlab_resize import matlab_downsample, matlab_scale_factor
 
 __all__ = ["phase_congruency", "fsim", "fsimc", "fsim_map"]
 

@@ -34,7 +34,8 @@ from qagen._checks import (
 )
 from qagen.color import GRAY_WEIGHTS, to_gray
 from qagen.errors import InputTypeError
-from qagen.filters import GRADIENT_OPERATORS, gradients, matlab_downsample
+from qagen.filters import GRADIENT_OPERATORS, gradients
+from qagen.matlab_resize import matlab_downsample
 
 __all__ = ["gms_map", "gms_min_size", "gmsd", "gmsm", "gradient_magnitude", "similarity"]
 

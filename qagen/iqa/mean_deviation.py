@@ -11,7 +11,7 @@ distorted image D, ``y`` the reference R.
 
 Algorithm (R, G, B on the 0-255 scale):
 
-1. downsample R, G, B by F = max(1, round(min(H, W) / 256)) (:func:`qagen.filters.matlab_downsample`,
+1. downsample R, G, B by F = max(1, round(min(H, W) / 256)) (:func:`qagen.matlab_resize.matlab_downsample`,
    MATLAB ``conv2(X, ones(F)/F^2, 'same')`` then every F-th pixel);
 2. LHM colour space (:data:`qagen.color.LHM_MATRIX`); (L_R + L_D) / 2 is the fused image;
 3. gradient magnitudes g_R, g_D, g_F (reference, distorted, fused) with the Prewitt kernels [1 0 -1; 1 0 -1; 1 0 -1]/3 and
@@ -62,7 +62,8 @@ from qagen._checks import (
     reduce,
 )
 from qagen.color import LHM_MATRIX
-from qagen.filters import gradients, matlab_downsample, matlab_scale_factor
+from qagen.filters import gradients
+from qagen.matlab_resize import matlab_downsample, matlab_scale_factor
 
 __all__ = ["mdsi", "mdsi_map"]
 

@@ -15,7 +15,7 @@ Pipeline (per image, all images of a batch at once):
    Values are rescaled to 0-255 by ``255 / data_range`` (NIQE's constant C = 1 is for 8-bit data).
 2. Crop to a multiple of ``block_size`` from the top-left.
 3. Two scales; the second is MATLAB ``imresize(I, 0.5)`` (bicubic, antialiased, symmetric
-   borders; :func:`imresize_half`, equal to :func:`qagen.filters.imresize`). At each scale:
+   borders; :func:`imresize_half`, equal to :func:`qagen.matlab_resize.imresize`). At each scale:
    MSCN = (I - mu) / (sigma + C) with mu = imfilter(I, w, 'replicate'),
    sigma = sqrt(|imfilter(I^2, w, 'replicate') - mu^2|), w the 7x7 Gaussian of sigma 7/6; 18 AGGD
    features per non-overlapping block (``block_size`` at scale 1, ``block_size / 2`` at scale 2):
@@ -91,7 +91,8 @@ from qagen._checks import (
 )
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
 from qagen.errors import InputError, InputTypeError
-from qagen.filters import _cached, gaussian_taps, imresize, separable_filter
+from qagen.filters import _cached, gaussian_taps, separable_filter
+from qagen.matlab_resize import imresize
 
 __all__ = [
     "FEATURE_DIM",
@@ -324,7 +325,7 @@ def imresize_half(x: torch.Tensor) -> torch.Tensor:
     """MATLAB ``imresize(X, 0.5)`` (bicubic, antialiased, symmetric borders) for even H and W.
 
     Output pixel j (0-based) = sum_t w[t] X[2j - 3 + t], t = 0..7 (indices reflected at the
-    borders): :func:`qagen.filters.imresize`, whose operator at scale 1/2 is this uniform
+    borders): :func:`qagen.matlab_resize.imresize`, whose operator at scale 1/2 is this uniform
     8-tap stride-2 filter (linear cost, cheap backward pass).
     """
     if x.shape[-2] % 2 or x.shape[-1] % 2:

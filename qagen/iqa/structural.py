@@ -46,12 +46,11 @@ from qagen.errors import InputError, InputTypeError
 from qagen.filters import (
     PAD_MODES,
     Taps,
-    box_downsample_symmetric,
     gaussian_taps,
-    matlab_scale_factor,
     separable_filter,
     taps,
 )
+from qagen.matlab_resize import box_downsample_symmetric, matlab_scale_factor
 
 __all__ = [
     "MS_SSIM_WEIGHTS",

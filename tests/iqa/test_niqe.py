@@ -22,7 +22,6 @@ from scipy.special import gamma as G
 from qagen._checks import input_checks
 from qagen.color import rgb_to_gray
 from qagen.errors import InputError
-from qagen.filters import imresize
 from qagen.io import read_image
 from qagen.iqa.naturalness import (
     FEATURE_DIM,
@@ -37,6 +36,7 @@ from qagen.iqa.naturalness import (
     niqe_distance,
     niqe_features,
 )
+from qagen.matlab_resize import imresize
 
 # Small test images use small blocks with the official (96x96) model on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:niqe. block_size=.* differs:UserWarning")
@@ -267,7 +267,7 @@ def test_rgb2gray_is_matlabs(tid_pair):
 @pytest.mark.parametrize("shape", [(384, 512), (17, 10), (96, 96), (5, 8)])
 @pytest.mark.parametrize("scale", [0.5, 0.75, 2.0])
 def test_imresize_matches_independent_port(shape, scale):
-    # qagen.filters.imresize against the per-row port of imresize.m: same arithmetic up to
+    # qagen.matlab_resize.imresize against the per-row port of imresize.m: same arithmetic up to
     # summation order (1e-12 absolute on 0-255 data).
     g = torch.Generator().manual_seed(1)
     x = torch.rand(1, 1, *shape, generator=g, dtype=torch.float64) * 255

@@ -36,8 +36,8 @@ from torch.utils.data import Dataset
 from qagen.data.builtin import BUILTIN_PHOTOS, BuiltinPhotoDataset, load_builtin_photo
 from qagen.data.transforms import ImagePostprocess
 from qagen.errors import InputError
-from qagen.filters import imresize_matrix
 from qagen.io import list_images
+from qagen.matlab_resize import imresize_matrix
 
 __all__ = [
     "PatchDataset",
@@ -65,7 +65,7 @@ def modcrop(img: torch.Tensor, scale: int) -> torch.Tensor:
 
 def resize(x: torch.Tensor, scale: float) -> torch.Tensor:
     """MATLAB ``imresize(x, scale)`` (bicubic, antialiased when shrinking) on ``... x H x W``:
-    :func:`qagen.filters.imresize`'s weight matrices (:func:`qagen.filters.imresize_matrix`)
+    :func:`qagen.matlab_resize.imresize`'s weight matrices (:func:`qagen.matlab_resize.imresize_matrix`)
     applied with one ``einsum`` per dimension, rows first (fast on small batched patches)."""
     h, w = x.shape[-2:]
     mh = imresize_matrix(h, float(scale), x.dtype, x.device)

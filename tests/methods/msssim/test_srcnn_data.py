@@ -10,7 +10,7 @@ from PIL import Image
 
 from qagen.data import build_dataset
 from qagen.errors import InputError
-from qagen.filters import imresize
+from qagen.matlab_resize import imresize
 from qagen.methods.msssim.data_sr import (
     PatchDataset,
     bicubic_upscale,
