@@ -159,6 +159,48 @@ def test_a_method_imports_only_the_core():
     assert offenders == []
 
 
+#: the floors of docs/architecture.md, bottom first: a module imports its own package, or a
+#: package on a lower floor (the same floor only within one package)
+FLOORS = (
+    ("errors", "_version"),
+    ("registry",),
+    ("_checks", "color", "filters", "io", "report"),
+    ("matlab_resize",),
+    ("iqa",),
+    ("data", "losses", "viz"),
+    ("gan",),
+    ("train",),
+    ("eval",),
+    ("experiments",),
+    ("methods",),
+    ("study", "demo", "demo_page"),
+    ("cli",),
+)
+FLOOR = {package: i for i, floor in enumerate(FLOORS) for package in floor}
+
+
+def _package(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_module_is_on_a_floor():
+    assert {_package(n) for n in MODULES} - {""} == set(FLOOR)
+
+
+def test_imports_go_down_the_floors():
+    offenders = []
+    for name, targets in GRAPH.items():
+        if name == "qagen":  # the composition root
+            continue
+        here = _package(name)
+        for m in targets:
+            there = _package(m)
+            if there != here and not FLOOR.get(there, 99) < FLOOR[here]:
+                offenders.append(f"{name} -> {m}")
+    assert offenders == []
+
+
 def test_the_methods_list_names_every_method_folder():
     from qagen.methods import METHODS
 

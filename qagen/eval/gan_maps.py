@@ -1,4 +1,4 @@
-"""Sections of the QAGAN / WGAN family (every :class:`qagen.train.recipes.GANRecipe`): quality
+"""Sections of the QAGAN / WGAN family (every :class:`qagen.train.bases.GANRecipe`): quality
 maps of generated samples against their nearest training images."""
 
 from __future__ import annotations
