@@ -296,13 +296,14 @@ def _train_preset(preset: str | None, recipe: str | None) -> str | None:
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
 
-    from qagen.train import available_recipes, train_main
-    from qagen.train.config import available_presets
+    if args.list:  # the registry's names only: no torch
+        from qagen.registry import PRESETS, RECIPES
 
-    if args.list:
-        print("recipes: " + ", ".join(available_recipes()))
-        print("presets: " + ", ".join(available_presets()))
+        print("recipes: " + ", ".join(sorted(RECIPES.available())))
+        print("presets: " + ", ".join(sorted(PRESETS.available())))
         return 0
+    from qagen.train import train_main
+
     if args.recipe is None and args.resume is None and args.preset is None:
         raise InputError("name a RECIPE (see qagen train --list), or --resume DIR")
     try:

@@ -255,15 +255,16 @@ def test_metrics_lists_registry(capsys):
         assert name in out
 
 
-def test_help_and_metrics_do_not_import_torch():
+@pytest.mark.parametrize("argv", [["metrics"], ["train", "--list"]])
+def test_help_and_listings_do_not_import_torch(argv):
     code = (
         "import sys; from qagen.cli import main; "
         "import contextlib, io\n"
-        "with contextlib.redirect_stdout(io.StringIO()): main(['metrics'])\n"
-        "print('torch' in sys.modules)"
+        f"with contextlib.redirect_stdout(io.StringIO()) as out: main({argv!r})\n"
+        "print('torch' in sys.modules, 'qmf' in out.getvalue())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == f"False {argv[0] == 'train'}"
 
 
 def test_programming_errors_are_not_hidden(monkeypatch):
