@@ -121,7 +121,13 @@ class Registry:
 
     # -- adding
     def add(
-        self, name: str, target: Any, *, aliases: Iterable[str] = (), replace: bool = False, **meta
+        self,
+        name: str,
+        target: Any,
+        *,
+        aliases: Iterable[str] = (),
+        replace: bool = False,
+        **meta: Any,
     ) -> Entry:
         """Register ``target`` under ``name`` (and ``aliases``); ``meta`` is kept with it.
 
@@ -136,15 +142,15 @@ class Registry:
             raise InputError(f"{self.kind} name {name!r} is already registered ({old.target!r})")
         if old is not None and not meta:
             meta = old.meta  # a decorator replacing a lazy entry keeps its metadata
+        akeys = {self._normalize(alias): alias for alias in aliases}
+        for akey, alias in akeys.items():  # checked before anything changes
+            if akey in self._entries or self._aliases.get(akey, key) != key:
+                raise InputError(f"{self.kind} alias {alias!r} is already registered")
         entry = Entry(old.name if old is not None else name, target, dict(meta))
         with self._lock:
             self._entries[key] = entry
             self._loaded.pop(key, None)
-            for alias in aliases:
-                akey = self._normalize(alias)
-                if akey in self._entries or self._aliases.get(akey, key) != key:
-                    raise InputError(f"{self.kind} alias {alias!r} is already registered")
-                self._aliases[akey] = key
+            self._aliases.update(dict.fromkeys(akeys, key))
         return entry
 
     def decorator(self, name: str, **meta: Any) -> Callable[[Any], Any]:
