@@ -293,6 +293,31 @@ def _train_preset(preset: str | None, recipe: str | None) -> str | None:
     return specific if specific in available_presets() else preset
 
 
+def _print_train_config(args: argparse.Namespace) -> int:
+    """``qagen train ... --print-config``: the resolved configuration as TOML on stdout (the
+    writer of ``config.toml``); builds no network, trains nothing and writes no file."""
+    from qagen.train.config import dumps_toml, run_config_to_dict
+    from qagen.train.main import resolve_run_config
+
+    if args.resume is not None:
+        raise InputError(
+            "--print-config shows a fresh start's configuration; a run's own is RUN_DIR/config.toml"
+        )
+    preset = _train_preset(args.preset, args.recipe)
+    run = resolve_run_config(
+        args.recipe,
+        preset=preset,
+        data=args.data,
+        overrides=args.overrides,
+        max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
+    )
+    source = f" (preset {preset})" if preset is not None else ""
+    header = f"Resolved configuration of qagen train {run.recipe}{source}."
+    sys.stdout.write(dumps_toml(run_config_to_dict(run), header=header))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
 
@@ -306,6 +331,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.recipe is None and args.resume is None and args.preset is None:
         raise InputError("name a RECIPE (see qagen train --list), or --resume DIR")
+    if args.print_config:
+        return _print_train_config(args)
     try:
         status = train_main(
             args.recipe,
@@ -690,6 +717,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-report", action="store_true", help="do not write loss_curves.png and report.html"
     )
     t.add_argument("--list", action="store_true", help="list the recipes and shipped presets")
+    t.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved configuration (preset chain, --data, --set) as TOML and exit",
+    )
     t.set_defaults(func=_cmd_train)
 
     _add_eval_parser(sub)

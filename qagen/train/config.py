@@ -14,14 +14,29 @@ A run is described by a :class:`RunConfig`::
     lr = 0.0002
     betas = [0.0, 0.9]
 
-Resolution order (later wins): dataclass defaults, preset TOML (or, on resume, the configuration
-saved in the checkpoint), the ``--data`` argument, ``--set key=value`` overrides, the explicit
-``max_steps`` / ``max_minutes`` arguments. Keys are ``section.field`` (``train.batch_size``) or a
-bare ``field`` when exactly one section has it. Values are converted to the field's declared type
-(``int``, ``float``, ``bool``, ``str``, ``Path``, ``Literal[...]``, ``X | None``, ``tuple``,
-``list``, ``dict[str, X]``, nested dataclasses); an unknown key or an unconvertible value raises
-:class:`qagen.errors.InputError` (a ``ValueError``) naming the key and, for unknown keys, the
-closest known ones.
+Resolution order (later wins): dataclass defaults, the preset chain (or, on resume, the
+configuration saved in the checkpoint), the ``--data`` argument, ``--set key=value`` overrides, the
+explicit ``max_steps`` / ``max_minutes`` arguments.
+
+A preset may start from another one with a top-level ``base = "NAME"`` (a shipped preset name, or
+a ``.toml`` path relative to the preset file)::
+
+    base = "qmf-full"           # everything of qmf-full.toml ...
+
+    [train]
+    batch_size = 4              # ... except what this file sets
+
+:func:`load_preset` resolves the base first (recursively: a base may have a base), then merges the
+file's own settings over it: tables merge key by key, any other value (arrays included) replaces
+the base's. A cycle, an unknown base, or a base for another recipe than the file's explicit
+``recipe`` is an :class:`qagen.errors.InputError` naming the files. The resolved dict has no
+``base`` key, so a run's saved ``config.toml`` never depends on the preset files.
+
+Keys are ``section.field`` (``train.batch_size``) or a bare ``field`` when exactly one section has
+it. Values are converted to the field's declared type (``int``, ``float``, ``bool``, ``str``,
+``Path``, ``Literal[...]``, ``X | None``, ``tuple``, ``list``, ``dict[str, X]``, nested
+dataclasses); an unknown key or an unconvertible value raises :class:`qagen.errors.InputError` (a
+``ValueError``) naming the key and, for unknown keys, the closest known ones.
 
 TOML has no null: a ``None`` value is written as the string ``"none"``, and ``"none"`` / ``"null"``
 read into an optional (``X | None``) field gives ``None``.
@@ -39,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from qagen.errors import InputError, InputTypeError
+from qagen.errors import InputError, InputTypeError, UnknownNameError
 from qagen.registry import PRESETS
 
 try:  # Python >= 3.11
@@ -62,6 +77,8 @@ __all__ = [
     "dumps_toml",
     "write_toml",
     "preset_path",
+    "load_preset",
+    "merge_tables",
     "available_presets",
     "coerce_value",
 ]
@@ -577,3 +594,66 @@ def preset_path(preset: str | Path) -> Path:
             raise InputError(f"--preset: preset file not found: {p}")
         return p
     return Path(PRESETS.get(str(preset)))  # UnknownNameError listing the presets
+
+
+def merge_tables(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` deep-merged over ``base`` (new dicts; the inputs are not changed): where both
+    hold a table the tables merge key by key, any other value of ``over`` (arrays included)
+    replaces the base's."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in over.items():
+        old = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            merged[key] = merge_tables(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _base_path(base: Any, child: Path) -> Path:
+    """The file of ``base = ...`` in preset ``child``: a ``.toml`` path (relative to ``child``'s
+    folder) or a shipped preset name."""
+    if not isinstance(base, str) or not base.strip():
+        raise InputError(
+            f"preset {child}: 'base' must be a preset name or a .toml path, got {base!r}"
+        )
+    base = base.strip()
+    if base.endswith(".toml") or "/" in base or "\\" in base:
+        path = child.parent / Path(base).expanduser()
+        if not path.is_file():
+            raise InputError(f"preset {child}: base preset file not found: {path}")
+        return path
+    if base not in PRESETS:
+        err = UnknownNameError("preset", base, PRESETS.available())
+        err.args = (f"preset {child}: base: {err}",)
+        raise err
+    return Path(PRESETS.get(base))
+
+
+def load_preset(preset: str | Path) -> dict[str, Any]:
+    """The settings of a preset (a TOML path or a shipped preset name) with its ``base`` chain
+    resolved (see the module docstring); the result has no ``base`` key.
+
+    Raises :class:`qagen.errors.InputError` naming the files for a cycle, a base for another
+    recipe, a missing base file, and :class:`qagen.errors.UnknownNameError` for an unknown base
+    name."""
+    return _load_chain(preset_path(preset), ())
+
+
+def _load_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """``path``'s settings over its resolved base; ``chain`` holds the files that named it."""
+    key = path.resolve()
+    if key in (p.resolve() for p in chain):
+        cycle = " -> ".join(str(p) for p in (*chain, path))
+        raise InputError(f"preset 'base' cycle: {cycle}")
+    data = load_toml(path)
+    if "base" not in data:
+        return data
+    base_file = _base_path(data.pop("base"), path)
+    parent = _load_chain(base_file, (*chain, path))
+    own, inherited = data.get("recipe"), parent.get("recipe")
+    if own is not None and inherited is not None and own != inherited:
+        raise InputError(
+            f"preset {path} is for recipe {own!r} but its base {base_file} is for {inherited!r}"
+        )
+    return merge_tables(parent, data)

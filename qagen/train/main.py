@@ -17,7 +17,7 @@ from .config import (
     DataConfig,
     RunConfig,
     apply_overrides,
-    load_toml,
+    load_preset,
     preset_path,
     run_config_from_dict,
 )
@@ -51,8 +51,9 @@ def resolve_run_config(
     """Resolve a run configuration (later wins).
 
     1. ``base`` (a saved configuration, on resume) or else the dataclass defaults updated by
-       ``preset`` (a TOML path or a shipped preset name; when ``preset`` is ``None`` the shipped
-       preset named after the recipe, if any);
+       ``preset`` (a TOML path or a shipped preset name, its own ``base = ...`` chain resolved by
+       :func:`qagen.train.config.load_preset`; when ``preset`` is ``None`` the shipped preset
+       named after the recipe, if any);
     2. ``data`` -> ``data.spec``;
     3. ``overrides`` (``key=value`` strings);
     4. ``max_steps`` -> ``train.max_steps``, ``max_minutes`` -> ``train.max_minutes``.
@@ -75,7 +76,7 @@ def resolve_run_config(
         if path is None and recipe is not None:
             path = _shipped_preset(recipe)
         if path is not None:
-            source = load_toml(path)
+            source = load_preset(path)  # the base chain resolved, no 'base' key
             named = source.get("recipe")
             if recipe is not None and named is not None and named != recipe:
                 raise InputError(f"preset {path} is for recipe {named!r}, not {recipe!r}")
