@@ -328,6 +328,7 @@ def reproduce(
 
 
 def _finite(v: Any) -> float | None:
+    # null (qagen.files' policy) and the string "nan" of older eval.json files both give None
     try:
         f = float(v)
     except (TypeError, ValueError):
