@@ -14,7 +14,6 @@ and ``qagen metrics`` start quickly.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qagen.errors import InputError
+from qagen.files import dumps_json, not_finite_reason, write_json_atomic
 
 EXIT_USAGE = 2
 
@@ -36,17 +36,17 @@ def _metric(name: str):
 def json_value(value: float) -> tuple[float | None, str | None]:
     """A float for strict JSON: ``(value, None)`` when finite, else ``(None, reason)``.
 
-    ``json.dumps`` would write ``NaN``/``Infinity``, which strict parsers reject; qagen writes
-    ``null`` and a ``"reason"`` field instead (``"not finite: nan"``, ``"not finite: inf"``).
+    The policy of :mod:`qagen.files` (``null`` and a reason, ``"not finite: nan"``,
+    ``"not finite: inf"``); the ``--json`` output of ``qagen score`` keeps its fields
+    ``"value"`` and ``"reason"``.
     """
     v = float(value)
-    if math.isfinite(v):
-        return v, None
-    return None, f"not finite: {v}"
+    reason = not_finite_reason(v)
+    return (v, None) if reason is None else (None, reason)
 
 
 def _dumps(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, allow_nan=False)
+    return dumps_json(payload)
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -552,7 +552,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     plot = args.plot or str(Path(args.study_dir) / "rank_histogram.png")
     print(f"\nwrote {plot}")
     if args.json:
-        Path(args.json).write_text(json.dumps(scores.to_dict(), indent=1, allow_nan=False) + "\n")
+        write_json_atomic(args.json, scores.to_dict())
         print(f"wrote {args.json}")
     return 0
 

@@ -57,6 +57,7 @@ from qagen.data.distortions import (
     parse_types,
 )
 from qagen.errors import InputError, UnknownNameError
+from qagen.files import atomic_path, write_json_atomic
 
 __all__ = [
     "ITEM_TYPES",
@@ -296,17 +297,12 @@ def ssim_target_map(dist: np.ndarray, ref: np.ndarray, pad_mode: str = "replicat
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, arr)
-    os.replace(tmp, path)
 
 
 def _save_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=None)
 
 
 @dataclass(frozen=True)

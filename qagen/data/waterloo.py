@@ -34,6 +34,7 @@ import torch
 
 from qagen.data.distortions import DISTORTION_TYPES, distort_uint8, parse_levels, parse_types
 from qagen.errors import InputError
+from qagen.files import atomic_path
 from qagen.io import IMAGE_EXTENSIONS, list_images, read_image_file
 
 __all__ = [
@@ -231,9 +232,8 @@ def _fmt(v: float) -> str:
 def _save_png(arr: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    Image.fromarray(arr).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")
 
 
 def distort_folder(

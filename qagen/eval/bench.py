@@ -15,7 +15,6 @@ score" (distance metrics on MOS, similarity metrics on LIVE/CSIQ DMOS are sign-f
 from __future__ import annotations
 
 import csv
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from qagen.data.databases import IQARecord, load_database, type_order
 from qagen.errors import InputError, InputTypeError
 from qagen.eval.correlation import CorrelationResult, correlations
 from qagen.eval.options import split_names
+from qagen.files import write_json_atomic
 from qagen.io import read_image
 
 __all__ = ["BenchResult", "MetricSpec", "bench_iqa", "bench_iqa_command", "score_records"]
@@ -265,7 +265,7 @@ class BenchResult:
             "qagen": __version__,
             "results": rows,
         }
-        paths["json"].write_text(json.dumps(meta, indent=2, default=str))
+        write_json_atomic(paths["json"], meta, indent=2, default=str)
         return paths
 
 

@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from qagen.errors import InputError, InputTypeError, UnknownNameError
 from qagen.eval._progress import progress as _progress
 from qagen.eval._progress import stage as _stage
+from qagen.files import atomic_path, dumps_json
 from qagen.io import IMAGE_EXTENSIONS, list_images
 
 __all__ = [
@@ -725,16 +726,14 @@ def reference_statistics(
     protocol = {**ident, "n": int(f.shape[0]), "key": key}
     stats = ReferenceStats(f, mu, sigma, protocol, str(path) if path else None)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(
-            tmp,
-            features=f,
-            mu=mu,
-            sigma=sigma,
-            protocol_json=np.array(json.dumps({"key": key, "protocol": protocol}, default=str)),
-        )
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                features=f,
+                mu=mu,
+                sigma=sigma,
+                protocol_json=np.array(dumps_json({"key": key, "protocol": protocol}, default=str)),
+            )
     return stats
 
 

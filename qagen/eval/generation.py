@@ -11,8 +11,6 @@ the generated images), ``glcm`` (texture statistics of both sets, means over ima
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from qagen.eval.fid import FeatureExtractor, generation_metrics, iter_uint8_batc
 from qagen.eval.options import GENERATION_METRICS, parse_metric_names
 from qagen.eval.swd import swd
 from qagen.eval.texture import glcm_features, glcm_protocol
+from qagen.files import write_json_atomic
 
 __all__ = ["GENERATION_METRICS", "evaluate_images", "load_images", "write_eval_json"]
 
@@ -186,21 +185,7 @@ def _glcm_in_chunks(x: torch.Tensor, desc: str, enabled: bool, chunk: int = 64) 
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def _clean(o: object) -> object:
-    if isinstance(o, float) and not math.isfinite(o):
-        return str(o)
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    return o
-
-
 def write_eval_json(results: dict, path: str | Path) -> Path:
-    """Write ``results`` as indented JSON (non-finite numbers as strings), atomically."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(results), indent=2, default=str))
-    tmp.replace(p)
-    return p
+    """Write ``results`` as indented strict JSON, atomically (non-finite numbers: ``null`` and
+    ``"<key>_reason"``, :func:`qagen.files.json_safe`; files before this wrote ``"nan"``)."""
+    return write_json_atomic(path, results, indent=2, default=str)

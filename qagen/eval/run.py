@@ -40,6 +40,7 @@ from qagen.eval.options import (
 )
 from qagen.eval.reference import ReferenceSet, load_reference
 from qagen.eval.swd import swd
+from qagen.files import dumps_json
 from qagen.registry import EVALUATORS
 from qagen.report.runfiles import read_config
 
@@ -215,7 +216,7 @@ def evaluate_run(
         write_eval_json({**_read_json(path), **ordered}, path)
         with (run_dir / "eval_history.jsonl").open("a") as fh:
             for row in _history_rows(ordered, when):
-                fh.write(json.dumps(row, default=str) + "\n")
+                fh.write(dumps_json(row, default=str) + "\n")
     return ordered
 
 

@@ -33,6 +33,7 @@ from qagen.experiments.base import (
     check_budget,
     get_experiment,
 )
+from qagen.files import write_json_atomic
 
 __all__ = ["reproduce", "evaluate_run", "run_status"]
 
@@ -41,9 +42,7 @@ _MARKER = "experiment_run.json"
 
 # ----------------------------------------------------------------------------- small helpers
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=2)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -329,6 +328,7 @@ def reproduce(
 
 
 def _finite(v: Any) -> float | None:
+    # null (qagen.files' policy) and the string "nan" of older eval.json files both give None
     try:
         f = float(v)
     except (TypeError, ValueError):

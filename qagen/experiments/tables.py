@@ -19,12 +19,12 @@ import csv
 import datetime as _dt
 import io
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from qagen.experiments.base import Experiment, ExperimentContext, Row, RunSpec
+from qagen.files import write_atomic, write_json_atomic
 
 
 def _num(v: float | str | None, std: float | None = None, digits: int = 4) -> str:
@@ -142,9 +142,7 @@ def table_csv(table: dict[str, Any]) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 def _report_sections(
@@ -235,7 +233,7 @@ def write_outputs(
 
     table = table_json(exp, ctx, rows, exp.protocol(ctx))
     out = ctx.out
-    _write_text(out / "table.json", json.dumps(table, indent=2, allow_nan=False) + "\n")
+    write_json_atomic(out / "table.json", table, indent=2)
     _write_text(out / "table.csv", table_csv(table))
     _write_text(out / "table.md", table_markdown(table))
     write_page(

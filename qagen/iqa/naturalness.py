@@ -91,6 +91,7 @@ from qagen._checks import (
 )
 from qagen.color import GRAY_WEIGHTS, rgb_to_gray
 from qagen.errors import InputError, InputTypeError
+from qagen.files import atomic_path
 from qagen.filters import _cached, gaussian_taps, separable_filter
 from qagen.matlab_resize import imresize
 
@@ -620,20 +621,12 @@ class NIQEModel:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as ``.npz`` (mu, cov, variant, block_size, n_blocks, source), atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: atomic rename
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(
-                    f, mu=self.mu.numpy(), cov=self.cov.numpy(), variant=np.str_(self.variant),
-                    block_size=np.int64(self.block_size), n_blocks=np.int64(self.n_blocks),
-                    source=np.str_(self.source), format_version=np.int64(1),
-                )  # fmt: skip
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(
+                f, mu=self.mu.numpy(), cov=self.cov.numpy(), variant=np.str_(self.variant),
+                block_size=np.int64(self.block_size), n_blocks=np.int64(self.n_blocks),
+                source=np.str_(self.source), format_version=np.int64(1),
+            )  # fmt: skip
 
     @classmethod
     def load(

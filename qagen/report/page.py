@@ -8,7 +8,6 @@ sections, a footer) with the block macros of ``templates/blocks.html`` and the s
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from qagen.errors import InputError, InputTypeError
+from qagen.files import write_atomic
 from qagen.report.blocks import Block, Details, Gallery, Section
 
 __all__ = ["environment", "render_page", "write_page"]
@@ -133,16 +133,6 @@ def write_page(
     subtitle: str | None = None,
     meta: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
 ) -> Path:
-    """Render the page (:func:`render_page`) and write it to ``path`` atomically (a temporary
-    file in the same folder, then ``os.replace``); parent folders are created. Returns the
-    path."""
-    text = render_page(title, sections, subtitle=subtitle, meta=meta)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return p
+    """Render the page (:func:`render_page`) and write it to ``path`` atomically
+    (:func:`qagen.files.write_atomic`); parent folders are created. Returns the path."""
+    return write_atomic(path, render_page(title, sections, subtitle=subtitle, meta=meta))

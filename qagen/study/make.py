@@ -19,8 +19,6 @@ import base64
 import datetime as _dt
 import hashlib
 import io
-import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 
 from qagen.errors import InputError
+from qagen.files import dumps_json, write_atomic, write_json_atomic
 
 __all__ = ["STUDY_FORMAT", "ANSWERS_FORMAT", "make_study", "write_study", "model_name"]
 
@@ -117,15 +116,11 @@ def write_study(
         **dict(meta or {}),
         "trials": trials,
     }
-    _write(out / "study.json", json.dumps(record, indent=1, allow_nan=False) + "\n")
-    _write(out / "index.html", render_page(study_id, pages, len(names), title, originals.shape[-1]))
+    write_json_atomic(out / "study.json", record)
+    write_atomic(
+        out / "index.html", render_page(study_id, pages, len(names), title, originals.shape[-1])
+    )
     return record
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def render_page(study_id: str, trials: Sequence[dict], n_models: int, title: str, size: int) -> str:
@@ -136,7 +131,7 @@ def render_page(study_id: str, trials: Sequence[dict], n_models: int, title: str
     template = files("qagen.study").joinpath("template.html").read_text(encoding="utf-8")
     payload = {"study_id": study_id, "answers_format": ANSWERS_FORMAT, "n_models": n_models,
                "title": title, "trials": trials}  # fmt: skip
-    data = json.dumps(payload).replace("<", "\\u003c").replace(">", "\\u003e")
+    data = dumps_json(payload).replace("<", "\\u003c").replace(">", "\\u003e")
     scale = max(1, min(4, 240 // max(size, 1)))
     import html
 

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from qagen.errors import InputError
+from qagen.files import atomic_path
 from qagen.report.runfiles import list_checkpoints
 
 __all__ = [
@@ -106,24 +107,15 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``.
+    """``torch.save`` to a temporary file beside ``path``, fsync, ``os.replace``, fsync of the
+    folder (:func:`qagen.files.atomic_path` with ``fsync=True``).
 
     On any failure the temporary file is removed and the exception propagates; ``path`` (if it
     existed) and every other file are untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
     return path
 
 

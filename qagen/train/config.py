@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from qagen.errors import InputError, InputTypeError, UnknownNameError
+from qagen.files import write_atomic
 from qagen.registry import PRESETS
 
 try:  # Python >= 3.11
@@ -565,16 +566,8 @@ def dumps_toml(data: Mapping[str, Any], header: str = "") -> str:
 
 
 def write_toml(path: str | Path, data: Mapping[str, Any], header: str = "") -> None:
-    """Write ``data`` as TOML atomically (temporary file + ``os.replace``)."""
-    import os
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(dumps_toml(data, header), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``data`` as TOML atomically (:func:`qagen.files.write_atomic`)."""
+    write_atomic(path, dumps_toml(data, header))
 
 
 # --------------------------------------------------------------------------- presets

@@ -15,11 +15,13 @@ package) is importable; otherwise they are skipped silently.
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from qagen.files import write_atomic
 
 __all__ = ["MetricsLogger"]
 
@@ -80,12 +82,11 @@ class MetricsLogger:
 
     def _rewrite(self, header: list[str], rows: list[Mapping[str, Any]]) -> None:
         assert self.path is not None
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=header, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.path)
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(self.path, buf.getvalue())
         self._header = header
 
     def _truncate(self, start_step: int) -> None:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qagen.eval.restored import restored_run
+from qagen.files import write_json_atomic
 from qagen.report import Figure, KeyValues, Paragraph, Section, Table, select_evenly
 from qagen.report.plots import figure_png, new_figure, plain_axes
 from qagen.report.run import RunReportData
@@ -438,9 +438,7 @@ def diversity_of_run(
     rec["protocol"]["real_images"] = f"{ref.info['reference']} [{ref.info['reference_split']}]"
     rec["protocol"]["generator"] = "ema" if restored.has_ema else "raw"
     out = {**settings, **rec}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(out, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, out, indent=None)
     return out
 
 

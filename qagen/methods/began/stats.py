@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qagen.files import json_safe, write_json_atomic
 from qagen.report import MetricsTable, read_config, read_metrics_csv
 
 __all__ = ["STATS_FILE", "DISTANCE_NAMES", "began_stats", "write_began_stats", "read_began_stats"]
@@ -122,16 +122,6 @@ def began_stats(metrics: MetricsTable, tail_fraction: float = 0.1) -> dict[str, 
     return out
 
 
-def _finite_json(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_json(v) for v in obj]
-    return obj
-
-
 def write_began_stats(run_dir: str | Path, tail_fraction: float = 0.1) -> dict[str, Any]:
     """Compute :func:`began_stats` from ``run_dir/metrics.csv``, add the run's eq. 6 weights and
     gamma, and write ``run_dir/began_stats.json`` (atomically); returns the content.
@@ -151,10 +141,8 @@ def write_began_stats(run_dir: str | Path, tail_fraction: float = 0.1) -> dict[s
         f"{tail_fraction:.0%} of steps ('last'); distances are 1 - similarity for GMSM and Chrom",
         **stats,
     }
-    stats = _finite_json(stats)
-    tmp = run_dir / f".{STATS_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(stats, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / STATS_FILE)
+    stats = json_safe(stats)  # non-finite numbers: null and "<key>_reason" (qagen.files)
+    write_json_atomic(run_dir / STATS_FILE, stats, indent=2)
     return stats
 
 

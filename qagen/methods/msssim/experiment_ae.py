@@ -11,7 +11,6 @@ reconstruction quality of the held-out images (PSNR, MS-SSIM; ours only).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from qagen.experiments.base import (
     RunSpec,
     register_experiment,
 )
+from qagen.files import write_json_atomic
 from qagen.methods.msssim.codes import C_GRID
 
 #: (row label, run name, loss)
@@ -168,7 +168,7 @@ class MSSSIMAutoencoder(Experiment):
             row.ours = cells
             recon[row.label] = rec
             originals = xte
-        (ctx.out / "svm_eval.json").write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
+        write_json_atomic(ctx.out / "svm_eval.json", record)
         if originals is not None:
             self._grid(ctx, originals, recon)
         return rows

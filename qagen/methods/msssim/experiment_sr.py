@@ -11,7 +11,6 @@ bicubic ``imresize`` down and up, 8-bit outputs, 4 px border shaved, PSNR on 0-2
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from qagen.experiments.base import (
     RunSpec,
     register_experiment,
 )
+from qagen.files import write_json_atomic
 
 #: (column, run name, recipe)
 _MODELS = (("MSE", "sr-mse", "sr-mse"), ("MAE", "sr-mae", "sr-mae"),
@@ -170,7 +170,7 @@ class MSSSIMSuperResolution(Experiment):
                 reason = (f"no {name} folder given (--eval-data {name.lower()}=DIR: a folder of "
                           "high-resolution images)")  # fmt: skip
                 row.ours = {c: Cell(None, reason=reason) for c in self.columns}
-        (ctx.out / "sr_eval.json").write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
+        write_json_atomic(ctx.out / "sr_eval.json", record)
         self._crops(ctx, nets, sets)
         return rows
 

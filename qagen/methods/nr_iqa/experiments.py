@@ -34,6 +34,7 @@ from qagen.experiments.base import (
     RunSpec,
     register_experiment,
 )
+from qagen.files import write_json_atomic
 
 #: QMF Table 1: SROCC on TID2008 per type (AGN ... J2TE).
 TID2008_TYPES = ("AGN", "ANMC", "SCN", "MN", "HFN", "IMN", "QN", "GB", "DEN", "JPEG", "JP2K",
@@ -279,7 +280,8 @@ class _NRIQATable(Experiment):
                                            else get(m).fn(x, data_range=255.0))
                               for label, (m, fr) in _METRICS.items()}  # fmt: skip
             for label in _METRICS:
-                out[label].append(cache[key][label])
+                v = cache[key][label]  # null: not finite (qagen.files), NaN in older files
+                out[label].append(math.nan if v is None else v)
         return out
 
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
@@ -308,9 +310,7 @@ class _NRIQATable(Experiment):
                                           pred_higher_is_better=get(m).higher_is_better,
                                           target_higher_is_better=hib)  # fmt: skip
                 per[label].append({t: v[self.criterion] for t, v in table.items()})
-        tmp = cache_path.with_name(".metric_scores.json.tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(cache_path)
+        write_json_atomic(cache_path, cache, indent=None)
         for row in rows:
             if row.label not in per:
                 row.ours = {c: Cell(None, reason="not implemented in qagen (a published number)")

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from qagen.errors import InputError, InputTypeError
+from qagen.files import dumps_json
 
 __all__ = [
     "QMapModel",
@@ -299,7 +300,7 @@ def evaluate_qmap_run(
                 "srocc_vs_ssim",
                 "plcc_vs_ssim",
             ):
-                fh.write(json.dumps({"time": record["protocol"]["evaluated_at"],
+                fh.write(dumps_json({"time": record["protocol"]["evaluated_at"],
                                      "checkpoint_step": model.step, "metric": f"qmap.{key}",
                                      "value": record[key]}) + "\n")  # fmt: skip
     return record

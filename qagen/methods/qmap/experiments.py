@@ -152,8 +152,9 @@ class QMapTable1(Experiment):
                 "type": Cell(PAPER_TABLE1[key][0]),
                 "params": Cell(int(p["parameters"])),
                 "epochs": Cell(float(p["epochs"])),
-                "train_mae": Cell(rec["train_mae"]),
-                "valid_mae": Cell(rec["mae"]),
+                # null + "<key>_reason" when not finite (qagen.files); "nan" in older files
+                "train_mae": Cell(rec["train_mae"], reason=rec.get("train_mae_reason")),
+                "valid_mae": Cell(rec["mae"], reason=rec.get("mae_reason")),
             }
             srocc = rec["srocc_vs_ssim"]
             srocc = (f"{srocc:.3f}" if srocc is not None and math.isfinite(srocc)

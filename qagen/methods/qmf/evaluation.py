@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from qagen.errors import InputError
+from qagen.files import write_json_atomic
 
 __all__ = ["evaluate_translation"]
 
@@ -138,5 +139,5 @@ def evaluate_translation(
         "x_ref": "the target image" if recipe.mode == "paired" else "the input image",
     }  # fmt: skip
     if cache:
-        path.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+        write_json_atomic(path, result, indent=2)
     return result

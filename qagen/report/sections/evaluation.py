@@ -43,6 +43,15 @@ _GLCM = {
 _HISTORY_GLCM = ("glcm.entropy", "glcm.correlation", "glcm.homogeneity")
 
 
+def _num(v: Any) -> float:
+    """A record's number for formatting: null (not finite, qagen.files) and the string "nan" of
+    older eval.json files give nan."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _records(evals: Mapping[str, Any]) -> tuple[dict, dict]:
     done, skipped = {}, {}
     for name, rec in evals.items():
@@ -69,7 +78,7 @@ def _main_table(done: Mapping[str, Any], run: RunReportData) -> Table:
                 reference_value = Missing(base.get("reason", ""))
         elif name == "niqe":
             value = rec.get("value")
-            spread = f"per image {rec.get('per_image_mean', math.nan):.4g} ± {rec.get('per_image_std', math.nan):.3g}"
+            spread = f"per image {_num(rec.get('per_image_mean')):.4g} ± {_num(rec.get('per_image_std')):.3g}"
             reference_value = Cell(
                 (rec.get("real") or {}).get("value"), title="NIQE of the real images, pooled"
             )
