@@ -151,6 +151,7 @@ def evaluate_run(
         "checkpoint_file": restored.checkpoint.name,
         "checkpoint_step": restored.step,
         "generator": "ema" if use_ema else "raw",
+        "generator_requested": opts.generator,
         "ema_decay": float(restored.run.train.ema_decay),
         "sample_seed": int(opts.seed),
         "sample_batch_size": int(opts.batch_size),
