@@ -37,7 +37,7 @@ _EXPORTS = {
             "frechet_distance", "generation_metrics", "inception_score",
             "kernel_inception_distance", "reference_statistics"),
     "generation": ("evaluate_images", "write_eval_json"),
-    "options": ("GENERATION_METRICS", "EvalOptions", "parse_metric_names"),
+    "options": ("GENERATION_METRICS", "EvalOptions", "InceptionOptions", "parse_metric_names"),
     "niqe_set": ("niqe_block_size", "niqe_set"),
     "run": ("eval_command", "evaluate_run", "run_evaluator"),
     "reference": ("ReferenceSet", "load_reference"),

@@ -45,6 +45,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,6 +54,7 @@ import torch.nn.functional as F
 from qagen.errors import InputError, InputTypeError, UnknownNameError
 from qagen.eval._progress import progress as _progress
 from qagen.eval._progress import stage as _stage
+from qagen.eval.options import InceptionOptions
 from qagen.files import atomic_path, dumps_json
 from qagen.io import IMAGE_EXTENSIONS, list_images
 
@@ -756,39 +758,36 @@ class GenerationScore:
 def generation_metrics(
     fake: object,
     real: object = None,
+    options: InceptionOptions | None = None,
     *,
     metrics: Sequence[str] = ("fid", "kid", "is"),
-    inception_weights: str | Path | None = None,
-    extractor: FeatureExtractor | None = None,
-    verify_hash: bool = True,
-    feature_layer: str = "2048",
     data_range: float = 1.0,
     batch_size: int = 64,
     device: str | torch.device = "cpu",
-    seed: int = 2020,
-    fid_method: str = "eigvals",
-    kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
-    isc_splits: int = 10,
     reference_name: str | None = None,
     reference_split: str | None = None,
     cache_dir: str | Path | bool | None = None,
-    limit_fake: int | None = None,
-    limit_real: int | None = None,
     extra_protocol: dict | None = None,
     progress: bool = False,
+    **overrides: Any,
 ) -> dict[str, GenerationScore]:
     """FID / KID / IS of generated images ``fake`` against ``real`` (module docstring).
 
     ``fake`` and ``real``: float tensors ``N x C x H x W`` in ``[0, data_range]`` (or uint8),
     image folders, Datasets or iterables of batches; ``real`` may also be a
-    :class:`ReferenceStats`. ``extractor`` replaces the Inception network (then
-    ``inception_weights`` is not needed); ``feature_layer`` picks the Inception layer for
-    FID/KID ("2048" = pool3, the standard; "64", "192", "768" as in torch-fidelity).
-    ``reference_name`` / ``reference_split`` name the reference set in the protocol and the
-    cache (e.g. "cifar10", "train"). ``progress`` shows a bar per stage on stderr (features of
-    each set, the FID matrix square root, the KID subsets).
+    :class:`ReferenceStats`. ``options`` (default :class:`~qagen.eval.options.InceptionOptions`)
+    with ``overrides`` applied (its field names: ``inception_weights``, ``extractor``,
+    ``verify_hash``, ``feature_layer``, ``fid_method``, ``kid_subsets``, ``kid_subset_size``,
+    ``isc_splits``, ``seed``) holds the metric protocol; an ``extractor`` replaces the
+    Inception network (then ``inception_weights`` is not needed). ``reference_name`` /
+    ``reference_split`` name the reference set in the protocol and the cache (e.g. "cifar10",
+    "train"); ``cache_dir`` as :func:`reference_statistics`. ``progress`` shows a bar per stage
+    on stderr (features of each set, the FID matrix square root, the KID subsets).
     """
+    opts = options if options is not None else InceptionOptions()
+    if overrides:
+        opts = opts.replace(**overrides)
+    extractor, seed, fid_method = opts.extractor, opts.seed, opts.fid_method
     wanted = [m.lower() for m in metrics]
     bad = [m for m in wanted if m not in ("fid", "kid", "is")]
     if bad:
@@ -798,14 +797,14 @@ def generation_metrics(
         raise InputError("FID and KID need real (reference) images")
     if extractor is None:
         extractor = InceptionV3Extractor(
-            inception_weights, device=device, verify_hash=verify_hash, feature_layer=feature_layer
-        )
+            opts.inception_weights, device=device, verify_hash=opts.verify_hash,
+            feature_layer=opts.feature_layer,
+        )  # fmt: skip
     fake_feats = extract_features(
         fake,
         extractor,
         batch_size=batch_size,
         data_range=data_range,
-        limit=limit_fake,
         progress=progress,
         desc=f"{extractor.name} features of the generated images",
     )
@@ -822,11 +821,13 @@ def generation_metrics(
                 cache_dir=cache_dir,
                 batch_size=batch_size,
                 data_range=data_range,
-                limit=limit_real,
                 progress=progress,
             )
         )
     n_fake = int(fake_feats["features"].shape[0])
+    n_real = ref.n if ref is not None else n_fake
+    kid_subset_size = opts.kid_subset_size or min(1000, n_fake, n_real)
+    isc_splits = opts.isc_splits or min(10, n_fake)
     base = {
         **extractor.protocol(),
         "input": "uint8 RGB (float images rounded from [0, data_range]; grey repeated to 3 channels)",
@@ -855,7 +856,7 @@ def generation_metrics(
         mean, std = kernel_inception_distance(
             fake_feats["features"],
             ref.features,
-            subsets=kid_subsets,
+            subsets=opts.kid_subsets,
             subset_size=kid_subset_size,
             seed=seed,
             progress=progress,
@@ -867,7 +868,7 @@ def generation_metrics(
             {
                 **base,
                 "metric": "KID",
-                "kid_subsets": kid_subsets,
+                "kid_subsets": opts.kid_subsets,
                 "kid_subset_size": kid_subset_size,
                 "kid_kernel": "polynomial (a.b/d + 1)^3",
                 "kid_estimator": "unbiased MMD^2",

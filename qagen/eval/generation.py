@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from qagen.errors import InputError
 from qagen.eval._progress import progress as _progress
-from qagen.eval.fid import FeatureExtractor, generation_metrics, iter_uint8_batches
-from qagen.eval.options import GENERATION_METRICS, parse_metric_names
+from qagen.eval.fid import generation_metrics, iter_uint8_batches
+from qagen.eval.options import GENERATION_METRICS, EvalOptions, parse_metric_names
 from qagen.eval.swd import swd
 from qagen.eval.texture import glcm_features, glcm_protocol
 from qagen.files import write_json_atomic
@@ -43,30 +44,32 @@ def load_images(source: object, data_range: float = 1.0, limit: int | None = Non
 def evaluate_images(
     fake: object,
     real: object = None,
+    options: EvalOptions | None = None,
     *,
     metrics: str | Sequence[str] = ("swd",),
     data_range: float = 1.0,
-    inception_weights: str | Path | None = None,
-    extractor: FeatureExtractor | None = None,
     reference_name: str | None = None,
     reference_split: str | None = None,
-    cache_dir: str | Path | bool | None = None,
-    device: str | torch.device = "cpu",
-    batch_size: int = 64,
-    seed: int = 0,
-    fid_kwargs: dict | None = None,
-    swd_kwargs: dict | None = None,
     extra_protocol: dict | None = None,
-    progress: bool = False,
+    **overrides: Any,
 ) -> dict:
     """Evaluate generated images ``fake`` (tensor in [0, data_range] or folder) against ``real``.
 
-    Returns ``{metric: record}`` (JSON-serialisable). ``fid_kwargs`` / ``swd_kwargs`` go to
-    :func:`qagen.eval.fid.generation_metrics` / :func:`qagen.eval.swd.swd`;
+    Returns ``{metric: record}`` (JSON-serialisable) for ``metrics`` (``options.metrics`` is not
+    read). ``options`` (default ``EvalOptions(progress=False)``) with ``overrides`` applied
+    (:class:`~qagen.eval.options.EvalOptions` field names, e.g. ``inception_weights``,
+    ``extractor``, ``kid_subset_size``, ``swd_kwargs``, ``cache_dir``, ``progress``) holds the
+    settings: SWD uses ``seed`` and ``swd_kwargs`` (:func:`qagen.eval.swd.swd`); FID/KID/IS
+    get :meth:`~qagen.eval.options.EvalOptions.inception_options` (their own seed, 2020);
+    ``batch_size``, ``device``, ``cache_dir`` and ``progress`` (a bar per stage on stderr)
+    apply to all. ``reference_name`` / ``reference_split`` name the real set and
     ``extra_protocol`` (e.g. ``{"checkpoint": "last", "generator": "ema"}``) is stored with
-    every record. SWD uses ``seed``; FID/KID/IS use their own default seed (2020) unless
-    ``fid_kwargs`` sets one. ``progress`` shows a bar per stage on stderr.
+    every record.
     """
+    opts = options if options is not None else EvalOptions(progress=False)
+    if overrides:
+        opts = opts.replace(**overrides)
+    batch_size, device, progress = opts.batch_size, opts.device, opts.progress
     names = parse_metric_names(metrics, GENERATION_METRICS)
     extra = dict(extra_protocol or {})
     out: dict = {}
@@ -92,12 +95,12 @@ def evaluate_images(
                 fake_tensor(), batch_size, "SWD descriptors of the generated images", progress
             ),
             _batched(real_tensor(), batch_size, "SWD descriptors of the real images", progress),
-            seed=seed,
+            seed=opts.seed,
             batch_size=batch_size,
             device=device,
             progress=progress,
             desc="SWD generated vs real",
-            **(swd_kwargs or {}),
+            **opts.swd_kwargs,
         )
         d = r.to_dict()
         d["protocol"].update(
@@ -111,18 +114,16 @@ def evaluate_images(
         scores = generation_metrics(
             fake,
             real,
+            opts.inception_options(),
             metrics=inception,
-            inception_weights=inception_weights,
-            extractor=extractor,
             data_range=data_range,
             batch_size=batch_size,
             device=device,
             reference_name=reference_name,
             reference_split=reference_split,
-            cache_dir=cache_dir,
+            cache_dir=opts.cache,
             extra_protocol=extra,
             progress=progress,
-            **(fid_kwargs or {}),
         )
         out.update({k: v.to_dict() for k, v in scores.items()})
     if "niqe" in names:

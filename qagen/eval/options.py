@@ -1,8 +1,10 @@
-"""Evaluation options in one dataclass, and the one metric-name parser.
+"""Evaluation options as frozen dataclasses, and the one metric-name parser.
 
-:class:`EvalOptions` holds every setting of :func:`qagen.eval.run.evaluate_run`; the ``qagen
-eval`` command line takes its defaults from it (``qagen.cli`` reads the field defaults), so the
-API and the command line cannot drift apart.
+:class:`EvalOptions` holds every setting of :func:`qagen.eval.run.evaluate_run` and
+:func:`qagen.eval.generation.evaluate_images`; the ``qagen eval`` command line takes its
+defaults from it (``qagen.cli`` reads the field defaults), so the API and the command line
+cannot drift apart. :class:`InceptionOptions` holds the settings of the FID / KID / IS protocol
+(:func:`qagen.eval.fid.generation_metrics`); :meth:`EvalOptions.inception_options` derives it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "GENERATION_METRICS",
     "INCEPTION_METRICS",
     "EvalOptions",
+    "InceptionOptions",
     "parse_metric_names",
     "split_names",
 ]
@@ -66,7 +69,47 @@ def parse_metric_names(
     return names
 
 
-@dataclass
+def _replace(obj: Any, what: str, changes: Mapping[str, Any]) -> Any:
+    """``dataclasses.replace(obj, **changes)``; an unknown field raises
+    :class:`UnknownNameError` (``what`` names the kind of option)."""
+    known = [f.name for f in dataclasses.fields(obj)]
+    for k in changes:
+        if k not in known:
+            raise UnknownNameError(what, k, known)
+    return dataclasses.replace(obj, **changes)
+
+
+@dataclass(frozen=True)
+class InceptionOptions:
+    """Settings of FID, KID and IS (:func:`qagen.eval.fid.generation_metrics`).
+
+    * ``inception_weights``: the FID Inception file or its folder (or
+      ``$QAGEN_INCEPTION_WEIGHTS``); ``extractor``: a :class:`qagen.eval.fid.FeatureExtractor`
+      replacing the Inception network (then no weights are needed); ``verify_hash``: check the
+      file's SHA-256; ``feature_layer``: the Inception layer of FID/KID (``"2048"`` = pool3).
+    * ``fid_method``: the matrix square root of FID (``"eigvals"``, ``"eigh"``, ``"sqrtm"``).
+    * ``kid_subsets`` rounds of ``kid_subset_size`` images per set (``None``: min(1000, n_fake,
+      n_real)); ``isc_splits`` IS splits (``None``: min(10, n_fake)). The defaults (1000, 10)
+      are the standard protocol and fail on smaller sets rather than change it silently.
+    * ``seed``: the KID subsets and the IS shuffle (2020, torch-fidelity's default).
+    """
+
+    inception_weights: str | Path | None = None
+    extractor: Any = None
+    verify_hash: bool = True
+    feature_layer: str = "2048"
+    fid_method: str = "eigvals"
+    kid_subsets: int = 100
+    kid_subset_size: int | None = 1000
+    isc_splits: int | None = 10
+    seed: int = 2020
+
+    def replace(self, **changes: Any) -> InceptionOptions:
+        """A copy with ``changes`` (unknown names raise :class:`UnknownNameError`)."""
+        return _replace(self, "Inception option", changes)
+
+
+@dataclass(frozen=True)
 class EvalOptions:
     """Settings of ``qagen eval`` / :func:`qagen.eval.run.evaluate_run`.
 
@@ -100,6 +143,11 @@ class EvalOptions:
 
     Running: ``device``; ``progress`` (a tqdm bar per stage on stderr).
 
+    :func:`qagen.eval.generation.evaluate_images` reads the metric settings, ``seed`` (SWD),
+    ``batch_size``, ``device``, ``cache_dir`` and ``progress``; the FID/KID/IS settings reach
+    :func:`qagen.eval.fid.generation_metrics` as :meth:`inception_options` (its seed stays
+    2020: ``seed`` is the sampling seed).
+
     API only (not on the command line): ``swd_kwargs`` (for :func:`qagen.eval.swd.swd`) and
     ``extractor`` (a :class:`qagen.eval.fid.FeatureExtractor` replacing the Inception network).
     """
@@ -129,10 +177,10 @@ class EvalOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.metrics, (list, tuple)):
-            self.metrics = ",".join(str(m) for m in self.metrics)
+            object.__setattr__(self, "metrics", ",".join(str(m) for m in self.metrics))
         parse_metric_names(self.metrics, GENERATION_METRICS)  # fails early on unknown names
         if isinstance(self.checkpoint, (int, Path)):
-            self.checkpoint = str(self.checkpoint)
+            object.__setattr__(self, "checkpoint", str(self.checkpoint))
         checks = [
             ("n_samples", self.n_samples >= 2, "must be >= 2 (FID needs two images per set)"),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
@@ -157,16 +205,22 @@ class EvalOptions:
 
     def replace(self, **changes: Any) -> EvalOptions:
         """A copy with ``changes`` (unknown names raise :class:`UnknownNameError`)."""
-        known = [f.name for f in dataclasses.fields(self)]
-        for k in changes:
-            if k not in known:
-                raise UnknownNameError("evaluation option", k, known)
-        return dataclasses.replace(self, **changes)
+        return _replace(self, "evaluation option", changes)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> EvalOptions:
         """Options from a mapping of field names (unknown names raise)."""
         return cls().replace(**dict(values))
+
+    def inception_options(self) -> InceptionOptions:
+        """The FID / KID / IS settings of these options (``kid_subset_size`` and
+        ``isc_splits`` ``None``: min(1000, n) and min(10, n), as :class:`InceptionOptions`)."""
+        return InceptionOptions(
+            inception_weights=self.inception_weights, extractor=self.extractor,
+            verify_hash=self.verify_hash, feature_layer=self.feature_layer,
+            fid_method=self.fid_method, kid_subsets=self.kid_subsets,
+            kid_subset_size=self.kid_subset_size, isc_splits=self.isc_splits,
+        )  # fmt: skip
 
     @property
     def cache(self) -> str | Path | bool | None:

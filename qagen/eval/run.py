@@ -152,6 +152,7 @@ def evaluate_run(
         "checkpoint_file": restored.checkpoint.name,
         "checkpoint_step": restored.step,
         "generator": "ema" if use_ema else "raw",
+        "generator_requested": opts.generator,
         "ema_decay": float(restored.run.train.ema_decay),
         "sample_seed": int(opts.seed),
         "sample_batch_size": int(opts.batch_size),
@@ -168,15 +169,6 @@ def evaluate_run(
     sha16 = extra["reference_content_sha256"][:16]
     reference_name = f"{ref.info['reference']}, {real_t.shape[0]} images (sha256 {sha16})"
     split = ref.info["reference_split"]
-    n_f, n_r = int(fake.shape[0]), int(real_t.shape[0])
-    fkw = {
-        "kid_subset_size": opts.kid_subset_size or min(1000, n_f, n_r),
-        "isc_splits": opts.isc_splits or min(10, n_f),
-        "kid_subsets": opts.kid_subsets,
-        "verify_hash": opts.verify_hash,
-        "feature_layer": opts.feature_layer,
-        "fid_method": opts.fid_method,
-    }
     results: dict = {}
     core = [m for m in names if m != "niqe"]
     if core:
@@ -184,19 +176,12 @@ def evaluate_run(
             evaluate_images(
                 fake,
                 real_t,
+                opts,
                 metrics=core,
-                inception_weights=opts.inception_weights,
                 reference_name=reference_name,
                 reference_split=split,
-                cache_dir=opts.cache,
-                device=restored.device,
-                batch_size=opts.batch_size,
-                seed=opts.seed,
-                extractor=opts.extractor,
-                fid_kwargs=fkw,
-                swd_kwargs=opts.swd_kwargs,
                 extra_protocol=extra,
-                progress=opts.progress,
+                device=restored.device,
             )  # fmt: skip
         )
     if "niqe" in names:

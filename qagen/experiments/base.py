@@ -26,7 +26,9 @@ __all__ = [
     "Row",
     "RunSpec",
     "available_experiments",
+    "cell_from_record",
     "get_experiment",
+    "record_is_reusable",
     "register_experiment",
 ]
 
@@ -124,22 +126,32 @@ class ExperimentContext:
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / name
 
-    def cached_record(self, name: str, section: str) -> dict | None:
-        """The ``section`` record of run ``name``'s ``eval.json`` if it was computed from the
-        run's newest checkpoint (``protocol.checkpoint_step``), else None (evaluate again)."""
-        import json
-
+    def newest_step(self, name: str) -> int | None:
+        """The step of run ``name``'s newest checkpoint (``None``: it has none)."""
         from qagen.train.checkpoint import list_checkpoints
 
-        run_dir = self.run_dir(name)
-        ckpts = list_checkpoints(run_dir / "checkpoints")
-        step = ckpts[-1][0] if ckpts else None
+        ckpts = list_checkpoints(self.run_dir(name) / "checkpoints")
+        return ckpts[-1][0] if ckpts else None
+
+    def cached_record(
+        self,
+        name: str,
+        section: str,
+        expect: Mapping[str, Any] | None = None,
+        require: Sequence[str] = (),
+    ) -> dict | None:
+        """The ``section`` record of run ``name``'s ``eval.json`` when
+        :func:`record_is_reusable` accepts it for the run's newest checkpoint and ``expect`` /
+        ``require``; else ``None`` (evaluate again)."""
+        import json
+
         try:
-            cached = json.loads((run_dir / "eval.json").read_text()).get(section)
+            cached = json.loads((self.run_dir(name) / "eval.json").read_text())
         except (OSError, ValueError):
             return None
-        if isinstance(cached, dict) and cached.get("protocol", {}).get("checkpoint_step") == step:
-            return cached
+        rec = cached.get(section) if isinstance(cached, dict) else None
+        if record_is_reusable(rec, self.newest_step(name), expect, require):
+            return rec
         return None
 
     def evaluate(self, name: str, metrics: Sequence[str], **options: Any) -> dict:
@@ -147,6 +159,59 @@ class ExperimentContext:
         if self.evaluator is None:
             raise RuntimeError("evaluate() is only available while the runner evaluates")
         return self.evaluator(self, name, metrics, **options)
+
+
+def record_is_reusable(
+    rec: Any,
+    step: int | None,
+    expect: Mapping[str, Any] | None = None,
+    require: Sequence[str] = (),
+) -> bool:
+    """The one cache rule of ``eval.json``: may the evaluation record ``rec`` stand for an
+    evaluation of the run's newest checkpoint ``step`` now?
+
+    Yes iff (1) ``rec`` is a dict that was not ``skipped`` (a skipped metric is tried again: the
+    Inception weights may be given now); (2) the run has a checkpoint and
+    ``rec["protocol"]["checkpoint_step"] == step``; (3) for every ``key: value`` of ``expect``
+    the record's protocol holds ``key`` with an equal value (a missing key is a mismatch, so a
+    record of an older protocol is evaluated again); (4) every key of ``require`` is present in
+    the record (a requested part, e.g. the SWD ``real_vs_real`` scale). What the request pins
+    (sample count, generator, seeds, metric options) is the caller's ``expect``; see
+    ``docs/experiments.md`` ("Re-running").
+    """
+    if not isinstance(rec, Mapping) or rec.get("skipped"):
+        return False
+    proto = rec.get("protocol")
+    if not isinstance(proto, Mapping) or step is None or proto.get("checkpoint_step") != step:
+        return False
+    if any(k not in proto or proto[k] != v for k, v in (expect or {}).items()):
+        return False
+    return all(k in rec for k in require)
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def cell_from_record(
+    rec: Mapping[str, Any] | None, keys: Sequence[str] = ("value",), scale: float = 1.0
+) -> Cell:
+    """A :class:`Cell` from an evaluation record: the first of ``keys`` that holds a finite
+    number, times ``scale`` (its ``std`` too); ``Cell(None, reason=...)`` when the record is
+    missing, was skipped (its reason) or holds no finite value."""
+    if rec is None:
+        return Cell(None, reason="not evaluated")
+    if rec.get("skipped"):
+        return Cell(None, reason=str(rec.get("reason", "skipped")))
+    value = next((v for v in (_finite(rec.get(k)) for k in keys) if v is not None), None)
+    if value is None:
+        return Cell(None, reason=f"no finite {'/'.join(keys)} in the evaluation record")
+    std = _finite(rec.get("std"))
+    return Cell(value * scale, std=None if std is None else std * scale)
 
 
 class Experiment:
@@ -175,8 +240,9 @@ class Experiment:
         """The runs this experiment needs at ``ctx.budget``."""
         raise NotImplementedError
 
-    def rows(self) -> list[Row]:
-        """The table's rows with the paper's values (our cells empty)."""
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
+        """The table's rows at ``ctx`` (budget, ``--data``) with the paper's values (our cells
+        empty)."""
         raise NotImplementedError
 
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -35,7 +34,7 @@ from qagen.experiments.base import (
 )
 from qagen.files import write_json_atomic
 
-__all__ = ["reproduce", "evaluate_run", "run_status"]
+__all__ = ["reproduce", "evaluate_run", "expected_protocol", "run_status"]
 
 _MARKER = "experiment_run.json"
 
@@ -167,24 +166,24 @@ def evaluate_run(
 ) -> dict:
     """``{metric: record}`` for run ``name`` by the ordinary evaluation (``qagen eval``).
 
-    Records already in the run's ``eval.json`` for the same checkpoint step, number of samples
-    and generator are reused; the others are computed (and merged into ``eval.json``). FID, KID
-    and IS need ``ctx.inception_weights``: without them their records are
-    ``{"skipped": True, "reason": ...}``.
+    ``options`` are :class:`qagen.eval.options.EvalOptions` fields. Records already in the run's
+    ``eval.json`` that :func:`qagen.experiments.base.record_is_reusable` accepts for this request
+    (:func:`expected_protocol`) are reused; the others are computed (and merged into
+    ``eval.json``). FID, KID and IS need ``ctx.inception_weights``: without them their records
+    are ``{"skipped": True, "reason": ...}``.
     """
+    from qagen.eval.options import EvalOptions
     from qagen.eval.run import evaluate_run as _evaluate
 
-    run_dir = ctx.run_dir(name)
-    from qagen.train.checkpoint import list_checkpoints
-
-    ckpts = list_checkpoints(run_dir / "checkpoints")
-    step = ckpts[-1][0] if ckpts else None
-    cached = _read_json(run_dir / "eval.json") or {}
+    options.setdefault("progress", ctx.budget != "smoke")
+    opts = EvalOptions(n_samples=n_samples, inception_weights=ctx.inception_weights,
+                       device=ctx.device, **options)  # fmt: skip
     out: dict = {}
     todo = []
     for m in metrics:
-        rec = cached.get(m)
-        if isinstance(rec, dict) and _same_protocol(rec, step, n_samples):
+        expect, require = expected_protocol(opts, m)
+        rec = None if opts.real is not None else ctx.cached_record(name, m, expect, require)
+        if rec is not None:
             out[m] = rec
         else:
             todo.append(m)
@@ -195,23 +194,42 @@ def evaluate_run(
                       "(--inception-weights pt_inception-2015-12-05-6726825d.pth)"}  # fmt: skip
         todo = [m for m in todo if m not in inception]
     if todo:
-        options.setdefault("progress", ctx.budget != "smoke")
         with contextlib.redirect_stdout(sys.stderr):
-            res = _evaluate(
-                run_dir, metrics=",".join(todo), n_samples=n_samples,
-                inception_weights=ctx.inception_weights, device=ctx.device, **options,
-            )  # fmt: skip
+            res = _evaluate(ctx.run_dir(name), opts, metrics=",".join(todo))
         out.update({m: res[m] for m in todo if m in res})
     return out
 
 
-def _same_protocol(rec: dict, step: int | None, n_samples: int) -> bool:
-    """Whether an ``eval.json`` record was made from checkpoint ``step`` with ``n_samples``."""
-    if rec.get("skipped"):
-        return False
-    proto = rec.get("protocol") or {}
-    r_step, r_n = proto.get("checkpoint_step"), proto.get("n_fake")
-    return r_step is not None and r_step == step and r_n is not None and int(r_n) == n_samples
+def expected_protocol(opts: Any, metric: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """What an ``eval.json`` record of ``metric`` must hold to stand for an evaluation with
+    :class:`~qagen.eval.options.EvalOptions` ``opts``: ``(expect, require)`` for
+    :func:`~qagen.experiments.base.record_is_reusable`.
+
+    ``expect`` (protocol fields, as :func:`qagen.eval.run.evaluate_run` records them): the
+    sample count ``n_fake``, the ``checkpoint`` asked for, ``generator_requested`` (ema / raw),
+    ``sample_seed``, ``sample_batch_size``, the ``reference_split`` when one is asked for, and
+    the metric's options: ``fid_method`` (FID), ``kid_subsets`` and a given
+    ``kid_subset_size`` (KID), a given ``isc_splits`` (IS), a given ``niqe_block`` (NIQE's
+    ``block_size``). ``require``: ``real_vs_real`` in the SWD record when ``swd_baseline``.
+    """
+    expect: dict[str, Any] = {
+        "n_fake": opts.n_samples,
+        "checkpoint": str(opts.checkpoint),
+        "generator_requested": opts.generator,
+        "sample_seed": opts.seed,
+        "sample_batch_size": opts.batch_size,
+    }
+    if opts.reference_split is not None:
+        expect["reference_split"] = opts.reference_split
+    given = {
+        "fid": {"fid_method": opts.fid_method},
+        "kid": {"kid_subsets": opts.kid_subsets, "kid_subset_size": opts.kid_subset_size},
+        "is": {"isc_splits": opts.isc_splits},
+        "niqe": {"block_size": opts.niqe_block},
+    }.get(metric, {})
+    expect.update({k: v for k, v in given.items() if v is not None})
+    require = ("real_vs_real",) if metric == "swd" and opts.swd_baseline else ()
+    return expect, require
 
 
 # ----------------------------------------------------------------------------- the command
@@ -314,7 +332,7 @@ def reproduce(
                 trained = before in ("new", "partial")
                 bar.done(spec.name, time.monotonic() - t0 if trained else None)
             bar.start("the runs", "evaluating")
-            rows = exp.evaluate(ctx, exp.rows())
+            rows = exp.evaluate(ctx, exp.rows(ctx))
             bar.evaluated()
         finally:
             bar.close()
@@ -325,28 +343,3 @@ def reproduce(
         f"qagen reproduce: wrote {out / 'table.md'}, table.csv, table.json, report.html", file=log
     )
     return table
-
-
-def _finite(v: Any) -> float | None:
-    # null (qagen.files' policy) and the string "nan" of older eval.json files both give None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def cell_from_record(rec: dict | None, keys: Sequence[str] = ("value",), scale: float = 1.0):
-    """A :class:`~qagen.experiments.base.Cell` from an evaluation record: the first of ``keys``
-    that holds a finite number (``None`` with the record's reason when it was skipped)."""
-    from qagen.experiments.base import Cell
-
-    if rec is None:
-        return Cell(None, reason="not evaluated")
-    if rec.get("skipped"):
-        return Cell(None, reason=str(rec.get("reason", "skipped")))
-    value = next((v for v in (_finite(rec.get(k)) for k in keys) if v is not None), None)
-    if value is None:
-        return Cell(None, reason=f"no finite {'/'.join(keys)} in the evaluation record")
-    std = _finite(rec.get("std"))
-    return Cell(value * scale, std=None if std is None else std * scale)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 
 import torch
 
@@ -142,46 +143,76 @@ def _check_window(win_size: int, sigma: float, k1: float, k2: float, metric: str
     check_positive(k2, "k2", metric, allow_zero=True)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _SSIMSetup:
+    """The window and preprocessing of the SSIM family (Wang et al. 2004, ``ssim_index.m``):
+    the ``win_size`` x ``win_size`` Gaussian window of standard deviation ``sigma``, the
+    constants ``k1``, ``k2`` (:meth:`constants`), RGB to grey (``gray``), the 2009 ``ssim.m``
+    ``downsample``, and the map ``padding`` / ``pad_mode``; the public functions' defaults."""
+
+    win_size: int = 11
+    sigma: float = 1.5
+    k1: float = 0.01
+    k2: float = 0.03
+    gray: str = "y"
+    downsample: bool = False
+    padding: str = "valid"
+    pad_mode: str = "replicate"
+
+    def kernel(self) -> Taps:
+        """The 1-D Gaussian taps of the separable window (``fspecial('gaussian')``)."""
+        return gaussian_taps(self.win_size, self.sigma)
+
+    def constants(self, data_range: float) -> tuple[float, float]:
+        """``C1 = (k1 L)^2`` and ``C2 = (k2 L)^2`` with ``L = data_range`` (Wang et al. 2004)."""
+        return (self.k1 * data_range) ** 2, (self.k2 * data_range) ** 2
+
+
 def _ssim_setup(
-    x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, metric,
-    min_size=None,
-):  # fmt: skip
-    """Validate (messages name ``metric``), upcast half precision, convert to grey, downsample."""
-    _check_window(win_size, sigma, k1, k2, metric)
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float,
+    *,
+    setup: _SSIMSetup,
+    metric: str,
+    min_size: int | None = None,
+) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Validate (messages name ``metric``), upcast half precision, convert to grey, downsample;
+    returns the checked ``data_range`` and the prepared ``x``, ``y``."""
+    o = setup
+    _check_window(o.win_size, o.sigma, o.k1, o.k2, metric)
     data_range = check_pair(
         x,
         y,
         data_range=data_range,
         metric=metric,
-        min_size=ssim_min_size(win_size) if min_size is None else min_size,
-        hint=f"the {win_size} x {win_size} window must fit the image",
+        min_size=ssim_min_size(o.win_size) if min_size is None else min_size,
+        hint=f"the {o.win_size} x {o.win_size} window must fit the image",
     )
-    check_choice(gray, "gray", GRAY_OPTIONS, metric)
-    check_choice(padding, "padding", ("valid", "same"), metric)
-    check_choice(pad_mode, "pad_mode", PAD_MODES, metric)
+    check_choice(o.gray, "gray", GRAY_OPTIONS, metric)
+    check_choice(o.padding, "padding", ("valid", "same"), metric)
+    check_choice(o.pad_mode, "pad_mode", PAD_MODES, metric)
     x, y = compute_dtype(x, y)
-    x, y = _prepare(x, gray, data_range), _prepare(y, gray, data_range)
-    if downsample:
+    x, y = _prepare(x, o.gray, data_range), _prepare(y, o.gray, data_range)
+    if o.downsample:
         f = matlab_scale_factor(*x.shape[-2:])
         x, y = box_downsample_symmetric(x, f), box_downsample_symmetric(y, f)
-        if padding == "valid" and min(x.shape[-2:]) < win_size:
+        if o.padding == "valid" and min(x.shape[-2:]) < o.win_size:
             raise InputError(
                 f"{metric}: after downsampling by {f} the image is {tuple(x.shape[-2:])}, smaller "
-                f"than win_size={win_size}"
+                f"than win_size={o.win_size}"
             )
     return data_range, x, y
 
 
 def _ssim_maps(
-    x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, metric
-):  # fmt: skip
-    data_range, x, y = _ssim_setup(
-        x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, metric
-    )
+    x: torch.Tensor, y: torch.Tensor, data_range: float, *, setup: _SSIMSetup, metric: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SSIM, luminance and contrast-structure maps (:func:`ssim_maps`) for ``setup``."""
+    data_range, x, y = _ssim_setup(x, y, data_range, setup=setup, metric=metric)
     lum, cs = _lcs_maps(
-        x, y, gaussian_taps(win_size, sigma), (k1 * data_range) ** 2, (k2 * data_range) ** 2,
-        padding, pad_mode,
-    )  # fmt: skip
+        x, y, setup.kernel(), *setup.constants(data_range), setup.padding, setup.pad_mode
+    )
     return lum * cs, lum, cs
 
 
@@ -227,10 +258,9 @@ def ssim_maps(
         higher is better. float32 for half-precision input.
     """
     with no_autocast(x):
-        return _ssim_maps(
-            x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode,
-            "ssim_maps",
-        )  # fmt: skip
+        setup = _SSIMSetup(win_size=win_size, sigma=sigma, k1=k1, k2=k2, gray=gray,
+                           downsample=downsample, padding=padding, pad_mode=pad_mode)  # fmt: skip
+        return _ssim_maps(x, y, data_range, setup=setup, metric="ssim_maps")
 
 
 def ssim(
@@ -268,9 +298,9 @@ def ssim(
     """
     check_choice(reduction, "reduction", _REDUCTIONS, "ssim")
     with no_autocast(x):
-        s, _, _ = _ssim_maps(
-            x, y, data_range, win_size, sigma, k1, k2, gray, downsample, padding, pad_mode, "ssim"
-        )
+        setup = _SSIMSetup(win_size=win_size, sigma=sigma, k1=k1, k2=k2, gray=gray,
+                           downsample=downsample, padding=padding, pad_mode=pad_mode)  # fmt: skip
+        s, _, _ = _ssim_maps(x, y, data_range, setup=setup, metric="ssim")
     return reduce(s.mean(dim=(1, 2, 3)), reduction)
 
 
@@ -361,14 +391,12 @@ def ssim_distance(
             )
             values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=False)
         else:
-            data_range, x, y = _ssim_setup(
-                x, y, data_range, win_size, sigma, k1, k2, gray, False, padding, pad_mode,
-                "ssim_distance",
-            )  # fmt: skip
+            setup = _SSIMSetup(win_size=win_size, sigma=sigma, k1=k1, k2=k2, gray=gray,
+                               padding=padding, pad_mode=pad_mode)  # fmt: skip
+            data_range, x, y = _ssim_setup(x, y, data_range, setup=setup, metric="ssim_distance")
             lum, cs = _lcs_maps(
-                x, y, gaussian_taps(win_size, sigma), (k1 * data_range) ** 2,
-                (k2 * data_range) ** 2, padding, pad_mode,
-            )  # fmt: skip
+                x, y, setup.kernel(), *setup.constants(data_range), padding, pad_mode
+            )
             values, dmap = _dq_pool(2.0 - lum - cs, pooling, eps, clamp=True)
     values = reduce(values, reduction)
     return (values, dmap) if return_map else values
@@ -465,12 +493,12 @@ def ms_ssim(
     _check_window(win_size, sigma, k1, k2, "ms_ssim")
     min_size = ms_ssim_min_size(scales, win_size)
     with no_autocast(x):
+        setup = _SSIMSetup(win_size=win_size, sigma=sigma, k1=k1, k2=k2, gray=gray)
         data_range, x, y = _ssim_setup(
-            x, y, data_range, win_size, sigma, k1, k2, gray, False, "valid", "replicate",
-            "ms_ssim", min_size=min_size,
-        )  # fmt: skip
-        kernel = gaussian_taps(win_size, sigma)
-        c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+            x, y, data_range, setup=setup, metric="ms_ssim", min_size=min_size
+        )
+        kernel = setup.kernel()
+        c1, c2 = setup.constants(data_range)
         out = None
         for j in range(scales):
             lum, cs = _lcs_maps(x, y, kernel, c1, c2)
@@ -542,13 +570,14 @@ def ms_ssim_map(
     w = _ms_ssim_weights(scales, weights, "ms_ssim_map")
     check_choice(negative, "negative", ("relu", "clamp", "normalize"), "ms_ssim_map")
     with no_autocast(x):
+        setup = _SSIMSetup(win_size=win_size, sigma=sigma, k1=k1, k2=k2, gray=gray,
+                           padding="same", pad_mode=pad_mode)  # fmt: skip
         data_range, x, y = _ssim_setup(
-            x, y, data_range, win_size, sigma, k1, k2, gray, False, "same", pad_mode,
-            "ms_ssim_map", min_size=2 ** (scales - 1),
-        )  # fmt: skip
+            x, y, data_range, setup=setup, metric="ms_ssim_map", min_size=2 ** (scales - 1)
+        )
         size = tuple(x.shape[-2:])
-        kernel = gaussian_taps(win_size, sigma)
-        c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+        kernel = setup.kernel()
+        c1, c2 = setup.constants(data_range)
         out = None
         for j in range(scales):
             lum, cs = _lcs_maps(x, y, kernel, c1, c2, "same", pad_mode)

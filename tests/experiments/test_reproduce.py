@@ -33,7 +33,7 @@ def test_registry_lists_and_rejects():
 def test_table_writers_keep_nulls_with_reasons(tmp_path):
     exp = get_experiment("qagan-cifar10")()
     ctx = ExperimentContext(out=tmp_path, budget="smoke")
-    rows = exp.rows()
+    rows = exp.rows(ctx)
     rows[0].ours = {"IS": Cell(None, reason="no weights"), "FID": Cell(float("nan")),
                     "SWD": Cell(12.5, std=0.5)}  # fmt: skip
     table = table_json(exp, ctx, rows, {"n": 1})

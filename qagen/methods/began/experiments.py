@@ -156,7 +156,7 @@ class BEGANTable2(Experiment):
             "the last checkpoint and of as many real training images (Odena et al. 2017)",
         }
 
-    def rows(self) -> list[Row]:
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
         out = []
         for label in _labels():
             p = _PAPER[label]

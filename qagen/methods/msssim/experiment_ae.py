@@ -104,7 +104,7 @@ class MSSSIMAutoencoder(Experiment):
             for _label, name, loss in _ROWS
         ]  # fmt: skip
 
-    def rows(self) -> list[Row]:
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
         return [
             Row(label, paper={"identity_error": p[0], "azimuth": p[1], "elevation": p[2],
                               "PSNR": None, "MS-SSIM": None}, runs=[name])

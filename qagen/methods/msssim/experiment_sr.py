@@ -108,7 +108,7 @@ class MSSSIMSuperResolution(Experiment):
             ))  # fmt: skip
         return specs
 
-    def rows(self) -> list[Row]:
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
         out = []
         for name, (psnr, ssim) in _PAPER.items():
             note = "the poster prints 'SET4'" if name == "Set14" else ""
@@ -116,9 +116,12 @@ class MSSSIMSuperResolution(Experiment):
                            runs=[m[1] for m in _MODELS], note=note))  # fmt: skip
             out.append(Row(f"{name} SSIM", paper=dict(zip(self.columns, ssim, strict=True)),
                            runs=[m[1] for m in _MODELS], note=note))  # fmt: skip
-        for what in ("PSNR", "SSIM"):
-            out.append(Row(f"builtin {what}", paper={c: None for c in self.columns},
-                           runs=[m[1] for m in _MODELS]))  # fmt: skip
+        labels = dict.fromkeys(_set_label(k) for k in ctx.eval_data)
+        extra = [k for k in labels if k not in _PAPER and k != "builtin"]
+        for label in ("builtin", *extra):  # the built-in set, then other --eval-data sets
+            for what in ("PSNR", "SSIM"):
+                out.append(Row(f"{label} {what}", paper={c: None for c in self.columns},
+                               runs=[m[1] for m in _MODELS]))  # fmt: skip
         return out
 
     # -- evaluation
@@ -154,12 +157,7 @@ class MSSSIMSuperResolution(Experiment):
             res = evaluate_sr(images, nets, scale=4)
             record[label] = {"psnr": res.psnr, "ssim": res.ssim, "per_image": res.per_image}
             for what, values in (("PSNR", res.psnr), ("SSIM", res.ssim)):
-                key = f"{label} {what}"
-                if key not in by_label:
-                    by_label[key] = Row(key, paper={c: None for c in self.columns},
-                                        runs=[m[1] for m in _MODELS])  # fmt: skip
-                    rows.append(by_label[key])
-                row = by_label[key]
+                row = by_label[f"{label} {what}"]
                 row.ours = {c: Cell(values[c], n=len(images)) if c in values
                             else Cell(None, reason=missing.get(c, "not evaluated"))
                             for c in self.columns}  # fmt: skip

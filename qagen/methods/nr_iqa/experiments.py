@@ -233,7 +233,7 @@ class _NRIQATable(Experiment):
                                  max_minutes=b["max_minutes"], expected_seconds=b["expected_s"]))  # fmt: skip
         return specs
 
-    def rows(self) -> list[Row]:
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
         out = [Row(label=_OURS, paper={c: None for c in self.columns})]
         for label, values in self.paper_rows.items():
             out.append(Row(label=label, paper=dict(zip(self.columns, values, strict=True))))

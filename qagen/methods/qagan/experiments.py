@@ -17,6 +17,7 @@ from qagen.experiments.base import (
     ExperimentContext,
     Row,
     RunSpec,
+    cell_from_record,
     register_experiment,
 )
 
@@ -111,7 +112,7 @@ class QAGANCifar10(Experiment):
             ))  # fmt: skip
         return specs
 
-    def rows(self) -> list[Row]:
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
         out = []
         for label, name, *_ in _ROWS:
             is_v, is_s, fid_v, fid_s = _PAPER[label]
@@ -120,8 +121,6 @@ class QAGANCifar10(Experiment):
         return out
 
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
-        from qagen.experiments.runner import cell_from_record
-
         n = self._budget(ctx)["n_samples"]
         for row in rows:
             name = row.runs[0]

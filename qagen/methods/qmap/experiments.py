@@ -115,7 +115,7 @@ class QMapTable1(Experiment):
                                  max_minutes=b["max_minutes"], expected_seconds=b["expected_s"]))  # fmt: skip
         return specs
 
-    def rows(self) -> list[Row]:
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
         from qagen.methods.qmap.recipes import PAPER_TABLE1
 
         out = []

@@ -98,7 +98,7 @@ class QMFTable3(Experiment):
         return [RunSpec(name="qmf", recipe="qmf", preset=b["preset"], data=data, overrides=sets,
                         max_steps=b["max_steps"], expected_seconds=b["expected_s"])]  # fmt: skip
 
-    def rows(self) -> list[Row]:
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
         out = []
         for label, (fid, fsim, is_) in PAPER.items():
             out.append(Row(label=label, paper={"FID": fid, "FSIM": fsim, "IS": is_},

@@ -22,6 +22,7 @@ from qagen.experiments.base import (
     ExperimentContext,
     Row,
     RunSpec,
+    cell_from_record,
     register_experiment,
 )
 
@@ -159,41 +160,45 @@ class QMFTable4(Experiment):
                 ))  # fmt: skip
         return specs
 
-    def rows(self, data: str | None = None) -> list[Row]:
-        fam = family(data)
+    def rows(self, ctx: ExperimentContext) -> list[Row]:
+        fam = family(ctx.data)
+        seeds = self._budget(ctx)["seeds"]
         out = []
-        for label, _key in ROWS:
+        for label, key in ROWS:
             fid, fid_s, is_, is_s = PAPER[fam][label]
             out.append(Row(label=label, paper={"FID": fid, "IS": is_, "SWD": None, "NIQE": None},
-                           paper_std={"FID": fid_s, "IS": is_s}, runs=[]))  # fmt: skip
+                           paper_std={"FID": fid_s, "IS": is_s},
+                           runs=[f"{key}-s{s}" for s in seeds]))  # fmt: skip
         return out
 
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
-        from qagen.experiments.runner import cell_from_record
-
         b = self._budget(ctx)
-        fam_rows = {r.label: r for r in self.rows(ctx.data)}
-        keys = dict(ROWS)
+        # the real-vs-real SWD scale depends only on the reference set: computed once, with the
+        # first run, and noted in every row
+        first = f"{ROWS[0][1]}-s{b['seeds'][0]}"
+        records: dict[str, dict] = {}
+        for name in (n for row in rows for n in row.runs):
+            if ctx.status.get(name, "finished") == "finished":
+                records[name] = ctx.evaluate(name, ["fid", "is", "swd", "niqe"],
+                                             n_samples=b["n_samples"], swd_baseline=name == first)  # fmt: skip
+        scales = []
+        for rec in records.values():
+            sv = ((rec.get("swd") or {}).get("real_vs_real") or {}).get("average")
+            if isinstance(sv, (int, float)):
+                scales.append(float(sv))
+        swd_scale = statistics.fmean(scales) if scales else None
         for row in rows:
-            paper = fam_rows[row.label]
-            row.paper, row.paper_std = paper.paper, paper.paper_std
-            names = [f"{keys[row.label]}-s{s}" for s in b["seeds"]]
-            row.runs = names
             per_col: dict[str, list[Cell]] = {c: [] for c in self.columns}
             real_niqe: list[float] = []
-            swd_scale: list[float] = []
             failed = []
-            for name in names:
-                status = ctx.status.get(name, "finished")
-                if status != "finished":
+            for name in row.runs:
+                if name not in records:
+                    status = ctx.status.get(name, "finished")
                     failed.append(f"{name}: {status}")
                     for c in self.columns:
                         per_col[c].append(Cell(None, reason=status))
                     continue
-                # the real-vs-real SWD scale depends only on the reference set: once (first run)
-                first = name == f"{ROWS[0][1]}-s{b['seeds'][0]}"
-                rec = ctx.evaluate(name, ["fid", "is", "swd", "niqe"], n_samples=b["n_samples"],
-                                   swd_baseline=first)  # fmt: skip
+                rec = records[name]
                 per_col["FID"].append(cell_from_record(rec.get("fid")))
                 per_col["IS"].append(cell_from_record(rec.get("is")))
                 per_col["SWD"].append(cell_from_record(rec.get("swd"), keys=("average", "value")))
@@ -202,17 +207,12 @@ class QMFTable4(Experiment):
                 rv = (niqe.get("real") or {}).get("value")
                 if isinstance(rv, (int, float)):
                     real_niqe.append(float(rv))
-                sv = ((rec.get("swd") or {}).get("real_vs_real") or {}).get("average")
-                if isinstance(sv, (int, float)):
-                    swd_scale.append(float(sv))
             row.ours = {c: mean_std(per_col[c]) for c in self.columns}
-            notes = [f"{len(names) - len(failed)} of {len(names)} seeds"]
+            notes = [f"{len(row.runs) - len(failed)} of {len(row.runs)} seeds"]
             if real_niqe:
                 notes.append(f"NIQE of the real images: {statistics.fmean(real_niqe):.4g}")
-            if swd_scale:
-                self._swd_scale = statistics.fmean(swd_scale)
-            if getattr(self, "_swd_scale", None) is not None:
-                notes.append(f"SWD of real vs real images: {self._swd_scale:.4g}")
+            if swd_scale is not None:
+                notes.append(f"SWD of real vs real images: {swd_scale:.4g}")
             notes += failed
             row.note = "; ".join(notes)
         return rows

@@ -32,11 +32,11 @@ TABLE2 = {
 COLUMNS = ["l1_M", "l1_sigma", "gmsm_M", "gmsm_sigma", "chrom_M", "chrom_sigma"]
 
 
-def test_rows_hold_the_papers_table2():
+def test_rows_hold_the_papers_table2(tmp_path):
     assert "began-table2" in available_experiments()
     exp = get_experiment("began-table2")()
     assert list(exp.columns) == COLUMNS
-    rows = exp.rows()
+    rows = exp.rows(ExperimentContext(out=tmp_path, budget="smoke"))
     assert [r.label for r in rows] == [f"{i:02d}" for i in range(1, 13)]
     for r in rows:
         assert r.paper == dict(zip(COLUMNS, TABLE2[r.label], strict=True))

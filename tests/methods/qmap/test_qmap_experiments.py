@@ -20,7 +20,7 @@ def test_registered_with_the_papers_rows(tmp_path):
     names = available_experiments()
     assert {"qmap-table1", "nriqa-tid2008", "nriqa-live"} <= set(names)
     exp = get_experiment("qmap-table1")()
-    rows = exp.rows()
+    rows = exp.rows(ExperimentContext(out=tmp_path, budget="smoke"))
     assert [r.label for r in rows] == ["FCN", "DCNN", "U-Net", "U-Net32", "Densenet121-unet",
                                        "Resnet18-unet", "Resnet50-unet", "GAN(U-Net)"]  # fmt: skip
     assert rows[1].paper == {"type": "FCN", "params": 39_633_751, "epochs": 109,
@@ -35,7 +35,8 @@ def test_registered_with_the_papers_rows(tmp_path):
     assert full[2].preset == "qmap-unet" and full[2].overrides == ()
     tid = get_experiment("nriqa-tid2008")()
     assert len(tid.runs(ExperimentContext(out=tmp_path, budget="cpu"))) == 10
-    assert tid.rows()[0].label.startswith("CNN regressor") and len(tid.columns) == 13
+    tid_rows = tid.rows(ExperimentContext(out=tmp_path, budget="cpu"))
+    assert tid_rows[0].label.startswith("CNN regressor") and len(tid.columns) == 13
 
 
 def test_string_and_count_cells_in_the_tables():

@@ -73,7 +73,7 @@ def test_table4_paper_values_and_mean_std_over_seeds(tmp_path, data, fam):
 
     ctx.evaluator = fake_eval
     ctx.status = {"bl-s1": "failed: the loss became NaN or infinite (see metrics.csv)"}
-    rows = exp.evaluate(ctx, exp.rows())
+    rows = exp.evaluate(ctx, exp.rows(ctx))
     for r in rows:
         fid, is_ = TABLE4[fam][r.label]
         assert r.paper["FID"] == fid and r.paper["IS"] == is_ and r.paper["SWD"] is None
@@ -90,7 +90,7 @@ def test_table4_paper_values_and_mean_std_over_seeds(tmp_path, data, fam):
 
 def test_table3_rows_runs_and_paper_budget(tmp_path):
     exp = get_experiment("qmf-table3")()
-    rows = exp.rows()
+    rows = exp.rows(ExperimentContext(out=tmp_path, budget="cpu"))
     assert [r.label for r in rows] == ["BPGAN", "CGAN", "CAGAN", "WGAN", "QAGAN", "Ours"]
     assert rows[-1].paper == {"FID": 18.39, "FSIM": 83.40, "IS": 0.97}
     (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))
