@@ -37,6 +37,7 @@ from typing import Any
 __all__ = [
     "atomic_path",
     "dumps_json",
+    "fsync_dir",
     "json_safe",
     "not_finite_reason",
     "write_atomic",
@@ -71,7 +72,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """fsync a directory so that a rename in it survives a power failure (POSIX; a no-op
     where directories cannot be opened)."""
     try:
@@ -121,7 +122,7 @@ def write_atomic(
         _unlink_quietly(tmp)
         raise
     if fsync:
-        _fsync_dir(p.parent)
+        fsync_dir(p.parent)
     return p
 
 
@@ -148,7 +149,7 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterato
         _unlink_quietly(tmp)
         raise
     if fsync:
-        _fsync_dir(p.parent)
+        fsync_dir(p.parent)
 
 
 # --------------------------------------------------------------------------- JSON

@@ -11,7 +11,7 @@ The names below are imported on first use (``import qagen.data.databases`` loads
 
 from __future__ import annotations
 
-import importlib
+from qagen._lazy import lazy_exports
 
 _EXPORTS = {
     "build": ("build_dataset",),
@@ -21,15 +21,9 @@ _EXPORTS = {
                  "STL10Dataset"),
     "transforms": ("ImagePostprocess",),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_WHERE = {name: f"qagen.data.{module}" for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'qagen.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"qagen.data.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

@@ -27,7 +27,7 @@ does not load torch.
 
 from __future__ import annotations
 
-import importlib
+from qagen._lazy import lazy_exports
 
 _EXPORTS = {
     "bench": ("BenchResult", "MetricSpec", "bench_iqa", "bench_iqa_command"),
@@ -44,19 +44,9 @@ _EXPORTS = {
     "swd": ("SWDResult", "swd"),
     "texture": ("glcm_features", "gray_entropy", "hog_similarity"),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_WHERE = {name: f"qagen.eval.{module}" for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'qagen.eval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"qagen.eval.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

@@ -12,9 +12,9 @@ so ``qagen metrics`` lists the registry without importing torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from qagen._lazy import lazy_exports
 from qagen.iqa.registry import MetricInfo, available, get, register
 
 #: public name -> module that defines it (loaded on first attribute access)
@@ -58,17 +58,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'qagen.iqa' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from qagen.errors import InputError
-from qagen.files import atomic_path
+from qagen.files import atomic_path, fsync_dir
 from qagen.report.runfiles import list_checkpoints
 
 __all__ = [
@@ -91,19 +91,6 @@ def resolve_checkpoint(path: str | Path) -> Path | None:
     if p.is_dir():
         return latest_checkpoint(p / "checkpoints") or latest_checkpoint(p)
     return None
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
@@ -174,7 +161,7 @@ def abandon_after(run_dir: str | Path, step: int, extra: Iterable[str | Path] = 
     for name in ("metrics.csv", "config.toml"):
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, dest / name)
-    _fsync_dir(ckpt_dir)
+    fsync_dir(ckpt_dir)
     what = ", ".join(p.name for p in moved_ckpts)
     more = f" and {len(samples)} sample grid(s)" if samples else ""
     copied = (run_dir / "metrics.csv").is_file()
