@@ -288,7 +288,6 @@ DATA_SOURCES.add("builtin", _D + "builtin:BuiltinPhotoDataset", root="none")
 DATA_SOURCES.add("cifar10", _D + "standard:CIFAR10Dataset", root="required")
 DATA_SOURCES.add("stl10", _D + "standard:STL10Dataset", root="required")
 DATA_SOURCES.add("celeba", _D + "standard:CelebADataset", root="required")
-DATA_SOURCES.add("celeba-began", _D + "standard:CelebABEGANDataset", root="required")
 DATA_SOURCES.add("folder", _D + "folder:ImageFolderDataset", root="folder")
 
 NETWORKS.add("resnet", "qagen.gan.nets.resnet:NETWORK_PAIR")

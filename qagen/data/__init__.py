@@ -17,7 +17,7 @@ _EXPORTS = {
     "build": ("build_dataset",),
     "builtin": ("BUILTIN_PHOTOS", "HELD_OUT_PHOTOS", "BuiltinPhotoDataset"),
     "folder": ("IMAGE_EXTENSIONS", "ImageFolderDataset", "list_images"),
-    "standard": ("CelebABEGANDataset", "CelebADataset", "CIFAR10Dataset", "DatasetNotFoundError",
+    "standard": ("CelebADataset", "CIFAR10Dataset", "DatasetNotFoundError",
                  "STL10Dataset"),
     "transforms": ("ImagePostprocess",),
 }  # fmt: skip

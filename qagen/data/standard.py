@@ -41,7 +41,6 @@ __all__ = [
     "CIFAR10Dataset",
     "STL10Dataset",
     "CelebADataset",
-    "CelebABEGANDataset",
     "DatasetNotFoundError",
 ]
 
@@ -318,7 +317,7 @@ class CelebADataset(_Base):
     and resizes bicubic, i.e. ``crop_size=108``. ``split``: ``'train'`` (162,770), ``'valid'``
     (19,867), ``'test'`` (19,962) from ``list_eval_partition.txt``, or ``'all'`` (every JPEG in
     the folder; no partition file needed; what QAGAN uses). ``crop_box = (top, left, height,
-    width)`` crops that box instead of the centre square (see :class:`CelebABEGANDataset`).
+    width)`` crops that box instead of the centre square (see :class:`qagen.methods.began.data.CelebABEGANDataset`).
     """
 
     def __init__(
@@ -425,17 +424,3 @@ class CelebADataset(_Base):
                                 self.interpolation)  # fmt: skip
         crop = min(self.crop_size, img.shape[-2], img.shape[-1])
         return resize_uint8(center_crop(img, crop), self.resolution, self.interpolation)
-
-
-class CelebABEGANDataset(CelebADataset):
-    """CelebA cropped and resized as the BEGAN reference code (``carpedm20/BEGAN-tensorflow``
-    ``data_loader.py``, kept by the BEGAN-IQA authors' ``Tensorflow-ConnectorGraph``): the
-    128 x 128 box at row 50, column 25 of the 178 x 218 aligned images (the face, less
-    background than the centre 178 square), then nearest-neighbour resizing to the resolution
-    (TF1 ``resize_nearest_neighbor``: source pixel ``floor(i * 128 / R)``, as torch's
-    ``nearest``); at 128 px the crop is used as it is. Data spec ``celeba-began:ROOT``."""
-
-    def __init__(self, root: str | Path, split: str = "train", resolution: int = 64, **kwargs):
-        kwargs.setdefault("crop_box", (50, 25, 128, 128))
-        kwargs.setdefault("interpolation", "nearest")
-        super().__init__(root, split, resolution, **kwargs)

@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 
 from qagen.data import (
-    CelebABEGANDataset,
     CelebADataset,
     CIFAR10Dataset,
     DatasetNotFoundError,
@@ -197,21 +196,3 @@ def test_build_dataset_specs(cifar_root, stl_root):
         build_dataset("builtin:/x", 32)
     with pytest.raises(ValueError, match="split"):
         build_dataset(f"cifar10:{root}", 32, "valid")
-
-
-def test_celeba_began_crop_is_the_began_codes(tmp_path):
-    # celeba-began:ROOT: the 128 x 128 box at row 50, column 25, nearest-neighbour resize
-    # (TF1 resize_nearest_neighbor takes source pixel floor(i * 128 / R))
-    img_dir = tmp_path / "celeba" / "img_align_celeba"
-    img_dir.mkdir(parents=True)
-    arr = np.random.default_rng(1).integers(0, 256, size=(218, 178, 3), dtype=np.uint8)
-    Image.fromarray(arr).save(img_dir / "000001.jpg", quality=95)
-    with Image.open(img_dir / "000001.jpg") as im:
-        dec = torch.from_numpy(np.asarray(im.convert("RGB")).transpose(2, 0, 1).copy())
-    ds = build_dataset(f"celeba-began:{tmp_path}", 64, "all")
-    assert isinstance(ds, CelebABEGANDataset) and ds.crop_box == (50, 25, 128, 128)
-    box = dec[:, 50:178, 25:153]
-    assert torch.equal(ds.raw(0), box[:, ::2, ::2])
-    assert torch.equal(build_dataset(f"celeba-began:{tmp_path}", 128, "all").raw(0), box)
-    with pytest.raises(ValueError, match="crop_box"):
-        CelebADataset(tmp_path, "all", crop_box=(0, 0, 0, 10))
