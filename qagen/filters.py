@@ -19,7 +19,9 @@ never reads a tensor back from the device.
 
 ``path="auto"`` (default) follows a fixed rule (:func:`choose_path`): on the CPU the dense
 matrix for short axes (at most :data:`MATRIX_SHORT_LEN` pixels, or :data:`MATRIX_MAX_LEN` in a
-tensor of at most :data:`MATRIX_MAX_ELEMENTS` elements), else the slices (uniform operators) or
+tensor of at most :data:`MATRIX_MAX_ELEMENTS` elements, or of at least
+:data:`MATRIX_LARGE_ELEMENTS` elements for an operator of at least :data:`MATRIX_LARGE_TAPS`
+taps: SSIM's 11-tap window at large batches), else the slices (uniform operators) or
 the gather (non-uniform ones); on other devices the convolution (uniform) or the gather. The
 rule was measured against the cost model it replaced and against every forced path
 (``benchmarks/filter_paths.py``, docs/performance.md). :func:`filter_path` forces a path
@@ -59,6 +61,8 @@ from qagen.errors import InputError, InputTypeError
 
 __all__ = [
     "PAD_MODES",
+    "MATRIX_LARGE_ELEMENTS",
+    "MATRIX_LARGE_TAPS",
     "MATRIX_MAX_ELEMENTS",
     "MATRIX_MAX_LEN",
     "MATRIX_SHORT_LEN",
@@ -593,6 +597,11 @@ def _run(path: str, x: torch.Tensor, op, dim: int) -> torch.Tensor:
 MATRIX_SHORT_LEN = 32
 MATRIX_MAX_LEN = 64
 MATRIX_MAX_ELEMENTS = 2**18
+#: at MATRIX_MAX_LEN, long operators (SSIM's 11-tap window, VIFp's 17) on large tensors (batch
+#: >= 256 of 64 px images) also take the matrix: the slices pass over the tensor once per tap,
+#: which stops fitting in the cache (SSIM 64 px x1000 fwd+bwd: 394 ms matrix, 485 ms slices)
+MATRIX_LARGE_ELEMENTS = 2**22
+MATRIX_LARGE_TAPS = 11
 
 _FORCED: list[str] = []  # stack of filter_path() blocks
 
@@ -603,7 +612,8 @@ def choose_path(op, rest: int, device: torch.device | str = "cpu", last: bool = 
     Inside a :func:`filter_path` block, the forced path ("gather" for non-uniform operators
     when "slices" or "conv" is forced). Otherwise, on the CPU: "matrix" for short axes
     (``n_in <= MATRIX_SHORT_LEN``, or ``n_in <= MATRIX_MAX_LEN`` when the tensor has
-    ``rest * n_in <= MATRIX_MAX_ELEMENTS`` elements), else "slices" for uniform operators and
+    ``rest * n_in <= MATRIX_MAX_ELEMENTS`` elements, or at least ``MATRIX_LARGE_ELEMENTS`` with
+    ``n_taps >= MATRIX_LARGE_TAPS``), else "slices" for uniform operators and
     "gather" for non-uniform ones; on other devices: "conv" (uniform) or "gather". ``rest`` is
     the number of lines filtered (the product of the other dims); ``last`` (along the last dim)
     is accepted and unused.
@@ -612,8 +622,14 @@ def choose_path(op, rest: int, device: torch.device | str = "cpu", last: bool = 
         forced = _FORCED[-1]
         return "gather" if forced in ("slices", "conv") and not op.uniform else forced
     if torch.device(device).type == "cpu":
-        n = op.n_in
-        if n <= MATRIX_SHORT_LEN or (n <= MATRIX_MAX_LEN and rest * n <= MATRIX_MAX_ELEMENTS):
+        n, elements = op.n_in, rest * op.n_in
+        if n <= MATRIX_SHORT_LEN or (n <= MATRIX_MAX_LEN and elements <= MATRIX_MAX_ELEMENTS):
+            return "matrix"
+        if (
+            n <= MATRIX_MAX_LEN
+            and op.n_taps >= MATRIX_LARGE_TAPS
+            and elements >= MATRIX_LARGE_ELEMENTS
+        ):
             return "matrix"
         return "slices" if op.uniform else "gather"
     return "conv" if op.uniform else "gather"

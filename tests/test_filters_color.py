@@ -10,6 +10,7 @@ from scipy.signal import convolve2d
 
 from qagen.color import matlab_round, rgb_to_gray, round_ste
 from qagen.filters import (
+    MATRIX_LARGE_ELEMENTS,
     MATRIX_MAX_ELEMENTS,
     MATRIX_MAX_LEN,
     MATRIX_SHORT_LEN,
@@ -177,6 +178,11 @@ def test_fixed_rule_picks_the_dense_matrix_only_for_short_axes_on_the_cpu():
         assert choose_path(AxisOp(spec, n), rest=5 * n) == "matrix"
         assert choose_path(AxisOp(spec, n), rest=MATRIX_MAX_ELEMENTS // n) == "matrix"
         assert choose_path(AxisOp(spec, n), rest=MATRIX_MAX_ELEMENTS // n + 1) == "slices"
+        # large tensors: the matrix again for long operators (11 taps), not for short ones
+        big = -(-MATRIX_LARGE_ELEMENTS // n)
+        assert choose_path(AxisOp(spec, n), rest=big) == "matrix"
+        assert choose_path(AxisOp(spec, n), rest=big - 1) == "slices"
+        assert choose_path(AxisOp(gaussian_taps(7, 1.0), n), rest=big) == "slices"
     for n in (MATRIX_MAX_LEN + 1, 256, 1024, 16384):
         for rest in (1, 64 * n):
             assert choose_path(AxisOp(spec, n), rest=rest, device="cpu") == "slices"
