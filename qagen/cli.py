@@ -416,8 +416,9 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", default=d.checkpoint,
                    help="'last', a step number or a checkpoint file (default last)")  # fmt: skip
     e.add_argument("--generator", choices=("ema", "raw"), default=d.generator,
-                   help="the EMA copy (as the sample grids) or the raw weights (the QAGAN "
-                   "authors evaluated the raw generator); default ema")  # fmt: skip
+                   help="the raw weights (default; the QAGAN authors evaluated the raw "
+                   "generator) or the EMA copy, as the sample grids (an error for a run that "
+                   "keeps no EMA); EMA records go to eval.json as METRIC@ema")  # fmt: skip
     e.add_argument("--real", default=d.real, metavar="SPEC|DIR",
                    help="reference images: dataset spec or folder (default: the run's data)")  # fmt: skip
     e.add_argument("--reference-split", default=d.reference_split, metavar="SPLIT",

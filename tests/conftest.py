@@ -121,3 +121,22 @@ def random_inception(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
     torch.save(sd, path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _one_protocol_per_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``qagen reproduce`` in the suite must write a table whose columns each have one
+    evaluation protocol (issue 23): a smoke reproduction whose rows were evaluated differently
+    (an EMA generator against a raw one, other sample counts or splits) fails its test."""
+    import qagen.experiments.tables as tables
+
+    original = tables.write_outputs
+
+    def checked(exp, ctx, rows, specs):  # type: ignore[no-untyped-def]
+        table = original(exp, ctx, rows, specs)
+        mixed = table["protocol"].get("evaluation_mixed")
+        if mixed:
+            pytest.fail(f"{exp.name}: rows evaluated under different protocols: {mixed}")
+        return table
+
+    monkeypatch.setattr(tables, "write_outputs", checked)

@@ -119,8 +119,9 @@ class EvalOptions:
       FID/KID/IS are skipped (with the reason in ``eval.json``) when no Inception weights are
       found; named explicitly, they raise :class:`qagen.eval.InceptionWeightsError`.
     * ``n_samples`` images from checkpoint ``checkpoint`` (``"last"``, a step number or a file)
-      of the ``generator`` ``"ema"`` (the EMA copy, as the sample grids) or ``"raw"`` (the
-      trained weights; the QAGAN authors evaluated the raw generator at step 100,000), drawn
+      of the ``generator`` ``"raw"`` (default: the trained weights, which every run has; the
+      QAGAN authors evaluated the raw generator at step 100,000) or ``"ema"`` (the EMA copy, as
+      the sample grids; an error for a run that keeps no EMA, never a fallback), drawn
       with ``seed`` in batches of ``batch_size`` (batch-statistics generators depend on it).
 
     Real images (the reference):
@@ -155,7 +156,7 @@ class EvalOptions:
     metrics: str = "all"
     n_samples: int = 1000
     checkpoint: str = "last"
-    generator: str = "ema"
+    generator: str = "raw"
     real: Any = None
     reference_split: str | None = None
     inception_weights: str | None = None

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 import torch
 
+from qagen.errors import InputError
 from qagen.eval.fid import InceptionWeightsError, _library_versions, resolve_inception_weights
 from qagen.eval.generation import evaluate_images, write_eval_json
 from qagen.eval.niqe_set import niqe_set
@@ -44,7 +45,7 @@ from qagen.files import dumps_json
 from qagen.registry import EVALUATORS
 from qagen.report.runfiles import read_config
 
-__all__ = ["eval_command", "evaluate_run", "summary_lines"]
+__all__ = ["eval_command", "evaluate_run", "record_key", "summary_lines"]
 
 
 # ----------------------------------------------------------------------------- evaluate_run
@@ -99,6 +100,15 @@ def _check_weights(names: list[str], explicit: set[str], opts: EvalOptions, log:
     return {}
 
 
+def record_key(metric: str, generator: str = "raw") -> str:
+    """The key of a record in ``eval.json``: the metric's name for the raw generator, and
+    ``"<metric>@ema"`` for the EMA copy, so that both evaluations of one run are kept side by
+    side (each record's protocol also names its ``generator``)."""
+    if generator not in ("raw", "ema"):
+        raise InputError(f"generator must be 'raw' or 'ema', got {generator!r}")
+    return metric if generator == "raw" else f"{metric}@{generator}"
+
+
 def evaluate_run(
     run_dir: str | Path,
     options: EvalOptions | None = None,
@@ -135,7 +145,7 @@ def evaluate_run(
     names = [m for m in names if m not in skipped]
 
     restored = restore_run(run_dir, opts.checkpoint, device=opts.device)
-    use_ema = opts.generator == "ema" and restored.has_ema
+    use_ema = opts.generator == "ema"  # a run without an EMA raises in generate(): no fallback
     images = restored.generate(opts.n_samples, seed=opts.seed, ema=use_ema,
                                batch_size=opts.batch_size, progress=opts.progress)  # fmt: skip
     fake = torch.round(images * 255) / 255  # 8-bit, as a saved PNG (and every FID code)
@@ -162,10 +172,6 @@ def evaluate_run(
         "evaluated_at": when,
         "libraries": _library_versions(),
     }
-    if opts.generator == "ema" and not use_ema:
-        extra["generator_note"] = (
-            "EMA requested, but the checkpoint holds no EMA of the generator: raw weights"
-        )
     sha16 = extra["reference_content_sha256"][:16]
     reference_name = f"{ref.info['reference']}, {real_t.shape[0]} images (sha256 {sha16})"
     split = ref.info["reference_split"]
@@ -198,7 +204,8 @@ def evaluate_run(
     ordered.update(skipped)
     if write:
         path = run_dir / "eval.json"
-        write_eval_json({**_read_json(path), **ordered}, path)
+        keyed = {record_key(m, opts.generator): rec for m, rec in ordered.items()}
+        write_eval_json({**_read_json(path), **keyed}, path)
         with (run_dir / "eval_history.jsonl").open("a") as fh:
             for row in _history_rows(ordered, when):
                 fh.write(dumps_json(row, default=str) + "\n")

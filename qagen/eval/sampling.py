@@ -44,13 +44,14 @@ def sample_images(
     n: int,
     *,
     seed: int = 0,
-    ema: bool = True,
+    ema: bool | None = None,
     checkpoint: str | int = "last",
     device: str = "cpu",
     batch_size: int = 64,
 ) -> torch.Tensor:
     """``n`` images ``N x C x H x W`` in [0, 1] from ``run`` (a run directory or a
-    :class:`~qagen.train.restore.RestoredRun`); ``ema=False`` uses the raw weights."""
+    :class:`~qagen.train.restore.RestoredRun`); ``ema=False`` uses the raw weights, ``True`` the EMA copy (an error for a run that keeps
+    none), ``None`` the EMA copy when the run keeps one (as the sample grids)."""
     restored = _restored(run, checkpoint, device)
     return restored.generate(n, seed=seed, ema=ema, batch_size=batch_size)
 
@@ -96,7 +97,7 @@ def interpolation_images(
     k: int,
     *,
     seed: int = 0,
-    ema: bool = True,
+    ema: bool | None = None,
     checkpoint: str | int = "last",
     device: str = "cpu",
     batch_size: int = 64,
@@ -143,8 +144,8 @@ def sample_command(
     import math
 
     restored = _restored(Path(run_dir), checkpoint, device)
-    ema = not raw
-    which = "EMA" if ema and restored.has_ema else "raw"
+    ema = False if raw else None  # the grids' choice: the EMA copy when the run keeps one
+    which = "EMA" if ema is None and restored.has_ema else "raw"
     if interpolate is not None:
         rows = 8 if n is None else n
         images = interpolation_images(restored, rows, interpolate, seed=seed, ema=ema)

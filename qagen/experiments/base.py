@@ -22,11 +22,13 @@ __all__ = [
     "BUDGETS",
     "Cell",
     "Experiment",
+    "PROTOCOL_KEYS",
     "ExperimentContext",
     "Row",
     "RunSpec",
     "available_experiments",
     "cell_from_record",
+    "eval_protocol",
     "get_experiment",
     "record_is_reusable",
     "register_experiment",
@@ -69,16 +71,37 @@ class RunSpec:
         }  # fmt: skip
 
 
+#: The keys of an evaluation protocol that every row of one table column must share.
+PROTOCOL_KEYS = ("generator", "n", "reference_split")
+
+
+def eval_protocol(proto: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The :data:`PROTOCOL_KEYS` of an evaluation record's ``protocol``: ``generator`` (``raw``
+    or ``ema``), ``n`` (``n_fake``, else ``n``: how many images were scored) and
+    ``reference_split`` (else ``split``); ``None`` without a protocol."""
+    if not isinstance(proto, Mapping):
+        return None
+    n = proto.get("n_fake", proto.get("n"))
+    return {
+        "generator": proto.get("generator"),
+        "n": int(n) if isinstance(n, (int, float)) else n,
+        "reference_split": proto.get("reference_split", proto.get("split")),
+    }
+
+
 @dataclass(frozen=True)
 class Cell:
     """Our value of one cell: ``value`` (``None`` when it could not be computed, with
     ``reason``; a string for a descriptive column such as a model's type), an optional ``std``
-    (over seeds or splits) and ``n`` (how many)."""
+    (over seeds or splits), ``n`` (how many) and ``protocol``: the :func:`eval_protocol` of the
+    evaluation record the value came from (every measured cell carries one; the runner states
+    a column's protocol once, read from its cells, and flags a column whose rows differ)."""
 
     value: float | str | None
     std: float | None = None
     n: int | None = None
     reason: str | None = None
+    protocol: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.value is None and not self.reason:
@@ -211,7 +234,8 @@ def cell_from_record(
     if value is None:
         return Cell(None, reason=f"no finite {'/'.join(keys)} in the evaluation record")
     std = _finite(rec.get("std"))
-    return Cell(value * scale, std=None if std is None else std * scale)
+    return Cell(value * scale, std=None if std is None else std * scale,
+                protocol=eval_protocol(rec.get("protocol")))  # fmt: skip
 
 
 class Experiment:
@@ -231,6 +255,9 @@ class Experiment:
     description: ClassVar[str] = ""
     columns: ClassVar[tuple[str, ...]] = ()
     column_notes: ClassVar[Mapping[str, str]] = {}
+    #: Columns that describe a row (a model's type, its parameter count) rather than measure
+    #: it: their cells carry no evaluation protocol.
+    descriptive_columns: ClassVar[tuple[str, ...]] = ()
 
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
         """How our numbers are made at this budget (data, steps, samples, metric settings)."""

@@ -166,7 +166,8 @@ def evaluate_run(
 ) -> dict:
     """``{metric: record}`` for run ``name`` by the ordinary evaluation (``qagen eval``).
 
-    ``options`` are :class:`qagen.eval.options.EvalOptions` fields. Records already in the run's
+    ``options`` are :class:`qagen.eval.options.EvalOptions` fields (``generator="ema"`` for the EMA
+    copy: its records are ``METRIC@ema`` in ``eval.json``). Records already in the run's
     ``eval.json`` that :func:`qagen.experiments.base.record_is_reusable` accepts for this request
     (:func:`expected_protocol`) are reused; the others are computed (and merged into
     ``eval.json``). FID, KID and IS need ``ctx.inception_weights``: without them their records
@@ -174,6 +175,7 @@ def evaluate_run(
     """
     from qagen.eval.options import EvalOptions
     from qagen.eval.run import evaluate_run as _evaluate
+    from qagen.eval.run import record_key
 
     options.setdefault("progress", ctx.budget != "smoke")
     opts = EvalOptions(n_samples=n_samples, inception_weights=ctx.inception_weights,
@@ -182,7 +184,8 @@ def evaluate_run(
     todo = []
     for m in metrics:
         expect, require = expected_protocol(opts, m)
-        rec = None if opts.real is not None else ctx.cached_record(name, m, expect, require)
+        key = record_key(m, opts.generator)
+        rec = None if opts.real is not None else ctx.cached_record(name, key, expect, require)
         if rec is not None:
             out[m] = rec
         else:
@@ -339,6 +342,8 @@ def reproduce(
         from qagen.experiments.tables import write_outputs
 
         table = write_outputs(exp, ctx, rows, specs)
+    for problem in table["protocol"].get("evaluation_mixed", []):
+        print(f"qagen reproduce: warning: {problem}", file=log)
     print(
         f"qagen reproduce: wrote {out / 'table.md'}, table.csv, table.json, report.html", file=log
     )

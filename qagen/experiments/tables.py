@@ -115,6 +115,14 @@ def table_markdown(table: dict[str, Any]) -> str:
             cells.append(_num(r["paper"].get(c), r["paper_std"].get(c)))
         cells.append(r["note"].replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
+    if table["protocol"].get("evaluation_mixed"):
+        lines += [
+            "",
+            "**Warning: rows of one column were evaluated under different protocols; "
+            "they do not compare:**",
+            "",
+        ]
+        lines += [f"- {p}" for p in table["protocol"]["evaluation_mixed"]]
     lines += ["", "## Protocol", ""]
     lines += [f"- {k}: {json.dumps(v, default=str)}" for k, v in table["protocol"].items()]
     return "\n".join(lines) + "\n"
@@ -229,9 +237,14 @@ def write_outputs(
     exp: Experiment, ctx: ExperimentContext, rows: Sequence[Row], specs: Sequence[RunSpec]
 ) -> dict[str, Any]:
     """Write ``table.json``, ``table.csv``, ``table.md`` and ``report.html``; return the table."""
+    from qagen.experiments.protocol import evaluation_protocol
     from qagen.report import write_page
 
-    table = table_json(exp, ctx, rows, exp.protocol(ctx))
+    protocol = dict(exp.protocol(ctx))
+    protocol["evaluation"], problems = evaluation_protocol(exp, rows)
+    if problems:  # shown in every output, never dropped: these rows do not compare
+        protocol["evaluation_mixed"] = problems
+    table = table_json(exp, ctx, rows, protocol)
     out = ctx.out
     write_json_atomic(out / "table.json", table, indent=2)
     _write_text(out / "table.csv", table_csv(table))

@@ -153,7 +153,7 @@ class RestoredRun:
         n: int,
         *,
         seed: int | None = 0,
-        ema: bool = True,
+        ema: bool | None = None,
         batch_size: int = 64,
         key: str | None = None,
         inputs: Any = None,
@@ -161,8 +161,10 @@ class RestoredRun:
     ) -> torch.Tensor:
         """``n`` images ``N x C x H x W`` (float32, CPU, clamped to [0, 1]) from the generator.
 
-        * ``ema``: the EMA copies (as the trainer's sample grids use them); ``False`` (or a run
-          without EMA): the raw weights. Check :attr:`has_ema` to know which one ran.
+        * ``ema``: ``True`` the EMA copies (an :class:`InputError` naming the run when it keeps
+          none: never a silent fallback); ``False`` the raw weights; ``None`` (default) as the
+          trainer's sample grids: the EMA copies when the run keeps them, else the raw weights
+          (for pictures; evaluations name the generator they want).
         * Inputs: ``inputs`` when given, else :meth:`sample_inputs` ``(n, seed)``
           (``seed=None``: the trainer's fixed grid inputs, so ``generate(train.n_samples,
           seed=None)`` reproduces the newest sample grid).
@@ -184,7 +186,13 @@ class RestoredRun:
             )
         inputs = to_device(inputs, self.device)
         total = min(_count(inputs) or n, n)
-        modules = self.ema if ema else {}
+        if ema and not self.has_ema:
+            raise InputError(
+                f"run {self.run_dir}: the checkpoint holds no EMA of the generator "
+                f"(train.ema_decay = {self.run.train.ema_decay}); use the raw generator "
+                "(qagen eval --generator raw)"
+            )
+        modules = self.ema if (ema or (ema is None and self.has_ema)) else {}
         out = []
         starts = range(0, total, batch_size)
         if progress:

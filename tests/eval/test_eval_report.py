@@ -165,7 +165,7 @@ def test_report_of_a_trained_and_evaluated_run(run: Path) -> None:
     assert "reference_content_sha256" in cells and "protocol of swd" in text
     # the explanations: direction, per image vs pooled, held-out split, EMA vs raw
     assert "Why per image and pooled disagree." in text and "lower" in cells
-    assert "split while the run trained on" in text and "--generator raw" in text
+    assert "split while the run trained on" in text and "--generator ema" in text
     # summary: recipe, hyper-parameters, last logged values
     assert "eval-toy" in cells and "z_dim" in cells and "lr" in cells
     rows = read_metrics_csv(run / "metrics.csv")

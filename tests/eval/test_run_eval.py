@@ -161,7 +161,7 @@ def toy_run(toy_run_master: Path, tmp_path: Path) -> Path:
     return dst
 
 
-def _expected_fake(run: Path, n: int, seed: int = 0, ema: bool = True) -> torch.Tensor:
+def _expected_fake(run: Path, n: int, seed: int = 0, ema: bool = False) -> torch.Tensor:
     """The generator output recomputed from the checkpoint with a fresh network."""
     ck = torch.load(run / "checkpoints" / "step_00000004.pt", weights_only=True)
     g = _generator(Z)
@@ -244,7 +244,10 @@ def test_sampling_follows_the_checkpoint(toy_run: Path) -> None:
     restored = restore_run(toy_run)
     assert restored.step == 4 and restored.has_ema
     got = restored.generate(20, seed=3, batch_size=8)
-    torch.testing.assert_close(got, _expected_fake(toy_run, 20, seed=3), atol=1e-6, rtol=0)
+    # default (as the sample grids): the EMA copy when the run keeps one
+    torch.testing.assert_close(
+        got, _expected_fake(toy_run, 20, seed=3, ema=True), atol=1e-6, rtol=0
+    )
     raw = restored.generate(20, seed=3, ema=False)
     torch.testing.assert_close(
         raw, _expected_fake(toy_run, 20, seed=3, ema=False), atol=1e-6, rtol=0
@@ -272,7 +275,7 @@ def test_evaluate_run_writes_eval_json(toy_run: Path) -> None:
     for rec in data.values():
         p = rec["protocol"]
         assert p["checkpoint_step"] == 4 and p["checkpoint_file"] == "step_00000004.pt"
-        assert p["generator"] == "ema" and p["checkpoint"] == "last" and p["recipe"] == "eval-toy"
+        assert p["generator"] == "raw" and p["checkpoint"] == "last" and p["recipe"] == "eval-toy"
         assert p["n_fake"] == N_TEST and p["n_real"] == N_TEST
         assert p["reference_split"] == "test" and p["sample_seed"] == 0
         assert p["libraries"]["torch"] == torch.__version__
@@ -390,7 +393,7 @@ def test_fid_kid_is_end_to_end(
         p = data["fid"]["protocol"]
         assert p["weights_sha256"] == hashlib.sha256(random_inception.read_bytes()).hexdigest()
         assert p["weights_verified"] is False and "75x75" in p["resizer"]
-        assert p["checkpoint_step"] == 4 and p["generator"] == "ema"
+        assert p["checkpoint_step"] == 4 and p["generator"] == "raw"
         assert p["n_fake"] == 12 and p["n_real"] == 12 and p["reference_split"] == "test"
         assert data["kid"]["protocol"]["kid_subset_size"] == 12
         assert data["is"]["protocol"]["isc_splits"] == 10
@@ -407,13 +410,13 @@ def test_eval_command(toy_run: Path, capsys: pytest.CaptureFixture) -> None:
     opts = EvalOptions(metrics="swd,glcm", n_samples=8)  # progress on (the default)
     assert eval_command(toy_run, opts, stream=out) == 0
     text = out.getvalue()
-    assert "eval-toy step 4 (ema generator)" in text and "swd " in text and "glcm" in text
+    assert "eval-toy step 4 (raw generator)" in text and "swd " in text and "glcm" in text
     assert "lower is better; real vs real" in text
     assert f"wrote {toy_run / 'eval.json'}" in text
     assert not (toy_run / "report.html").exists()  # no hidden report any more
     # a progress bar per stage on stderr, each with its name
     err = capsys.readouterr().err
-    for stage in ("sampling the EMA generator", "reading the real images",
+    for stage in ("sampling the raw generator", "reading the real images",
                   "SWD descriptors of the generated images", "GLCM of the real images"):  # fmt: skip
         assert stage in err, stage
     # qagen eval --report: the report too, explicitly
@@ -460,3 +463,38 @@ def test_generator_and_reference_split_are_recorded(toy_run: Path) -> None:
     res = evaluate_run(toy_run, opts.replace(n_samples=20, reference_split=None), write=False)
     assert res["swd"]["protocol"]["reference_split"] == "test"
     assert "[train]" in res["swd"]["real_vs_real"]["second_set"]
+
+
+def test_ema_records_sit_beside_the_raw_ones(toy_run: Path) -> None:
+    """--generator ema scores the EMA copy and keeps its record as METRIC@ema beside the raw
+    one (issue 23: one run, both generators, never overwriting each other)."""
+    kw = {"metrics": "swd", "n_samples": 8, "swd_kwargs": {"patches_per_image": 16},
+          "progress": False, "swd_baseline": False}  # fmt: skip
+    raw = evaluate_run(toy_run, **kw)
+    ema = evaluate_run(toy_run, generator="ema", **kw)
+    data = json.loads((toy_run / "eval.json").read_text())
+    assert set(data) == {"swd", "swd@ema"}
+    assert data["swd"]["protocol"]["generator"] == "raw"
+    assert data["swd@ema"]["protocol"]["generator"] == "ema"
+    assert data["swd"]["average"] == raw["swd"]["average"] != ema["swd"]["average"]
+    idx = torch.randperm(N_TEST, generator=torch.Generator().manual_seed(0))[:8]
+    real = _real_test(toy_run)[idx]  # the 8 real images the evaluation draws with seed 0
+    direct = swd(_q(_expected_fake(toy_run, 8, ema=True)), real, patches_per_image=16)
+    assert data["swd@ema"]["average"] == pytest.approx(direct.average, rel=1e-9)
+
+
+def test_ema_of_a_run_without_one_is_an_error(tmp_path: Path, toy_run: Path, capsys) -> None:
+    """No silent fallback to the raw weights: --generator ema on a run that keeps no EMA exits 2
+    naming the run, and nothing is written."""
+    from qagen.cli import main
+
+    ck = toy_run / "checkpoints" / "step_00000004.pt"
+    state = torch.load(ck, weights_only=True)
+    state["ema"] = {}
+    torch.save(state, ck)
+    with pytest.raises(InputError, match=f"run {toy_run}: the checkpoint holds no EMA"):
+        restore_run(toy_run).generate(4, ema=True)
+    assert restore_run(toy_run).generate(4).shape[0] == 4  # pictures: the raw weights
+    rc = main(["eval", str(toy_run), "--metrics", "swd", "--n-samples", "4", "--generator", "ema"])
+    assert rc == 2 and "holds no EMA" in capsys.readouterr().err
+    assert not (toy_run / "eval.json").exists()

@@ -27,7 +27,7 @@ def test_record_is_reusable_step_skip_expect_require():
 def test_expected_protocol_pins_what_changes_the_numbers():
     opts = EvalOptions(n_samples=32, swd_baseline=False)
     expect, require = expected_protocol(opts, "swd")
-    assert expect == {"n_fake": 32, "checkpoint": "last", "generator_requested": "ema",
+    assert expect == {"n_fake": 32, "checkpoint": "last", "generator_requested": "raw",
                       "sample_seed": 0, "sample_batch_size": 64}  # fmt: skip
     assert require == ()
     assert expected_protocol(opts.replace(swd_baseline=True), "swd")[1] == ("real_vs_real",)

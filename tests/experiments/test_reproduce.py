@@ -38,9 +38,11 @@ def test_table_writers_keep_nulls_with_reasons(tmp_path):
                     "SWD": Cell(12.5, std=0.5)}  # fmt: skip
     table = table_json(exp, ctx, rows, {"n": 1})
     r0 = table["rows"][0]
-    assert r0["ours"] == {"IS": None, "FID": None, "SWD": 12.5} and r0["ours_std"] == {"SWD": 0.5}
+    ema_cols = {"IS (EMA)": None, "FID (EMA)": None, "SWD (EMA)": None}
+    assert r0["ours"] == {"IS": None, "FID": None, "SWD": 12.5, **ema_cols}
+    assert r0["ours_std"] == {"SWD": 0.5}
     assert "IS: no weights" in r0["note"] and "FID: not finite: nan" in r0["note"]
-    assert table["rows"][1]["ours"] == {"IS": None, "FID": None, "SWD": None}  # never filled in
+    assert table["rows"][1]["ours"] == {"IS": None, "FID": None, "SWD": None, **ema_cols}
     json.dumps(table, allow_nan=False)  # strict JSON
     lines = list(csv.DictReader(io.StringIO(table_csv(table))))
     assert (
@@ -49,7 +51,7 @@ def test_table_writers_keep_nulls_with_reasons(tmp_path):
         and lines[0]["IS_paper"] == "7.86"
     )
     md = table_markdown(table)
-    assert "| WGAN-GP | — | 7.86 ± 0.1 | — | 40.2 | 12.5 ± 0.5 | — |" in md
+    assert "| WGAN-GP | — | 7.86 ± 0.1 | — | 40.2 | 12.5 ± 0.5 | — | — | — | — | — | — | — |" in md
 
 
 def _checkpoints(run_dir):
@@ -75,14 +77,24 @@ def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
         assert (out / name).is_file(), name
     table = json.loads((out / "table.json").read_text())
     assert table["experiment"] == "qagan-cifar10" and table["budget"] == "smoke"
-    assert table["columns"] == ["IS", "FID", "SWD"]
+    assert table["columns"] == ["IS", "FID", "SWD", "IS (EMA)", "FID (EMA)", "SWD (EMA)"]
+    # issue 23: the paper's columns score the raw generator of every row, the EMA columns the
+    # EMA copy (WGAN-GP's too); the protocol is read from the records, one per column group
+    ev = table["protocol"]["evaluation"]
+    assert ev == {
+        "SWD": {"generator": "raw", "n": 64, "reference_split": "test"},
+        "SWD (EMA)": {"generator": "ema", "n": 64, "reference_split": "test"},
+    }
+    assert "evaluation_mixed" not in table["protocol"] and "generator" not in table["protocol"]
     assert [r["label"] for r in table["rows"]] == list(SLIDES)
     for r in table["rows"]:
         is_v, is_s, fid_v, fid_s = SLIDES[r["label"]]
-        assert r["paper"] == {"IS": is_v, "FID": fid_v, "SWD": None}
+        assert r["paper"] == {"IS": is_v, "FID": fid_v, "SWD": None, "IS (EMA)": None,
+                              "FID (EMA)": None, "SWD (EMA)": None}  # fmt: skip
         assert r["ours"]["IS"] is None and r["ours"]["FID"] is None  # no Inception weights
         assert "Inception weights" in r["note"]
         assert math.isfinite(r["ours"]["SWD"]) and r["ours"]["SWD"] > 0
+        assert math.isfinite(r["ours"]["SWD (EMA)"]) and r["ours"]["SWD (EMA)"] != r["ours"]["SWD"]
     html = (out / "report.html").read_text()
     assert "W^{-3/2,2} Banach WGAN" in html and "data:image/png;base64," in html
 

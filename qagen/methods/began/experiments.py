@@ -183,7 +183,12 @@ class BEGANTable2(Experiment):
             except (FileNotFoundError, ValueError) as err:
                 row.ours = {c: Cell(None, reason=f"no statistics: {err}") for c in self.columns}
                 continue
-            row.ours = {c: _cell(stats["table2"].get(c)) for c in self.columns}
+            proto = {
+                "generator": "raw",
+                "n": "every logged training step (mean)",
+                "reference_split": f"{self._split(run_dir)} (the images D reconstructs)",
+            }
+            row.ours = {c: _cell(stats["table2"].get(c), proto) for c in self.columns}
             parts = [f"{stats['last_step']} steps"]
             last = stats["table2_last"]
             if all(last.get(f"{d}_M") is not None for d in ("l1", "gmsm", "chrom")):
@@ -203,6 +208,13 @@ class BEGANTable2(Experiment):
             if ctx.budget != "smoke":  # the run's own page: Figures 3-6, diversity, Table 2
                 write_report(run_dir, device=ctx.device)
         return rows
+
+    @staticmethod
+    def _split(run_dir: Any) -> str:
+        from qagen.report.runfiles import read_config
+
+        data = read_config(run_dir).get("data") or {}
+        return str(data.get("split") or "train")
 
     def report_sections(self, ctx: ExperimentContext, rows: list[Row]) -> list[Any]:
         """BEGAN-IQA Figure 6's comparison: M_global of models 11 and 12 (and every run's,
@@ -243,7 +255,7 @@ class BEGANTable2(Experiment):
                                                           alt="M_global of every run")])]  # fmt: skip
 
 
-def _cell(value: Any) -> Cell:
+def _cell(value: Any, protocol: dict[str, Any]) -> Cell:
     if value is None:
         return Cell(None, reason="the distance was not logged")
-    return Cell(float(value))
+    return Cell(float(value), protocol=protocol)

@@ -140,7 +140,9 @@ class MSSSIMAutoencoder(Experiment):
             psnr = float((-10 * torch.log10(mse.clamp_min(1e-12))).mean())
             k = max(1, auto_msssim_scales(xte.shape[-1]))
             msv = float(ms_ssim(rec.double(), xte.double(), 1.0, scales=k).mean())
-            cells = {"PSNR": Cell(psnr, n=len(xte)), "MS-SSIM": Cell(msv, n=len(xte))}
+            proto = {"generator": "raw", "n": len(xte), "reference_split": "test"}
+            cells = {"PSNR": Cell(psnr, n=len(xte), protocol=proto),
+                     "MS-SSIM": Cell(msv, n=len(xte), protocol=proto)}  # fmt: skip
             labels_tr, labels_te = (
                 getattr(train_ds, "labels", None),
                 getattr(test_ds, "labels", None),
@@ -155,10 +157,11 @@ class MSSSIMAutoencoder(Experiment):
                 ctr, cte = _encode(net, xtr), _encode(net, xte)
                 sc = svm_code_scores(ctr, labels_tr, cte, labels_te,
                                      c_grid=_BUDGET[ctx.budget]["c_grid"])  # fmt: skip
+                svm = {"generator": "raw", "n": sc.n_test, "reference_split": "test"}
                 cells.update({
-                    "identity_error": Cell(sc.identity_error, n=sc.n_test),
-                    "azimuth": Cell(sc.azimuth_mse, n=sc.n_test),
-                    "elevation": Cell(sc.elevation_mse, n=sc.n_test),
+                    "identity_error": Cell(sc.identity_error, n=sc.n_test, protocol=svm),
+                    "azimuth": Cell(sc.azimuth_mse, n=sc.n_test, protocol=svm),
+                    "elevation": Cell(sc.elevation_mse, n=sc.n_test, protocol=svm),
                 })  # fmt: skip
                 record[row.label] = sc.to_dict()
                 row.note = (f"RMSE azimuth {sc.azimuth_rmse:.1f} deg, elevation "

@@ -67,10 +67,12 @@ def evaluate_translation(
     inception_weights: str | None = None,
     batch_size: int = 32,
     cache: bool = True,
+    generator: str = "raw",
 ) -> dict[str, Any]:
     """FSIM of a QMF image-to-image run's outputs on ``n`` items of ``split`` (module
     docstring) and, with ``metrics`` (``"fid"``, ``"kid"``, ``"is"``), the Inception metrics of
-    the outputs against the references (needs ``inception_weights``). The items are the first
+    the outputs against the references (needs ``inception_weights``). ``generator``: ``"raw"``
+    (the paper keeps no EMA) or ``"ema"`` (an error for a run without one). The items are the first
     ``n`` of ``randperm`` seeded with ``seed``. Returns ``{"fsim", "fsim_source",
     "fsim_untrained", <metrics>, "protocol"}``; raises :class:`InputError` for a run that is not
     an image-to-image QMF run."""
@@ -90,8 +92,12 @@ def evaluate_translation(
             f"{run_dir} is not an image-to-image qmf run (recipe {restored.run.recipe!r}, mode "
             f"{getattr(recipe, 'mode', None)!r})"
         )
+    if generator not in ("raw", "ema"):
+        raise InputError(f"generator must be 'raw' or 'ema', got {generator!r}")
+    if generator == "ema" and "G" not in restored.ema:
+        raise InputError(f"run {run_dir} keeps no EMA of its generator: use generator='raw'")
     key = {"step": restored.step, "n": int(n), "split": split, "seed": int(seed),
-           "metrics": sorted(metrics)}  # fmt: skip
+           "metrics": sorted(metrics), "generator": generator}  # fmt: skip
     path = run_dir / "eval_translation.json"
     if cache and path.is_file():
         try:
@@ -106,7 +112,7 @@ def evaluate_translation(
     gen = torch.Generator().manual_seed(int(seed))
     idx = torch.randperm(len(ds), generator=gen)[: int(n)].tolist()
     inputs = recipe.inputs_from_items([ds[i] for i in idx], gen)
-    g = restored.ema.get("G", unwrap(recipe.G))
+    g = restored.ema["G"] if generator == "ema" else unwrap(recipe.G)
     out = _q8(_outputs(recipe, g, inputs, batch_size))
     ref, src = _q8(inputs["target"]), _q8(inputs["source"])
     with preserved_rng(restored.device):
@@ -133,7 +139,7 @@ def evaluate_translation(
         result.update({k: v.to_dict() for k, v in scores.items()})
     result["protocol"] = {
         "key": key, "run_dir": str(run_dir), "checkpoint_step": restored.step,
-        "generator": "ema" if "G" in restored.ema else "raw", "mode": recipe.mode,
+        "generator": generator, "mode": recipe.mode,
         "data": restored.run.data.spec, "split": split, "n": len(idx),
         "fsim": "qagen.iqa.fsim (luminance FSIM, FeatureSIM.m) on 8-bit values, output vs X_ref",
         "x_ref": "the target image" if recipe.mode == "paired" else "the input image",

@@ -23,6 +23,7 @@ from qagen.experiments.base import (
     ExperimentContext,
     Row,
     RunSpec,
+    eval_protocol,
     register_experiment,
 )
 
@@ -127,11 +128,13 @@ class QMFTable3(Experiment):
                                        inception_weights=weights)  # fmt: skip
             no_w = "no Inception weights given (--inception-weights FILE)"
             fid, is_ = res.get("fid"), res.get("is")
+            proto = eval_protocol(res["protocol"])
             row.ours = {
                 "FSIM": Cell(100 * res["fsim"]["mean"], std=100 * res["fsim"]["std"],
-                             n=res["fsim"]["n"]),
-                "FID": Cell(fid["value"]) if fid else Cell(None, reason=no_w),
-                "IS": Cell(is_["value"], std=is_.get("std")) if is_ else Cell(None, reason=no_w),
+                             n=res["fsim"]["n"], protocol=proto),
+                "FID": Cell(fid["value"], protocol=proto) if fid else Cell(None, reason=no_w),
+                "IS": (Cell(is_["value"], std=is_.get("std"), protocol=proto) if is_
+                       else Cell(None, reason=no_w)),
             }  # fmt: skip
             notes = [
                 f"FSIM x 100 of the untrained generator: {100 * res['fsim_untrained']['mean']:.2f}"

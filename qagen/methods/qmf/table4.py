@@ -88,7 +88,11 @@ def mean_std(cells: list[Cell]) -> Cell:
         reason = next((c.reason for c in cells if c.reason), "no finished run")
         return Cell(None, reason=reason)
     std = statistics.stdev(vals) if len(vals) > 1 else None
-    return Cell(statistics.fmean(vals), std=std, n=len(vals))
+    protos = {repr(sorted((c.protocol or {}).items())): c.protocol
+              for c in cells if c.value is not None}  # fmt: skip
+    # one protocol over the seeds, or a mark that the seeds differ (the table then names it)
+    proto = next(iter(protos.values())) if len(protos) == 1 else {"seeds_differ": list(protos)}
+    return Cell(statistics.fmean(vals), std=std, n=len(vals), protocol=proto)
 
 
 @register_experiment("qmf-table4")
@@ -132,8 +136,6 @@ class QMFTable4(Experiment):
             "training": "the preset's max_steps (20 epochs at batch 8)" if b["max_steps"] is None
             else f"{b['max_steps']} generator steps per run",
             "seeds": list(b["seeds"]),
-            "generator": "raw weights of the last checkpoint (no EMA in the presets)",
-            "n_samples": b["n_samples"],
             "inception_weights": ctx.inception_weights or "not given: FID and IS are null",
             "note": "the smoke and cpu budgets train on the built-in photos, not on CIFAR-10: "
             "their numbers are for comparing the rows with each other, not with the paper",

@@ -62,7 +62,8 @@ def _records(evals: Mapping[str, Any]) -> tuple[dict, dict]:
 
 def _main_table(done: Mapping[str, Any], run: RunReportData) -> Table:
     rows = []
-    for name, rec in done.items():
+    for key, rec in done.items():
+        name, _, gen = key.partition("@")  # "swd" (raw generator) or "swd@ema" (its EMA copy)
         if name == "glcm":
             continue
         p = rec.get("protocol", {})
@@ -89,7 +90,8 @@ def _main_table(done: Mapping[str, Any], run: RunReportData) -> Table:
         if name == "is":
             ref = Missing("IS uses the generated images only")
         rows.append([
-            Cell(_LABEL.get(name, name), strong=True), value, spread, reference_value,
+            Cell(_LABEL.get(name, name) + (f" ({gen.upper()})" if gen else ""), strong=True),
+            value, spread, reference_value,
             BETTER.get(name), p.get("checkpoint_step"), p.get("generator"), p.get("n_fake"),
             p.get("n_real"), ref,
         ])  # fmt: skip
@@ -114,11 +116,17 @@ def _main_table(done: Mapping[str, Any], run: RunReportData) -> Table:
             "saw (against the training images they are usually better).",
         )
     gens = {r.get("protocol", {}).get("generator") for r in done.values()}
+    if "raw" in gens:
+        notes.append(
+            "generator **raw**: the weights the trainer optimised, as the QAGAN authors "
+            "evaluated them (at step 100,000). `qagen eval RUN --generator ema` scores the "
+            "exponential moving average of the weights (the sample grids' generator) when the "
+            "run keeps one; its records are the rows marked (EMA)."
+        )
     if "ema" in gens:
         notes.append(
             "generator **ema**: the exponential moving average of the generator's weights, as "
-            "in the sample grids. The QAGAN authors evaluated the raw generator (at step "
-            "100,000): `qagen eval RUN --generator raw` gives that number."
+            "in the sample grids; `--generator raw` (the default) gives the raw weights' number."
         )
     return Table(
         ["metric", "value", "spread", "reference value", "better", "checkpoint step",
