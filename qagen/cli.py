@@ -410,7 +410,8 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("--metrics", default=d.metrics, help="comma list of swd,fid,kid,is,niqe,glcm "
                    "or 'all' (default: all; FID/KID/IS are skipped without Inception weights "
-                   "unless named)")  # fmt: skip
+                   "unless named), and for runs on --data fashion-mnist fd_fmnist,kid_fmnist,"
+                   "is_fmnist (in a classifier trained here once: no download)")  # fmt: skip
     e.add_argument("--n-samples", type=int, default=d.n_samples, metavar="N",
                    help=f"generated and real images (default {d.n_samples})")  # fmt: skip
     e.add_argument("--checkpoint", default=d.checkpoint,

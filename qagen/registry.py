@@ -289,6 +289,7 @@ DATA_SOURCES.add("cifar10", _D + "standard:CIFAR10Dataset", root="required")
 DATA_SOURCES.add("stl10", _D + "standard:STL10Dataset", root="required")
 DATA_SOURCES.add("celeba", _D + "standard:CelebADataset", root="required")
 DATA_SOURCES.add("folder", _D + "folder:ImageFolderDataset", root="folder")
+DATA_SOURCES.add("fashion-mnist", _D + "fashion_mnist:build_fashion_mnist", root="raw")
 
 NETWORKS.add("resnet", "qagen.gan.nets.resnet:NETWORK_PAIR")
 NETWORKS.add("dcgan", "qagen.gan.nets.dcgan:NETWORK_PAIR")

@@ -47,6 +47,9 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
             f"spec must be a non-empty string such as 'builtin' or 'cifar10:ROOT', got {spec!r}"
         )
     name, _, root = spec.partition(":")
+    if "?" in name:  # options without a root: 'fashion-mnist?classes=7,9'
+        name, _, query = spec.partition("?")
+        root = "?" + query
     name = name.strip().lower()
     entry = DATA_SOURCES.entry(name)  # UnknownNameError listing the sources
     build = DATA_SOURCES.get(name)

@@ -21,7 +21,13 @@ import torch
 from qagen.errors import InputError
 from qagen.eval._progress import progress as _progress
 from qagen.eval.fid import generation_metrics, iter_uint8_batches
-from qagen.eval.options import GENERATION_METRICS, EvalOptions, parse_metric_names
+from qagen.eval.options import (
+    ALL_METRICS,
+    FMNIST_METRICS,
+    GENERATION_METRICS,
+    EvalOptions,
+    parse_metric_names,
+)
 from qagen.eval.swd import swd
 from qagen.eval.texture import glcm_features, glcm_protocol
 from qagen.files import write_json_atomic
@@ -70,7 +76,7 @@ def evaluate_images(
     if overrides:
         opts = opts.replace(**overrides)
     batch_size, device, progress = opts.batch_size, opts.device, opts.progress
-    names = parse_metric_names(metrics, GENERATION_METRICS)
+    names = parse_metric_names(metrics, GENERATION_METRICS, all_names=ALL_METRICS)
     extra = dict(extra_protocol or {})
     out: dict = {}
     fake_t = real_t = None
@@ -126,6 +132,16 @@ def evaluate_images(
             progress=progress,
         )
         out.update({k: v.to_dict() for k, v in scores.items()})
+    fm = [m for m in names if m in FMNIST_METRICS]
+    if fm:
+        from qagen.eval.fmnist import fmnist_metrics
+
+        out.update(fmnist_metrics(
+            fake_tensor(), real_tensor(), fm, batch_size=max(batch_size, 256), device=device,
+            kid_subsets=opts.kid_subsets, kid_subset_size=opts.kid_subset_size,
+            isc_splits=opts.isc_splits, reference_name=reference_name,
+            reference_split=reference_split, extra_protocol=extra,
+        ))  # fmt: skip
     if "niqe" in names:
         from qagen.iqa import get
 

@@ -18,6 +18,8 @@ from typing import Any
 from qagen.errors import InputError, UnknownNameError
 
 __all__ = [
+    "ALL_METRICS",
+    "FMNIST_METRICS",
     "GENERATION_METRICS",
     "INCEPTION_METRICS",
     "EvalOptions",
@@ -27,7 +29,13 @@ __all__ = [
 ]
 
 #: The metrics of a generated set, in evaluation order.
-GENERATION_METRICS = ("swd", "fid", "kid", "is", "niqe", "glcm")
+GENERATION_METRICS = ("swd", "fid", "kid", "is", "niqe", "glcm", "fd_fmnist", "kid_fmnist",
+                      "is_fmnist")  # fmt: skip
+#: What ``"all"`` means: every metric that applies to any run (the ``*_fmnist`` metrics, in the
+#: features of a Fashion-MNIST classifier, are asked for by name).
+ALL_METRICS = ("swd", "fid", "kid", "is", "niqe", "glcm")
+#: The metrics in the features of the Fashion-MNIST classifier (:mod:`qagen.eval.fmnist`).
+FMNIST_METRICS = ("fd_fmnist", "kid_fmnist", "is_fmnist")
 #: The metrics that need the Inception weights.
 INCEPTION_METRICS = ("fid", "kid", "is")
 
@@ -48,17 +56,22 @@ def split_names(spec: str | Sequence[Any]) -> list[Any]:
 
 
 def parse_metric_names(
-    spec: str | Sequence[str], available: Sequence[str], *, kind: str = "metric"
+    spec: str | Sequence[str],
+    available: Sequence[str],
+    *,
+    kind: str = "metric",
+    all_names: Sequence[str] | None = None,
 ) -> list[str]:
     """Validated, lower-cased names from a comma list or sequence, in the order given; ``"all"``
-    expands to every name of ``available`` (in that order). An unknown name raises
+    expands to every name of ``all_names`` (default ``available``; in that order). An unknown
+    name raises
     :class:`qagen.errors.UnknownNameError` (``kind`` names the registry); an empty selection
     raises :class:`qagen.errors.InputError`."""
     names: list[str] = []
     for item in split_names(spec):
         name = str(item).lower()
         if name == "all":
-            names.extend(n for n in available if n not in names)
+            names.extend(n for n in (all_names or available) if n not in names)
         elif name in available:
             if name not in names:
                 names.append(name)

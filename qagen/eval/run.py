@@ -33,6 +33,7 @@ from qagen.eval.fid import InceptionWeightsError, _library_versions, resolve_inc
 from qagen.eval.generation import evaluate_images, write_eval_json
 from qagen.eval.niqe_set import niqe_set
 from qagen.eval.options import (
+    ALL_METRICS,
     GENERATION_METRICS,
     INCEPTION_METRICS,
     EvalOptions,
@@ -139,7 +140,7 @@ def evaluate_run(
         opts = opts.replace(**overrides)
     log = log if log is not None else sys.stderr
     run_dir = Path(run_dir)
-    names = parse_metric_names(opts.metrics, GENERATION_METRICS)
+    names = parse_metric_names(opts.metrics, GENERATION_METRICS, all_names=ALL_METRICS)
     explicit = {str(n).lower() for n in split_names(opts.metrics)} - {"all"}
     skipped = _check_weights(names, explicit, opts, log)
     names = [m for m in names if m not in skipped]

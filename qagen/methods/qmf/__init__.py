@@ -5,7 +5,7 @@
 * ``maps.py``: the FSIM, MS-SSIM and MDSI quality maps it fuses (metrics of :mod:`qagen.iqa`);
 * ``recipe.py``: ``qmf`` (image-to-image and unconditional training);
 * ``data.py``: paired and labelled data (``--data paired:PATH``, ``celeba-attr:ROOT``,
-  ``fairface:ROOT``, ``builtin-edges``, ``builtin-restore``);
+  ``fairface:ROOT``, ``builtin-edges``, ``builtin-restore``, ``fashion-edges``);
 * ``evaluation.py``: FSIM on held-out pairs; ``report.py``: the maps, the fused map, PAM's
   attention, HOG and GLCM statistics;
 * ``table3.py``, ``table4.py``: ``qmf-table3``, ``qmf-table4``; ``presets/``: ``qmf-*``.
@@ -26,7 +26,9 @@ from qagen.registry import (
 
 _M = "qagen.methods.qmf."
 RECIPES.add("qmf", _M + "recipe:QMF")
-for _source in ("paired", "celeba-attr", "fairface", "builtin-edges", "builtin-restore"):
+for _source in (
+    "paired", "celeba-attr", "fairface", "builtin-edges", "builtin-restore", "fashion-edges",
+):  # fmt: skip
     DATA_SOURCES.add(_source, _M + "data:build_paired_dataset", root="raw")
 REPORT_SECTIONS.add("qmf", _M + "report:qmf_sections", recipes="qmf", order=ORDER_RECIPE)
 EXPERIMENTS.add("qmf-table4", _M + "table4:QMFTable4")
