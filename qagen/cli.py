@@ -415,7 +415,8 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--n-samples", type=int, default=d.n_samples, metavar="N",
                    help=f"generated and real images (default {d.n_samples})")  # fmt: skip
     e.add_argument("--checkpoint", default=d.checkpoint,
-                   help="'last', a step number or a checkpoint file (default last)")  # fmt: skip
+                   help="'last', a step number, a checkpoint file, or 'init' (the untrained "
+                   "generator the run started from; default last)")  # fmt: skip
     e.add_argument("--generator", choices=("ema", "raw"), default=d.generator,
                    help="the raw weights (default; the QAGAN authors evaluated the raw "
                    "generator) or the EMA copy, as the sample grids (an error for a run that "

@@ -267,7 +267,7 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
             )
         else:
             std = rec.get("std")
-            better = "higher" if name == "is" else "lower"
+            better = "higher" if name in ("is", "is_fmnist") else "lower"
             lines.append(
                 f"{name:6s} {rec['value']:.5g}"
                 + (f" +- {std:.3g}" if std is not None else "")

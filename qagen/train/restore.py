@@ -225,7 +225,10 @@ def restore_run(
 ) -> RestoredRun:
     """Rebuild the recipe of ``run_dir`` and load a checkpoint into it.
 
-    ``checkpoint``: ``"last"``, a step number or a file (:func:`resolve_run_checkpoint`). The
+    ``checkpoint``: ``"last"``, a step number or a file (:func:`resolve_run_checkpoint`), or
+    ``"init"``: the weights at initialisation, rebuilt by the trainer's construction code with
+    the run's seed (the configuration of the newest checkpoint, no weights loaded, no EMA, step
+    0): the untrained generator a learning curve starts from. The
     configuration is the one stored in the checkpoint (it made those weights; ``config.toml``
     holds the same unless the run was resumed with changed settings), else ``config.toml``.
     The recipe class comes from the registry (or ``recipe_cls``) and is built by
@@ -238,8 +241,11 @@ def restore_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory not found: {run_dir}")
-    path = resolve_run_checkpoint(run_dir, checkpoint)
+    init = isinstance(checkpoint, str) and checkpoint == "init"
+    path = resolve_run_checkpoint(run_dir, "last" if init else checkpoint)
     state = ckpt.load_checkpoint(path, map_location="cpu")
+    if init:  # the configuration only: the modules keep the weights build_recipe gives them
+        state = {"config": state.get("config"), "modules": None, "step": 0}
     cfg = state.get("config")
     if not cfg and (run_dir / "config.toml").is_file():
         cfg = load_toml(run_dir / "config.toml")
@@ -272,6 +278,9 @@ def restore_run(
         )
     recipe = built.recipe
     modules = recipe.modules()
+    if init:
+        return RestoredRun(run_dir=run_dir, run=run, recipe=recipe, ema={}, step=0,
+                           checkpoint=path, device=dev, config=dict(cfg))  # fmt: skip
     saved = state.get("modules", {})
     missing = [n for n in modules if n not in saved]
     if missing:

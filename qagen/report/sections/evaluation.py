@@ -27,8 +27,11 @@ from qagen.report.run import RunReportData
 __all__ = ["BETTER", "evaluation_section", "history_figure"]
 
 #: Which way is better, per metric of eval.json.
-BETTER = {"swd": "lower", "fid": "lower", "kid": "lower", "is": "higher", "niqe": "lower"}
-_LABEL = {"swd": "SWD x1e3", "fid": "FID", "kid": "KID", "is": "IS", "niqe": "NIQE (pooled)"}
+BETTER = {"swd": "lower", "fid": "lower", "kid": "lower", "is": "higher", "niqe": "lower",
+          "fd_fmnist": "lower", "kid_fmnist": "lower", "is_fmnist": "higher"}  # fmt: skip
+_LABEL = {"swd": "SWD x1e3", "fid": "FID", "kid": "KID", "is": "IS", "niqe": "NIQE (pooled)",
+          "fd_fmnist": "FD (F-MNIST classifier)", "kid_fmnist": "KID (F-MNIST classifier)",
+          "is_fmnist": "IS (F-MNIST classifier)"}  # fmt: skip
 #: GLCM properties shown (energy/homogeneity follow the record's definitions; the
 #: energy_matlab/... variants repeat them) and what they measure.
 _GLCM = {
@@ -87,7 +90,7 @@ def _main_table(done: Mapping[str, Any], run: RunReportData) -> Table:
             value, std = rec.get("value"), rec.get("std")
             spread = f"± {std:.3g}" if isinstance(std, (int, float)) else None
         ref = f"{p.get('reference', '?')} [{p.get('reference_split', '?')}]"
-        if name == "is":
+        if name in ("is", "is_fmnist"):
             ref = Missing("IS uses the generated images only")
         rows.append([
             Cell(_LABEL.get(name, name) + (f" ({gen.upper()})" if gen else ""), strong=True),
