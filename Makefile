@@ -13,21 +13,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-# The IQA metrics demo (~20 s), then QAGAN-SSIM trained on the built-in photos for 4 minutes
+# The IQA metrics demo (~20 s), then QAGAN-SSIM trained for 4 minutes on Fashion-MNIST (else the built-in photos)
 # (the qagan-ssim-demo preset), then runs/demo/report.html: a quick evaluation of the run (SWD,
 # NIQE, GLCM on 64 images, as qagen eval) and one page with the IQA scores and maps, the loss
 # curves, the sample grids, the evaluation and the quality maps (qagen.demo_page, the
 # run-report renderer).
 DEMO_MINUTES ?= 4
 DEMO_EVAL_N ?= 64
+# Fashion-MNIST (Debian's dataset-fashion-mnist, 32 px) when the package is installed, else the
+# built-in photos; the page's title says which.
+FMNIST := $(wildcard /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+DEMO_DATA := $(if $(FMNIST),--data fashion-mnist --set data.resolution=32,--data builtin)
+DEMO_WHAT := $(if $(FMNIST),Fashion-MNIST (32 px),the built-in photos)
 demo: $(STAMP)
 	$(PY) -m qagen.demo --out runs/demo
 	rm -rf runs/demo/train
-	$(VENV)/bin/qagen train qagan-ssim --data builtin --preset demo --out runs/demo/train \
+	$(VENV)/bin/qagen train qagan-ssim $(DEMO_DATA) --preset demo --out runs/demo/train \
 		--max-minutes $(DEMO_MINUTES) --no-report
 	$(PY) -m qagen.demo_page runs/demo --run runs/demo/train \
 		--evaluate swd,niqe,glcm --eval-n $(DEMO_EVAL_N) \
-		--title "qagen demo: QAGAN-SSIM on the built-in photos ($(DEMO_MINUTES) min on this CPU)"
+		--title "qagen demo: QAGAN-SSIM on $(DEMO_WHAT) ($(DEMO_MINUTES) min on this CPU)"
 
 test: $(STAMP)
 	$(PY) -m pytest tests

@@ -140,3 +140,31 @@ def _one_protocol_per_column(monkeypatch: pytest.MonkeyPatch) -> None:
         return table
 
     monkeypatch.setattr(tables, "write_outputs", checked)
+
+
+@pytest.fixture(scope="session")
+def fmnist_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small Fashion-MNIST classifier (12,000 training images, 1 epoch, one thread) in a
+    temporary cache folder, shared by the tests of fd_fmnist and of the experiments on
+    Fashion-MNIST; skips where Debian's dataset-fashion-mnist is not installed."""
+    from qagen.data.fashion_mnist import PACKAGE_ROOT
+    from qagen.eval.fmnist import load_classifier
+
+    if not (PACKAGE_ROOT / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    d = tmp_path_factory.mktemp("fmnist-cache")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with open(os.devnull, "w") as quiet:
+            load_classifier(d, limit=12000, epochs=1, log=quiet)
+    finally:
+        torch.set_num_threads(before)
+    return d
+
+
+@pytest.fixture
+def fmnist_classifier(fmnist_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make qagen.eval.fmnist use the small test classifier (never the user's cache)."""
+    monkeypatch.setattr("qagen.eval.fmnist._cache_dir", lambda: fmnist_cache)
+    return fmnist_cache

@@ -21,6 +21,7 @@ from qagen.registry import EXPERIMENTS
 __all__ = [
     "BUDGETS",
     "Cell",
+    "Claim",
     "Experiment",
     "PROTOCOL_KEYS",
     "ExperimentContext",
@@ -30,6 +31,7 @@ __all__ = [
     "cell_from_record",
     "eval_protocol",
     "get_experiment",
+    "mean_std",
     "record_is_reusable",
     "register_experiment",
 ]
@@ -102,6 +104,8 @@ class Cell:
     n: int | None = None
     reason: str | None = None
     protocol: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: the per-seed values behind a mean (:func:`mean_std`), for the claims' tests
+    values: tuple[float, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.value is None and not self.reason:
@@ -238,6 +242,36 @@ def cell_from_record(
                 protocol=eval_protocol(rec.get("protocol")))  # fmt: skip
 
 
+def mean_std(cells: Sequence[Cell]) -> Cell:
+    """Mean and sample standard deviation (n - 1) of the cells' values over seeds, keeping the
+    values (``Cell.values``) and their common protocol (a mark that the seeds differ when they
+    do, which the table then names); the reason of the first missing value when none is
+    finite."""
+    import statistics
+
+    vals = [float(c.value) for c in cells if isinstance(c.value, (int, float))]
+    if not vals:
+        reason = next((c.reason for c in cells if c.reason), "no finished run")
+        return Cell(None, reason=reason)
+    std = statistics.stdev(vals) if len(vals) > 1 else None
+    protos = {repr(sorted((c.protocol or {}).items())): c.protocol
+              for c in cells if c.value is not None}  # fmt: skip
+    proto = next(iter(protos.values())) if len(protos) == 1 else {"seeds_differ": list(protos)}
+    return Cell(statistics.fmean(vals), std=std, n=len(vals), protocol=proto, values=tuple(vals))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An ordering a paper claims: row ``better`` beats row ``worse`` in ``column`` (lower is
+    better unless ``higher_is_better``). ``text`` says it in the paper's words."""
+
+    text: str
+    column: str
+    better: str
+    worse: str
+    higher_is_better: bool = False
+
+
 class Experiment:
     """Base class of a published table.
 
@@ -278,6 +312,11 @@ class Experiment:
 
     def report_sections(self, ctx: ExperimentContext, rows: list[Row]) -> list[Any]:
         """Extra sections (``qagen.report.Section``) for ``report.html``."""
+        return []
+
+    def claims(self, ctx: ExperimentContext) -> list[Claim]:
+        """The orderings the paper claims, tested on our per-seed values
+        (:mod:`qagen.experiments.claims`); none by default."""
         return []
 
 

@@ -123,6 +123,11 @@ def table_markdown(table: dict[str, Any]) -> str:
             "",
         ]
         lines += [f"- {p}" for p in table["protocol"]["evaluation_mixed"]]
+    if table.get("claims"):
+        from qagen.experiments.claims import verdict_line
+
+        lines += ["", "## The paper's claims, tested on our seeds", ""]
+        lines += [f"- {verdict_line(v)}" for v in table["claims"]]
     lines += ["", "## Protocol", ""]
     lines += [f"- {k}: {json.dumps(v, default=str)}" for k, v in table["protocol"].items()]
     return "\n".join(lines) + "\n"
@@ -206,6 +211,15 @@ def _report_sections(
         ),  # fmt: skip
         Section("Protocol", [KeyValues([(k, v) for k, v in table["protocol"].items()])]),
     ]
+    if table.get("claims"):
+        from qagen.experiments.claims import verdict_line
+
+        sections.insert(1, Section("The paper's claims", [
+            Paragraph("Each ordering the paper claims, tested on our per-seed values with "
+                      "Welch's t-test (two-sided, alpha 0.05): reproduced, not reproduced, or "
+                      "inconclusive (not significant, or fewer than 3 seeds)."),
+            *[Paragraph(verdict_line(v).replace("**", "")) for v in table["claims"]],
+        ]))  # fmt: skip
     run_blocks: list = []
     for spec in specs:
         run_dir = ctx.run_dir(spec.name)
@@ -245,6 +259,11 @@ def write_outputs(
     if problems:  # shown in every output, never dropped: these rows do not compare
         protocol["evaluation_mixed"] = problems
     table = table_json(exp, ctx, rows, protocol)
+    claims = exp.claims(ctx)
+    if claims:
+        from qagen.experiments.claims import verdicts
+
+        table["claims"] = verdicts(claims, rows)
     out = ctx.out
     write_json_atomic(out / "table.json", table, indent=2)
     _write_text(out / "table.csv", table_csv(table))

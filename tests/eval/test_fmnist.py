@@ -36,20 +36,12 @@ pytestmark = pytest.mark.skipif(
 N = 1000
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A small classifier in a temporary cache folder (trained once for this module)."""
-    from qagen.eval.fmnist import load_classifier
-
-    d = tmp_path_factory.mktemp("fmnist-cache")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        _, record = load_classifier(d, limit=12000, epochs=1, log=open("/dev/null", "w"))
-    finally:
-        torch.set_num_threads(before)
-    assert record["test_accuracy"] > 0.8  # even one epoch on 12,000 images
-    return d
+@pytest.fixture
+def cache(fmnist_cache):
+    """The small classifier of tests/conftest.py (12,000 images, 1 epoch)."""
+    rec = json.loads((fmnist_cache / "fmnist-classifier-v2.json").read_text())
+    assert rec["test_accuracy"] > 0.8  # even one epoch on 12,000 images
+    return fmnist_cache
 
 
 def _set(split: str, n: int = N, classes=None, seed: int = 0) -> torch.Tensor:
@@ -154,7 +146,7 @@ def test_through_the_generation_evaluation(cache, monkeypatch):
     from qagen.eval.generation import evaluate_images
     from qagen.eval.options import ALL_METRICS, GENERATION_METRICS, parse_metric_names
 
-    monkeypatch.setattr("qagen.eval.fmnist._cache_dir", lambda: cache)
+    monkeypatch.setattr("qagen.eval.fmnist._cache_dir", lambda: cache)  # never the user's
     real, test = _set("train", 200), _set("test", 200)
     out = evaluate_images(test, real, metrics="fd_fmnist,is_fmnist", reference_split="train")
     assert set(out) == {"fd_fmnist", "is_fmnist"}

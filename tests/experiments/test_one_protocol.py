@@ -109,3 +109,66 @@ def test_smoke_reproduction_has_one_protocol(name, tmp_path):
     assert ev and "evaluation_mixed" not in table["protocol"]
     protos = [ev] if "generator" in ev else list(ev.values())
     assert all(p["generator"] == "raw" for p in protos)
+
+
+@pytest.mark.slow
+def test_qagan_on_fashion_mnist_smoke(tmp_path, fmnist_classifier):
+    """--data fashion-mnist: the classifier's FD and IS columns are filled, the claims are
+    tested (inconclusive at one seed), and one protocol per column group."""
+    from qagen.experiments import reproduce
+
+    table = reproduce("qagan-cifar10", "smoke", tmp_path / "out", data="fashion-mnist",
+                      progress=False)  # fmt: skip
+    for r in table["rows"]:
+        assert r["ours"]["FD (F-MNIST)"] > 0 and 1 <= r["ours"]["IS (F-MNIST)"] <= 10
+        assert r["ours"]["FD (F-MNIST, EMA)"] > 0
+    assert [c["verdict"] for c in table["claims"]] == ["inconclusive"] * 4
+    assert table["claims"][0]["column"] == "FD (F-MNIST)"
+    ev = table["protocol"]["evaluation"]
+    assert ev["SWD, FD (F-MNIST), IS (F-MNIST)"]["generator"] == "raw"
+    assert ev["SWD (EMA), FD (F-MNIST, EMA)"]["generator"] == "ema"
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "## The paper's claims, tested on our seeds" in md
+
+
+@pytest.mark.slow
+def test_qmf_table4_and_began_on_fashion_mnist_smoke(tmp_path, fmnist_classifier, monkeypatch):
+    """qmf-table4 in generation mode and began-table2 (models 07 and 12) on Fashion-MNIST: the
+    classifier's columns are filled, the grey images' chrominance columns are null with the
+    reason, and each claim of Table 4 has a verdict."""
+    from qagen.experiments import reproduce
+    from qagen.methods.began import experiments as began_exp
+
+    t4 = reproduce("qmf-table4", "smoke", tmp_path / "t4", data="fashion-mnist", progress=False)
+    assert all(r["ours"]["FD (F-MNIST)"] > 0 for r in t4["rows"])
+    assert [c["better"] for c in t4["claims"]] == ["PAM+SSIM", "PAM+NIQE", "MF+SSIM",
+                                                   "MF+NIQE", "full"]  # fmt: skip
+    assert "generation mode" in t4["protocol"]["data"]
+    monkeypatch.setattr(began_exp, "_labels", lambda: ["07", "12"])
+    t2 = reproduce("began-table2", "smoke", tmp_path / "t2", data="fashion-mnist", progress=False)
+    for r in t2["rows"]:
+        assert r["ours"]["chrom_M"] is None and "grey images" in r["note"]
+        assert r["ours"]["l1_M"] > 0
+
+
+@pytest.mark.slow
+def test_qmf_table3_and_msssim_ae_on_fashion_mnist_smoke(tmp_path, monkeypatch):
+    """qmf-table3 on fashion-edges:shoes (edges -> shoes, 32 px) and msssim-ae on Fashion-MNIST
+    (the 10-class SVM error on the codes replaces the identity error; azimuth and elevation are
+    null with the reason)."""
+    from qagen.data.fashion_mnist import PACKAGE_ROOT
+    from qagen.experiments import reproduce
+    from qagen.methods.msssim import experiment_ae
+
+    if not (PACKAGE_ROOT / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    t3 = reproduce("qmf-table3", "smoke", tmp_path / "t3", data="fashion-edges:shoes",
+                   progress=False)  # fmt: skip
+    ours = next(r for r in t3["rows"] if r["label"] == "Ours")
+    assert 0 < ours["ours"]["FSIM"] <= 100
+    monkeypatch.setitem(experiment_ae._BUDGET["smoke"], "max_steps", 10)
+    ae = reproduce("msssim-ae", "smoke", tmp_path / "ae", data="fashion-mnist", progress=False)
+    for r in ae["rows"]:
+        assert 0 <= r["ours"]["class_error"] <= 100 and r["ours"]["identity_error"] is None
+        assert "no identities or lighting" in r["note"]
+    assert [c["column"] for c in ae["claims"]] == ["class_error", "class_error"]

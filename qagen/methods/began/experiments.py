@@ -65,6 +65,10 @@ _SMOKE = (
 )  # fmt: skip
 
 
+def _fmnist(ctx: ExperimentContext) -> bool:
+    return bool(ctx.data) and ctx.data.strip().lower().startswith("fashion-mnist")
+
+
 def _labels() -> list[str]:
     return [f"{i:02d}" for i in range(1, 13)]
 
@@ -120,6 +124,8 @@ class BEGANTable2(Experiment):
         for label in _labels():
             preset = f"began-m{label}" + ("" if ctx.budget == "paper" else "-demo")
             sets = _SMOKE if ctx.budget == "smoke" else ()
+            if _fmnist(ctx):  # 32 px for every model (2 px of padding), the train split
+                sets = tuple(sets) + ("data.resolution=32", "data.split=train")
             steps, minutes = self._steps(ctx, label), self._minutes(ctx, label)
             if ctx.budget == "smoke":
                 expected = _BUDGET["smoke"]["expected_s"]
@@ -141,8 +147,11 @@ class BEGANTable2(Experiment):
             training = f"{b['steps']} generator steps per model, 8-channel networks, batch 8"
         else:
             training = "the paper's: 18,000 steps (02-03), 100,000 (01, 04-10), 300,000 (11-12)"
+        data = ctx.data or ("builtin" if ctx.budget != "paper" else None)
+        if _fmnist(ctx):
+            data = f"{data} (grey; every model at 32 px: 2 px of background padding; train split)"
         return {
-            "data": ctx.data or ("builtin" if ctx.budget != "paper" else None),
+            "data": data,
             "presets": "began-mNN (paper)"
             if ctx.budget == "paper"
             else "began-mNN-demo (CPU-sized)",
@@ -189,6 +198,10 @@ class BEGANTable2(Experiment):
                 "reference_split": f"{self._split(run_dir)} (the images D reconstructs)",
             }
             row.ours = {c: _cell(stats["table2"].get(c), proto) for c in self.columns}
+            if _fmnist(ctx):  # R = G = B: I and Q are 0 and the chrominance similarity is 0/0
+                for c in ("chrom_M", "chrom_sigma"):
+                    row.ours[c] = Cell(None, reason="grey images (Fashion-MNIST): no "
+                                       "chrominance, the YIQ I and Q channels are zero")  # fmt: skip
             parts = [f"{stats['last_step']} steps"]
             last = stats["table2_last"]
             if all(last.get(f"{d}_M") is not None for d in ("l1", "gmsm", "chrom")):

@@ -18,11 +18,13 @@ from typing import Any
 from qagen.errors import InputError
 from qagen.experiments.base import (
     Cell,
+    Claim,
     Experiment,
     ExperimentContext,
     Row,
     RunSpec,
     cell_from_record,
+    mean_std,
     register_experiment,
 )
 
@@ -74,25 +76,14 @@ SMOKE = (
 )  # fmt: skip
 
 
+def _fmnist(ctx: ExperimentContext) -> bool:
+    return bool(ctx.data) and ctx.data.strip().lower().startswith("fashion-mnist")
+
+
 def family(data: str | None) -> str:
     """``'celeba'`` for ``celeba:ROOT`` data, else ``'cifar10'`` (CIFAR-10 and the built-in
     photos at 32 px)."""
     return "celeba" if data and data.strip().lower().startswith("celeba:") else "cifar10"
-
-
-def mean_std(cells: list[Cell]) -> Cell:
-    """Mean and sample standard deviation (n - 1) of the cells' values over seeds; the reason of
-    the first missing value when none is finite."""
-    vals = [c.value for c in cells if c.value is not None]
-    if not vals:
-        reason = next((c.reason for c in cells if c.reason), "no finished run")
-        return Cell(None, reason=reason)
-    std = statistics.stdev(vals) if len(vals) > 1 else None
-    protos = {repr(sorted((c.protocol or {}).items())): c.protocol
-              for c in cells if c.value is not None}  # fmt: skip
-    # one protocol over the seeds, or a mark that the seeds differ (the table then names it)
-    proto = next(iter(protos.values())) if len(protos) == 1 else {"seeds_differ": list(protos)}
-    return Cell(statistics.fmean(vals), std=std, n=len(vals), protocol=proto)
 
 
 @register_experiment("qmf-table4")
@@ -108,8 +99,12 @@ class QMFTable4(Experiment):
         "EMA); cells are mean +- sample standard deviation over the seeds. FID and IS need the "
         "FID Inception weights (a local file); SWD and NIQE need none."
     )
-    columns = ("FID", "IS", "SWD", "NIQE")
+    columns = ("FID", "IS", "SWD", "NIQE", "FD (F-MNIST)", "IS (F-MNIST)")
     column_notes = {
+        "FD (F-MNIST)": "Frechet distance in the features of a Fashion-MNIST classifier "
+        "(fd_fmnist; --data fashion-mnist only), lower is better; ours only",
+        "IS (F-MNIST)": "inception-style score of that classifier (is_fmnist, 1-10), higher is "
+        "better; ours only",
         "FID": "Frechet Inception distance to the real images, lower is better",
         "IS": "Inception score, higher is better (the paper's CelebA values, 0.86-0.97, are not on "
         "the Inception-score scale)",
@@ -129,7 +124,8 @@ class QMFTable4(Experiment):
         b = self._budget(ctx)
         fam = family(ctx.data)
         return {
-            "data": self._data(ctx),
+            "data": self._data(ctx) + (" (generation mode; 32 px: 2 px of background "
+                                         "padding; train split)" if _fmnist(ctx) else ""),
             "paper_columns": "CelebA (64 px)" if fam == "celeba" else "CIFAR-10 (32 px)",
             "presets": ("qmf-<row>" + ("-celeba" if fam == "celeba" else ""))
             + ("" if ctx.budget == "paper" else "-demo (CPU-sized)"),
@@ -156,6 +152,8 @@ class QMFTable4(Experiment):
                 preset += "-demo"
             for seed in b["seeds"]:
                 sets = (f"train.seed={seed}",) + (SMOKE if ctx.budget == "smoke" else ())
+                if _fmnist(ctx):  # 32 px (2 px of padding), the data set's train split
+                    sets += ("data.resolution=32", "data.split=train")
                 specs.append(RunSpec(
                     name=f"{key}-s{seed}", recipe="qmf", preset=preset, data=self._data(ctx),
                     overrides=sets, max_steps=b["max_steps"], expected_seconds=b["expected_s"],
@@ -168,10 +166,19 @@ class QMFTable4(Experiment):
         out = []
         for label, key in ROWS:
             fid, fid_s, is_, is_s = PAPER[fam][label]
-            out.append(Row(label=label, paper={"FID": fid, "IS": is_, "SWD": None, "NIQE": None},
+            paper: dict[str, float | None] = dict.fromkeys(self.columns)
+            paper.update({"FID": fid, "IS": is_})
+            out.append(Row(label=label, paper=paper,
                            paper_std={"FID": fid_s, "IS": is_s},
                            runs=[f"{key}-s{s}" for s in seeds]))  # fmt: skip
         return out
+
+    def claims(self, ctx: ExperimentContext) -> list[Claim]:
+        """Table 4's orderings: every component (PAM, M_F, with the SSIM or NIQE term) and the
+        full model below the baseline BL in FID (the classifier's FD on Fashion-MNIST)."""
+        col = "FD (F-MNIST)" if _fmnist(ctx) else "FID"
+        return [Claim(f"{label} has a lower FID than BL", col, label, "BL")
+                for label, _ in ROWS if label != "BL"]  # fmt: skip
 
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
         b = self._budget(ctx)
@@ -181,7 +188,8 @@ class QMFTable4(Experiment):
         records: dict[str, dict] = {}
         for name in (n for row in rows for n in row.runs):
             if ctx.status.get(name, "finished") == "finished":
-                records[name] = ctx.evaluate(name, ["fid", "is", "swd", "niqe"],
+                fm = ["fd_fmnist", "is_fmnist"] if _fmnist(ctx) else []
+                records[name] = ctx.evaluate(name, ["fid", "is", "swd", "niqe", *fm],
                                              n_samples=b["n_samples"], swd_baseline=name == first)  # fmt: skip
         scales = []
         for rec in records.values():
@@ -206,6 +214,9 @@ class QMFTable4(Experiment):
                 per_col["SWD"].append(cell_from_record(rec.get("swd"), keys=("average", "value")))
                 niqe = rec.get("niqe") or {}
                 per_col["NIQE"].append(cell_from_record(niqe))
+                for col, key in (("FD (F-MNIST)", "fd_fmnist"), ("IS (F-MNIST)", "is_fmnist")):
+                    per_col[col].append(cell_from_record(rec.get(key)) if _fmnist(ctx) else
+                                        Cell(None, reason="Fashion-MNIST runs only (--data fashion-mnist)"))  # fmt: skip
                 rv = (niqe.get("real") or {}).get("value")
                 if isinstance(rv, (int, float)):
                     real_niqe.append(float(rv))
