@@ -498,3 +498,34 @@ def test_ema_of_a_run_without_one_is_an_error(tmp_path: Path, toy_run: Path, cap
     rc = main(["eval", str(toy_run), "--metrics", "swd", "--n-samples", "4", "--generator", "ema"])
     assert rc == 2 and "holds no EMA" in capsys.readouterr().err
     assert not (toy_run / "eval.json").exists()
+
+
+def test_checkpoint_init_is_the_untrained_generator(tmp_path: Path, toy_run: Path) -> None:
+    """restore_run(RUN, "init"): the weights the trainer started from (its own construction with
+    the run's seed). Checked against a second run of the same configuration trained with a zero
+    learning rate, whose step-2 weights are still the initial ones."""
+    from qagen.train.checkpoint import load_checkpoint
+
+    init = restore_run(toy_run, "init")
+    assert init.step == 0 and not init.has_ema
+    other = tmp_path / "frozen"
+    data = Path(load_toml_spec(toy_run).split(":", 1)[1])
+    overrides = ["train.device=cpu", "train.batch_size=8", "train.checkpoint_every=2",
+                 "train.progress=false", "train.tensorboard=false", "train.ema_decay=0.5",
+                 "train.rollback=false", "data.num_workers=0", f"data.resolution={RES}",
+                 "lr=0.0"]  # fmt: skip
+    assert train_main("eval-toy", data=f"folder:{data}", out=str(other), max_steps=2,
+                      overrides=overrides) == 0  # fmt: skip
+    frozen = load_checkpoint(other / "checkpoints" / "step_00000002.pt")["modules"]["G"]
+    for k, v in init.recipe.G.state_dict().items():
+        torch.testing.assert_close(v, frozen[k], rtol=0, atol=0)
+    trained = restore_run(toy_run).generate(8, ema=False)
+    assert (init.generate(8) - trained).abs().max() > 1e-3
+    with pytest.raises(InputError, match="holds no EMA"):
+        init.generate(4, ema=True)
+
+
+def load_toml_spec(run: Path) -> str:
+    from qagen.train.config import load_toml
+
+    return load_toml(run / "config.toml")["data"]["spec"]

@@ -38,7 +38,8 @@ def test_table_writers_keep_nulls_with_reasons(tmp_path):
                     "SWD": Cell(12.5, std=0.5)}  # fmt: skip
     table = table_json(exp, ctx, rows, {"n": 1})
     r0 = table["rows"][0]
-    ema_cols = {"IS (EMA)": None, "FID (EMA)": None, "SWD (EMA)": None}
+    ema_cols = {"IS (EMA)": None, "FID (EMA)": None, "SWD (EMA)": None, "FD (F-MNIST)": None,
+                "IS (F-MNIST)": None, "FD (F-MNIST, EMA)": None}  # fmt: skip
     assert r0["ours"] == {"IS": None, "FID": None, "SWD": 12.5, **ema_cols}
     assert r0["ours_std"] == {"SWD": 0.5}
     assert "IS: no weights" in r0["note"] and "FID: not finite: nan" in r0["note"]
@@ -52,6 +53,7 @@ def test_table_writers_keep_nulls_with_reasons(tmp_path):
     )
     md = table_markdown(table)
     assert "| WGAN-GP | — | 7.86 ± 0.1 | — | 40.2 | 12.5 ± 0.5 | — | — | — | — | — | — | — |" in md
+    assert "## The paper's claims, tested on our seeds" not in md  # claims are added on writing
 
 
 def _checkpoints(run_dir):
@@ -77,7 +79,8 @@ def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
         assert (out / name).is_file(), name
     table = json.loads((out / "table.json").read_text())
     assert table["experiment"] == "qagan-cifar10" and table["budget"] == "smoke"
-    assert table["columns"] == ["IS", "FID", "SWD", "IS (EMA)", "FID (EMA)", "SWD (EMA)"]
+    assert table["columns"] == ["IS", "FID", "SWD", "IS (EMA)", "FID (EMA)", "SWD (EMA)",
+                                "FD (F-MNIST)", "IS (F-MNIST)", "FD (F-MNIST, EMA)"]  # fmt: skip
     # issue 23: the paper's columns score the raw generator of every row, the EMA columns the
     # EMA copy (WGAN-GP's too); the protocol is read from the records, one per column group
     ev = table["protocol"]["evaluation"]
@@ -90,7 +93,8 @@ def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
     for r in table["rows"]:
         is_v, is_s, fid_v, fid_s = SLIDES[r["label"]]
         assert r["paper"] == {"IS": is_v, "FID": fid_v, "SWD": None, "IS (EMA)": None,
-                              "FID (EMA)": None, "SWD (EMA)": None}  # fmt: skip
+                              "FID (EMA)": None, "SWD (EMA)": None, "FD (F-MNIST)": None,
+                              "IS (F-MNIST)": None, "FD (F-MNIST, EMA)": None}  # fmt: skip
         assert r["ours"]["IS"] is None and r["ours"]["FID"] is None  # no Inception weights
         assert "Inception weights" in r["note"]
         assert math.isfinite(r["ours"]["SWD"]) and r["ours"]["SWD"] > 0

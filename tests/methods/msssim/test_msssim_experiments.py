@@ -70,7 +70,8 @@ def test_msssim_ae_table(monkeypatch, tmp_path):
     rows = {r["label"]: r for r in table["rows"]}
     assert list(rows) == ["MSE", "MAE", "MS-SSIM"]
     assert rows["MS-SSIM"]["paper"] == {"identity_error": 3.53, "azimuth": 234.32,
-                                        "elevation": 35.6, "PSNR": None, "MS-SSIM": None}  # fmt: skip
+                                        "elevation": 35.6, "class_error": None, "PSNR": None,
+                                        "MS-SSIM": None}  # fmt: skip
     for r in rows.values():
         ours = r["ours"]
         assert 0.0 <= ours["identity_error"] <= 100.0
