@@ -505,10 +505,16 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         if not sep or not key.strip() or not value.strip():
             raise InputError(f"--eval-data expects NAME=PATH, got {item!r}")
         eval_data[key.strip()] = value.strip()
-    table = reproduce(
-        args.name, args.budget, out, data=args.data, inception_weights=args.inception_weights,
-        device=args.device, progress=not args.no_progress, eval_data=eval_data,
-    )  # fmt: skip
+    from qagen.experiments.runner import ExperimentInterrupted
+
+    try:
+        table = reproduce(
+            args.name, args.budget, out, data=args.data, inception_weights=args.inception_weights,
+            device=args.device, progress=not args.no_progress, eval_data=eval_data,
+        )  # fmt: skip
+    except ExperimentInterrupted as stop:
+        print(f"qagen reproduce: {stop}", file=sys.stderr)
+        return stop.exit_code
     from qagen.experiments.tables import table_markdown
 
     print(table_markdown(table))

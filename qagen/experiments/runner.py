@@ -34,7 +34,22 @@ from qagen.experiments.base import (
 )
 from qagen.files import write_json_atomic
 
-__all__ = ["reproduce", "evaluate_run", "expected_protocol", "run_status"]
+__all__ = ["ExperimentInterrupted", "reproduce", "evaluate_run", "expected_protocol", "run_status"]
+
+
+class ExperimentInterrupted(Exception):
+    """A run of the experiment was stopped by SIGINT (Ctrl-C) or SIGTERM: it checkpointed, no
+    run after it started, nothing was evaluated and no table was written. ``exit_code`` is 130
+    (SIGINT) or 143 (SIGTERM)."""
+
+    def __init__(self, run: str, exit_code: int, step: int | None, out: Path) -> None:
+        self.run, self.exit_code, self.step = run, int(exit_code), step
+        at = f" at step {step}" if step is not None else ""
+        super().__init__(
+            f"interrupted during run {run}{at} (its checkpoint is kept); nothing was evaluated "
+            f"and no table was written: run the same command again to continue it ({out})"
+        )
+
 
 _MARKER = "experiment_run.json"
 
@@ -66,14 +81,42 @@ def _elapsed_minutes(run_dir: Path) -> float:
         return 0.0
 
 
-def run_status(run_dir: Path) -> str:
-    """``"finished"``, ``"failed: <reason>"``, ``"partial"`` (checkpoints, no marker) or ``"new"``."""
-    marker = _read_json(run_dir / _MARKER)
-    if marker is not None:
-        return str(marker.get("status", "finished"))
+def run_status(run_dir: Path, spec: RunSpec | None = None) -> str:
+    """``"finished"``, ``"failed: <reason>"``, ``"partial"`` (checkpoints, budget not reached)
+    or ``"new"``. A run is ``"finished"`` only when it reached its budget: its marker says so
+    and, with ``spec``, the budget is checked again (a marker written by an older qagen for a
+    run stopped early by a signal is not believed: the run is ``"partial"`` and continues)."""
     from qagen.train.checkpoint import latest_checkpoint
 
-    return "partial" if latest_checkpoint(run_dir / "checkpoints") is not None else "new"
+    marker = _read_json(run_dir / _MARKER)
+    has_ckpt = latest_checkpoint(run_dir / "checkpoints") is not None
+    if marker is not None:
+        status = str(marker.get("status", "finished"))
+        if status != "finished" or spec is None or _budget_reached(run_dir, spec, marker):
+            return status
+        return "partial" if has_ckpt else "new"
+    return "partial" if has_ckpt else "new"
+
+
+def _budget_reached(run_dir: Path, spec: RunSpec, marker: dict) -> bool:
+    """Whether the run reached ``spec``'s budget: the trainer's stop reason in the marker
+    (``max_steps`` / ``max_minutes``: never ``signal``) and, for a step budget, a checkpoint
+    at or past it. Markers of older qagen versions carry no reason: the newest checkpoint's
+    step (step budgets) or the logged training time (minute budgets, 2 % slack for the last
+    unlogged steps) decides."""
+    from qagen.train.checkpoint import list_checkpoints
+
+    reason = marker.get("reason")
+    if reason == "signal":
+        return False
+    if spec.max_steps is not None:
+        steps = [s for s, _ in list_checkpoints(run_dir / "checkpoints")]
+        return bool(steps) and max(steps) >= spec.max_steps
+    if reason is not None:
+        return reason in ("max_steps", "max_minutes", "nothing to train")
+    if spec.max_minutes is not None:
+        return _elapsed_minutes(run_dir) >= 0.98 * spec.max_minutes
+    return True
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -136,7 +179,7 @@ def _train(spec: RunSpec, ctx: ExperimentContext, log: TextIO) -> str:
     from qagen.train import train_main
 
     run_dir = ctx.run_dir(spec.name)
-    status = run_status(run_dir)
+    status = run_status(run_dir, spec)
     if status == "finished" or status.startswith("failed"):
         return status
     data = spec.data or ctx.data
@@ -155,8 +198,16 @@ def _train(spec: RunSpec, ctx: ExperimentContext, log: TextIO) -> str:
             spec.recipe, data=data, preset=spec.preset, out=str(run_dir),
             max_steps=spec.max_steps, max_minutes=max_minutes, overrides=list(spec.overrides),
         )  # fmt: skip
+    result = getattr(rc, "result", None)
+    if rc in (130, 143) or (result is not None and result.reason == "signal"):
+        # stopped by Ctrl-C / SIGTERM after its checkpoint: not finished, nothing after it runs
+        raise ExperimentInterrupted(spec.name, int(rc) or 130,
+                                    result.step if result else None, ctx.out)  # fmt: skip
+    reason = result.reason if result is not None else "nothing to train"
     status = "finished" if rc == 0 else "failed: the loss became NaN or infinite (see metrics.csv)"
-    _write_json(run_dir / _MARKER, {"status": status, "spec": spec.as_dict()})
+    _write_json(run_dir / _MARKER, {"status": status, "reason": reason,
+                                    "step": result.step if result is not None else None,
+                                    "spec": spec.as_dict()})  # fmt: skip
     return status
 
 
@@ -327,7 +378,7 @@ def reproduce(
         bar = _Progress(specs, progress, log)
         try:
             for spec in specs:
-                before = run_status(ctx.run_dir(spec.name))
+                before = run_status(ctx.run_dir(spec.name), spec)
                 verb = {"new": "training", "partial": "continuing"}.get(before, "reusing")
                 bar.start(spec.name, verb)
                 t0 = time.monotonic()

@@ -110,9 +110,14 @@ def default_run_dir(run: RunConfig) -> Path:
     return Path("runs") / run.recipe
 
 
+#: Exit status of a run stopped by a signal (128 + the signal's number, as a shell reports it).
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
 class TrainStatus(int):
     """What :func:`train_main` returns: the exit status (an ``int``: 0 done, 1 stopped on a
-    NaN/Inf loss) that also carries ``run_dir`` (the run directory actually used) and ``result``
+    NaN/Inf loss, 130 stopped by SIGINT / Ctrl-C and 143 by SIGTERM, after the checkpoint of
+    the step in progress: :data:`SIGNAL_EXIT`) that also carries ``run_dir`` (the run directory actually used) and ``result``
     (the :class:`~qagen.train.trainer.TrainResult`, ``None`` when nothing was trained)."""
 
     run_dir: Path
@@ -270,4 +275,5 @@ def train_main(
         f"stopped at step {result.step} ({how}); checkpoint: {result.checkpoint}; "
         f"run directory: {out_dir}"
     )
-    return TrainStatus(0, out_dir, result)
+    rc = SIGNAL_EXIT.get(result.signal or "", 130) if result.reason == "signal" else 0
+    return TrainStatus(rc, out_dir, result)
