@@ -29,6 +29,7 @@ __all__ = [
     "TrainStatus",
     "resolve_run_config",
     "build_training_dataset",
+    "check_one_batch",
     "default_run_dir",
 ]
 
@@ -103,6 +104,17 @@ def build_training_dataset(data: DataConfig) -> Any:
     from qagen.data import build_dataset
 
     return build_dataset(data.spec, data.resolution, data.split)
+
+
+def check_one_batch(dataset: Any, run: RunConfig) -> None:
+    """Refuse data smaller than one global batch (``train.batch_size``), before any file is
+    written: an :class:`InputError` naming the data spec, the count and the batch size."""
+    n, batch = len(dataset), int(run.train.batch_size)
+    if n < batch:
+        raise InputError(
+            f"--data {run.data.spec}: {n} training sample(s), fewer than one batch of {batch} "
+            f"(train.batch_size); add data or lower the batch with --set train.batch_size={n}"
+        )
 
 
 def default_run_dir(run: RunConfig) -> Path:
@@ -183,7 +195,7 @@ def train_main(
     preemption).
 
     Work is never lost or mixed up: a fresh start into a directory that holds checkpoints, logged
-    rows or sample grids is refused; resuming from a checkpoint older than the run's newest moves
+    rows or sample grids is refused; data smaller than one batch is refused; resuming from a checkpoint older than the run's newest moves
     the newer ones aside (``RUN/abandoned-<timestamp>/``) and continues metrics.csv from the
     resumed step; an unreadable newest checkpoint falls back to the previous good one; a run
     already at or beyond ``max_steps`` is left untouched, with a message. Bad input raises
@@ -264,6 +276,7 @@ def train_main(
     cls = get_recipe(run.recipe)
     cls.validate_config(run.hparams, run)  # bad values before data is read
     dataset = cls.build_dataset(run) if cls.has_own_dataset() else build_training_dataset(run.data)
+    check_one_batch(dataset, run)
     trainer = Trainer(run, dataset, out_dir, resume=point)
     try:
         result = trainer.fit()
