@@ -318,6 +318,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _check_not_foreign(out: Path) -> None:
+    """``--out`` is new, empty or an earlier output of ``qagen reproduce`` (it holds
+    ``experiment.json`` or ``runs/``); a folder of other files (photos) is refused."""
+    from qagen.report.runfiles import foreign_entries, some_names
+
+    ours = (out / "experiment.json").is_file() or (out / "runs").is_dir()
+    held = [] if ours else foreign_entries(out)
+    if held:
+        raise InputError(
+            f"--out {out} is not a qagen reproduce folder (no experiment.json or runs/) and holds "
+            f"{len(held)} other file(s) ({some_names(held)}); choose a new or empty folder"
+        )
+
+
 def _check_folder(out: Path, exp: Experiment, ctx: ExperimentContext, specs: list[RunSpec]) -> None:
     """``DIR/experiment.json`` records what the folder holds; a different budget, data or set
     of runs in the same folder would mix two experiments, so it is refused."""
@@ -365,6 +379,7 @@ def reproduce(
     exp = get_experiment(name)()
     check_budget(budget)
     out = Path(out)
+    _check_not_foreign(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = ExperimentContext(out=out, budget=budget, data=data, device=device,
                             inception_weights=inception_weights, evaluator=evaluate_run,

@@ -40,6 +40,7 @@ from qagen.report.blocks import Paragraph, Section
 from qagen.report.page import write_page
 from qagen.report.runfiles import (
     MetricsTable,
+    check_run_dir,
     list_checkpoints,
     read_config,
     read_json,
@@ -92,11 +93,10 @@ class RunReportData:
 
     @classmethod
     def load(cls, run_dir: str | Path, **settings: Any) -> RunReportData:
-        """Read ``run_dir`` (``FileNotFoundError`` when it does not exist); ``settings`` are
-        ``device``, ``quality_maps`` and ``max_grids``."""
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise FileNotFoundError(f"run directory not found: {run_dir}")
+        """Read ``run_dir`` (``FileNotFoundError`` when it does not exist, :class:`InputError`
+        when it is not a run directory: :func:`~qagen.report.runfiles.check_run_dir`);
+        ``settings`` are ``device``, ``quality_maps`` and ``max_grids``."""
+        run_dir = check_run_dir(run_dir)
         data = cls(run_dir, **settings)
         cfg_path = run_dir / "config.toml"
         if cfg_path.is_file():

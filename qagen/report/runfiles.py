@@ -20,17 +20,74 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli ba
 from qagen.errors import InputError
 
 __all__ = [
+    "RUN_MARKERS",
     "MetricsTable",
+    "check_new_run_dir",
+    "check_run_dir",
+    "foreign_entries",
+    "is_run_dir",
     "read_config",
     "read_json",
     "read_jsonl",
     "read_metrics_csv",
     "sample_grids",
     "select_evenly",
+    "some_names",
 ]
 
 _NOT_QUANTITIES = ("step", "elapsed_s")
 T = TypeVar("T")
+
+#: What ``qagen train`` writes first into a run directory: a folder holding one of them is a run.
+RUN_MARKERS = ("config.toml", "checkpoints", "metrics.csv", "samples")
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding one of :data:`RUN_MARKERS` (a training run's)."""
+    p = Path(path)
+    return p.is_dir() and any((p / m).exists() for m in RUN_MARKERS)
+
+
+def foreign_entries(path: str | Path) -> list[str]:
+    """The sorted names in folder ``path`` that are not hidden (``.DS_Store``, ``.lock``): what
+    a run, or an experiment, would be written among. ``[]`` for a missing folder."""
+    p = Path(path)
+    if not p.is_dir():
+        return []
+    return sorted(e.name for e in p.iterdir() if not e.name.startswith("."))
+
+
+def some_names(names: Sequence[str], k: int = 3) -> str:
+    """The first ``k`` of ``names``, comma-separated, and how many there are in all."""
+    more = f", ... ({len(names)} in all)" if len(names) > k else ""
+    return ", ".join(names[:k]) + more
+
+
+def check_run_dir(path: str | Path, argument: str = "RUN_DIR") -> Path:
+    """``path`` as a run directory, else ``FileNotFoundError`` (no such folder) or
+    :class:`InputError` naming what it holds instead (a folder of photos is not a run)."""
+    p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(f"run directory not found: {p}")
+    if not is_run_dir(p):
+        held = foreign_entries(p)
+        what = f"it holds {some_names(held)}" if held else "it is empty"
+        raise InputError(
+            f"{argument} {p} is not a run directory (no {', '.join(RUN_MARKERS)}; {what}): "
+            "give the folder qagen train wrote"
+        )
+    return p
+
+
+def check_new_run_dir(path: str | Path, argument: str = "--out") -> None:
+    """A fresh run may go into a new or empty folder or into a run directory (whose own checks
+    follow), never among other files: else :class:`InputError` naming a few of them."""
+    held = [] if is_run_dir(path) else foreign_entries(path)
+    if held:
+        raise InputError(
+            f"{argument} {path} is not a run directory and holds {len(held)} other file(s) "
+            f"({some_names(held)}); choose a new or empty folder for the run"
+        )
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 
 from qagen.errors import InputError
 from qagen.registry import PRESETS
+from qagen.report.runfiles import check_new_run_dir
 
 from . import checkpoint as ckpt
 from .config import (
@@ -195,7 +196,8 @@ def train_main(
     preemption).
 
     Work is never lost or mixed up: a fresh start into a directory that holds checkpoints, logged
-    rows or sample grids is refused; data smaller than one batch is refused; resuming from a checkpoint older than the run's newest moves
+    rows or sample grids is refused, and so is one into a folder that is not a run directory
+    but holds other files (a folder of photos); data smaller than one batch is refused; resuming from a checkpoint older than the run's newest moves
     the newer ones aside (``RUN/abandoned-<timestamp>/``) and continues metrics.csv from the
     resumed step; an unreadable newest checkpoint falls back to the previous good one; a run
     already at or beyond ``max_steps`` is left untouched, with a message. Bad input raises
@@ -247,6 +249,7 @@ def train_main(
         if point is not None:
             run = resolve(point.state["config"])
     if point is None:
+        check_new_run_dir(out_dir)  # never among a user's photos
         existing = ckpt.latest_checkpoint(out_dir / "checkpoints")
         if existing is not None:
             raise InputError(
