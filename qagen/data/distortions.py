@@ -193,10 +193,10 @@ def _jp2k(u8: np.ndarray, bpp: float, tolerance: float) -> tuple[np.ndarray, flo
     achieved = 8.0 * len(data) / (h * w)
     if achieved > bpp * (1.0 + tolerance):
         raise InputError(
-            f"jp2k: the JPEG 2000 encoder (OpenJPEG) cannot reach {bpp} bits per pixel on a "
+            f"jp2k: the JPEG 2000 encoder (OpenJPEG) cannot reach {bpp} bits per pixel on this "
             f"{h} x {w} image: the smallest codestream it writes is {len(data)} bytes = "
-            f"{achieved:.4f} bpp (more than {tolerance:.0%} above the target); distort images "
-            "of at least 256 x 256 pixels, as the database's images are"
+            f"{achieved:.4f} bpp (more than {tolerance:.0%} above the target); this rate needs "
+            "a larger image"
         )
     return _decode(data, c), achieved
 

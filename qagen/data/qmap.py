@@ -144,8 +144,9 @@ class QMapDataOptions:
 class Pristine:
     """One pristine content: ``name`` (unique), ``source`` (file or ``builtin:NAME``), ``key``
     (SHA-256 of the content and its preprocessing), ``size`` ``(H, W)`` after preprocessing,
-    ``database`` ({(type, level): file} of the database's own distorted copies) and ``load()``
-    (``H x W x 3`` uint8)."""
+    ``database`` ({(type, level): file} of the database's own distorted copies), ``load()``
+    (``H x W x 3`` uint8) and ``original`` (``(H, W)`` before preprocessing; ``size`` when not
+    known)."""
 
     name: str
     source: str
@@ -153,6 +154,17 @@ class Pristine:
     size: tuple[int, int]
     loader: Callable[[], np.ndarray] = field(repr=False)
     database: dict[tuple[str, int], Path] = field(default_factory=dict, repr=False)
+    original: tuple[int, int] | None = None
+
+    def described(self, side: int) -> str:
+        """``"SOURCE (H x W px, resized to h x w by hparams.data.pristine_side = S)"``."""
+        oh, ow = self.original or self.size
+        resized = (
+            f", resized to {self.size[0]} x {self.size[1]} by hparams.data.pristine_side = {side}"
+            if (oh, ow) != self.size
+            else ""
+        )
+        return f"{self.source} ({oh} x {ow} px{resized})"
 
     def load(self) -> np.ndarray:
         return self.loader()
@@ -197,7 +209,7 @@ def _builtin_contents(side: int) -> list[Pristine]:
         key = _sha("builtin", name, arr.tobytes(), f"side={side}")
         h, w = _size_after(*arr.shape[:2], side)
         out.append(Pristine(name, f"builtin:{name}", key, (h, w),
-                            lambda a=arr: _resized(a, side)))  # fmt: skip
+                            lambda a=arr: _resized(a, side), original=arr.shape[:2]))  # fmt: skip
     if not out:
         raise InputError("no built-in photo is available (install scikit-image, scikit-learn)")
     return out
@@ -215,7 +227,7 @@ def _file_contents(files: Sequence[Path], side: int, root: Path) -> list[Pristin
         key = _sha("file", p.read_bytes(), f"side={side}")
         name = p.relative_to(root).with_suffix("").as_posix() if p.is_relative_to(root) else p.stem
         out.append(Pristine(name, str(p), key, _size_after(h, w, side),
-                            lambda p=p: _resized(load_uint8(p), side)))  # fmt: skip
+                            lambda p=p: _resized(load_uint8(p), side), original=(h, w)))  # fmt: skip
     return out
 
 
@@ -414,23 +426,25 @@ class QMapDataset(Dataset):
             bar = tqdm(total=len(todo), desc=f"qmap data ({self.split}): distortions and SSIM maps",
                        unit="img", file=sys.stderr, dynamic_ncols=True)  # fmt: skip
         refs: dict[int, np.ndarray] = {}
-        for it in todo:
-            if self._cached(it):  # a pristine entry shared by the copies
-                continue
-            c = self.contents[it.content]
-            if it.content not in refs:
-                refs.clear()
-                refs[it.content] = c.load()
-            ref = refs[it.content]
-            if it.kind == "pristine":
-                _save_npy(it.image, ref)
-            else:
-                self._compute(c, it, ref)
-            self.cache_stats["computed"] += 1
+        try:
+            for it in todo:
+                if self._cached(it):  # a pristine entry shared by the copies
+                    continue
+                c = self.contents[it.content]
+                if it.content not in refs:
+                    refs.clear()
+                    refs[it.content] = c.load()
+                ref = refs[it.content]
+                if it.kind == "pristine":
+                    _save_npy(it.image, ref)
+                else:
+                    self._compute(c, it, ref)
+                self.cache_stats["computed"] += 1
+                if bar is not None:
+                    bar.update(1)
+        finally:  # an error message then starts on a line of its own
             if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+                bar.close()
         n = len(self.items)
         rate = self.cache_stats["found"] / n if n else 1.0
         self.cache_message = (
@@ -461,7 +475,15 @@ class QMapDataset(Dataset):
             try:
                 dist, rates = distort_uint8(ref, it.kind, it.level, self._seed(c, it.level))
             except InputError as err:
-                raise InputError(f"{c.source}: {err}") from None
+                side = self.options.pristine_side
+                hint = (
+                    "; keep the images larger (--set hparams.data.pristine_side=0 keeps their "
+                    f"size{f', or a side above {side}' if side else ''}) or leave jp2k out "
+                    "(hparams.data.types)"
+                    if it.kind == "jp2k"
+                    else ""
+                )
+                raise InputError(f"{c.described(side)}: {err}{hint}") from None
             bpp = rates[0] if rates else None
         m = ssim_target_map(dist, ref, self.options.pad_mode)
         # the whole image's SSIM (ssim_index.m: mean of the 'valid' map) = the mean of the

@@ -155,7 +155,7 @@ def test_bad_input():
         distort(x * 2, "wn", 1)
     with pytest.raises(InputError, match="C = 1 or 3"):
         distort(torch.rand(2, 64, 64), "wn", 1)
-    with pytest.raises(InputError, match="cannot reach 0.02 bits per pixel on a 64 x 64"):
+    with pytest.raises(InputError, match="cannot reach 0.02 bits per pixel on this 64 x 64"):
         distort(x, "jp2k", 5)
     with pytest.raises(UnknownNameError):
         parse_types("gblur,noise")

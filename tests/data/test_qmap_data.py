@@ -125,3 +125,29 @@ def test_builtin_split_is_the_held_out_photos():
     assert valid == set(HELD_OUT_PHOTOS) & {c.name for c in contents}
     seeded = QMapDataOptions(builtin_split="seeded")
     assert {c.name for c in split_contents(contents, "valid", "builtin", seeded)} != valid
+
+
+def test_jp2k_rate_error_names_the_file_its_size_and_the_resize(tmp_path, monkeypatch, capsys):
+    # issue 19, item C14: a 512 x 512 16-bit photo resized by pristine_side was blamed as a
+    # small image ("distort images of at least 256 x 256"), glued to the progress bar's line
+    import png
+
+    from qagen.cli import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        grey = rng.integers(0, 65535, (512, 512), dtype=np.uint16)
+        png.from_array(grey, "L;16").save(str(folder / f"{name}.png"))
+    monkeypatch.setenv("QAGEN_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["train", "qmap-unet", "--preset", "demo", "--data", f"folder:{folder}",
+            "--out", str(tmp_path / "run"), "--max-steps", "1", "--set", 'hparams.data.types=["jp2k"]',
+            "--set", "hparams.data.pristine_side=64", "--set", "data.resolution=32"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    line = next(t for t in err.split("\n") if "error:" in t)
+    assert line.startswith("qagen train: error: ")  # on a line of its own, after the bar
+    assert "(512 x 512 px, resized to 64 x 64 by hparams.data.pristine_side = 64)" in line
+    assert ".png" in line and "at least 256" not in line
+    assert "hparams.data.pristine_side=0 keeps their size" in line
