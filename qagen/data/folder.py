@@ -9,7 +9,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from qagen.data.transforms import ImagePostprocess, resize_shorter_center_crop, to_uint8_chw
+from qagen.data.transforms import (
+    ImagePostprocess,
+    resize_shorter_center_crop,
+    to_uint8_chw,
+    warn_if_all_upscaled,
+)
 from qagen.errors import InputError
 from qagen.io import IMAGE_EXTENSIONS, list_images, read_image_file
 
@@ -45,6 +50,9 @@ class ImageFolderDataset(Dataset):
     Images are resized so the shorter side is ``resolution`` (antialiased ``interpolation``) and
     centre-cropped; ``resolution=None`` keeps the decoded size. Grey images are repeated to RGB,
     alpha is dropped.
+
+    Degenerate data: when ``check_files`` reads the sizes and every image is upscaled more than
+    4x to ``resolution``, one warning says so (:func:`qagen.data.transforms.warn_if_all_upscaled`).
 
     Unreadable files (qagen's one policy for image folders, shared with ``qagen niqe-fit``):
     they are skipped with ONE warning naming them, and an error
@@ -98,6 +106,7 @@ class ImageFolderDataset(Dataset):
         from tqdm import tqdm
 
         good: list[Path] = []
+        sizes: list[tuple[int, int]] = []
         bad: list[tuple[Path, BaseException]] = []
         bar = tqdm(
             files,
@@ -109,8 +118,10 @@ class ImageFolderDataset(Dataset):
         for p in bar:
             try:
                 with Image.open(p) as im:
+                    w, h = im.size
                     im.verify()
                 good.append(p)
+                sizes.append((h, w))
             except Exception as exc:
                 bad.append((p, exc))
         if bad:
@@ -126,6 +137,8 @@ class ImageFolderDataset(Dataset):
                 self.root,
                 _name_files(bad),
             )
+        if self.resolution is not None:
+            warn_if_all_upscaled(sizes, self.resolution, f"image folder '{self.root}'")
         return good
 
     def __len__(self) -> int:

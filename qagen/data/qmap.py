@@ -25,7 +25,9 @@ pristine image, SSIM maps precomputed once and cropped with the same window as t
   items are read back memory-mapped (only the crop is loaded). Nothing is recomputed per epoch:
   :attr:`QMapDataset.cache_stats` counts the entries found and computed when the dataset was
   built, and the training log says the hit rate.
-* **Images smaller than the crop** are an error naming them (use a smaller ``crop``).
+* **Images smaller than the crop** are an error naming them (use a smaller ``crop``); when every
+  pristine image is upscaled more than 4x by ``pristine_side`` (1 x 1 PNGs resized to 256 px),
+  one warning says so (:func:`qagen.data.transforms.warn_if_all_upscaled`).
 
 Items: ``(x, target, type_index, level)`` with ``x`` the ``3 x crop x crop`` float32 image in
 [0, 1], ``target`` the ``1 x crop x crop`` SSIM map (or, with ``target="score"``, the SSIM of the
@@ -56,6 +58,7 @@ from qagen.data.distortions import (
     parse_levels,
     parse_types,
 )
+from qagen.data.transforms import warn_if_all_upscaled
 from qagen.errors import InputError, UnknownNameError
 from qagen.files import atomic_path, write_json_atomic
 
@@ -362,6 +365,9 @@ class QMapDataset(Dataset):
         self.spec, self.split, self.crop, self.target = spec, split, crop, target
         self.random_crop = (split == "train") if random_crop is None else bool(random_crop)
         all_contents = pristine_contents(spec, self.options)
+        warn_if_all_upscaled([c.original or c.size for c in all_contents],
+                             self.options.pristine_side, f"quality-map data {spec}",
+                             "hparams.data.pristine_side")  # fmt: skip
         self.contents = split_contents(all_contents, split, spec, self.options)
         if not self.contents:
             raise InputError(f"the {split} split of {spec!r} holds no pristine image")

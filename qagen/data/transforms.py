@@ -3,6 +3,8 @@ QAGAN-style output transform (flip, dequantisation, value range)."""
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,15 +14,44 @@ import torch.nn.functional as F
 from qagen.errors import InputError, InputTypeError
 
 __all__ = [
+    "MAX_UPSCALE",
     "ImagePostprocess",
     "to_uint8_chw",
     "resize_uint8",
     "center_crop",
     "resize_shorter_center_crop",
     "INTERPOLATIONS",
+    "warn_if_all_upscaled",
 ]
 
 INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest")
+
+#: Beyond this upscaling factor an image holds little of the detail a run should learn from.
+MAX_UPSCALE = 4.0
+
+_log = logging.getLogger("qagen.data")
+_warned: set[str] = set()
+
+
+def warn_if_all_upscaled(
+    sizes: Sequence[tuple[int, int]], side: int, what: str, setting: str = "data.resolution"
+) -> str | None:
+    """Warn once (logger ``qagen.data``) when *every* image, ``(H, W)`` in ``sizes``, is
+    upscaled by more than :data:`MAX_UPSCALE` to bring its shorter side to ``side`` px (two 1 x
+    1 PNGs trained at 256 px): the run would learn interpolation. ``what`` names the data,
+    ``setting`` the option that sets ``side``. Returns the message, or ``None`` (no warning)."""
+    shorter = [min(h, w) for h, w in sizes if min(h, w) > 0]
+    if not side or not shorter or max(shorter) * MAX_UPSCALE >= side:
+        return None
+    message = (
+        f"{what}: every image is upscaled more than {MAX_UPSCALE:g}x to reach {side} px (the "
+        f"largest shorter side is {max(shorter)} px), so the run learns interpolation; use "
+        f"images of at least {math.ceil(side / MAX_UPSCALE)} px or a smaller {setting}"
+    )
+    if message not in _warned:
+        _warned.add(message)
+        _log.warning(message)
+    return message
 
 
 def to_uint8_chw(array: np.ndarray) -> torch.Tensor:

@@ -119,3 +119,24 @@ def test_sixteen_bit_files_keep_their_range(tmp_path):
     assert raw.dtype == torch.uint8 and raw.shape == (3, 16, 16)
     assert np.array_equal(raw[0].numpy(), want) and np.array_equal(raw[2].numpy(), want)
     assert int(raw.max()) == 255 and (raw[0].numpy() < 255).mean() > 0.9  # not clipped
+
+
+def test_warns_when_every_image_is_upscaled_more_than_4x(tmp_path, caplog):
+    # issue 19, item C15: one 1 x 1 PNG trained at 32 px was accepted without a word
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.fromarray(np.full((1, 1, 3), 7, np.uint8)).save(tiny / "a.png")
+    Image.fromarray(np.full((7, 9, 3), 7, np.uint8)).save(tiny / "b.png")
+    with caplog.at_level(logging.WARNING, logger="qagen.data"):
+        ds = ImageFolderDataset(tiny, resolution=32)
+    assert ds[0].shape == (3, 32, 32)  # still usable: a warning, not an error
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert f"'{tiny}'" in warnings[0] and "more than 4x to reach 32 px" in warnings[0]
+    assert "largest shorter side is 7 px" in warnings[0] and "at least 8 px" in warnings[0]
+    # one image at 4x or less: no warning
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(tiny / "c.png")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="qagen.data"):
+        ImageFolderDataset(tiny, resolution=32)
+    assert caplog.records == []

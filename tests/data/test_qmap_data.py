@@ -151,3 +151,25 @@ def test_jp2k_rate_error_names_the_file_its_size_and_the_resize(tmp_path, monkey
     assert "(512 x 512 px, resized to 64 x 64 by hparams.data.pristine_side = 64)" in line
     assert ".png" in line and "at least 256" not in line
     assert "hparams.data.pristine_side=0 keeps their size" in line
+
+
+def test_warns_when_every_pristine_image_is_upscaled_more_than_4x(tmp_path, caplog):
+    # issue 19, item C15: two 1 x 1 PNGs resized to 256 px were accepted without a word
+    import logging
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((1, 1, 3), 40 * i, np.uint8)).save(tiny / f"t{i}.png")
+    opts = _opts(tmp_path, types=("gblur",), levels=(1,), oversample=1, pristine_side=32)
+    with caplog.at_level(logging.WARNING, logger="qagen.data"):
+        ds = QMapDataset(f"folder:{tiny}", "train", 32, options=opts)
+    assert len(ds) == 2
+    msg = [r.getMessage() for r in caplog.records]
+    assert len(msg) == 1 and f"folder:{tiny}" in msg[0] and "more than 4x to reach 32 px" in msg[0]
+    assert "hparams.data.pristine_side" in msg[0]
+    from qagen.data.transforms import warn_if_all_upscaled
+
+    assert warn_if_all_upscaled([(80, 96), (1, 1)], 320, "x") is None  # 4x exactly: fine
+    assert "at least 81 px" in warn_if_all_upscaled([(80, 96), (1, 1)], 321, "x")
+    assert warn_if_all_upscaled([(80, 96)], 0, "x") is None  # pristine_side = 0: no resize
