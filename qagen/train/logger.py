@@ -8,8 +8,10 @@ checkpoint by the interrupted run or by an abandoned branch) are dropped, so the
 one consistent history. The file is touched only by :meth:`MetricsLogger.start` (called by the
 trainer once the run is set up, and by the first :meth:`MetricsLogger.flush` at the latest), so
 building a logger for a run that then fails to start changes nothing on disk.
-TensorBoard events go to ``DIR/tb`` when ``torch.utils.tensorboard`` (hence the ``tensorboard``
-package) is importable; otherwise they are skipped silently.
+TensorBoard events go to ``DIR/tb`` when ``train.tensorboard`` is on and
+``torch.utils.tensorboard`` (hence the ``tensorboard`` package: ``pip install
+'qagen[tensorboard]'``) is importable; :func:`tensorboard_status` says which, and ``qagen
+train`` prints it on its first lines.
 """
 
 from __future__ import annotations
@@ -23,7 +25,36 @@ from typing import Any
 
 from qagen.files import write_atomic
 
-__all__ = ["MetricsLogger"]
+__all__ = ["MetricsLogger", "tensorboard_status"]
+
+#: How to get TensorBoard events (the optional dependency of ``pyproject.toml``).
+TENSORBOARD_EXTRA = "pip install 'qagen[tensorboard]'"
+_summary_writer: list[Any] = []  # [SummaryWriter class or the import error], once imported
+
+
+def _writer_class() -> Any:
+    """``torch.utils.tensorboard.SummaryWriter``, or the exception its import raised."""
+    if not _summary_writer:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            _summary_writer.append(SummaryWriter)
+        except Exception as err:  # tensorboard not installed (or broken)
+            _summary_writer.append(err)
+    return _summary_writer[0]
+
+
+def tensorboard_status(requested: bool, run_dir: str | Path | None) -> tuple[bool, str]:
+    """Whether a run writes TensorBoard events, and a phrase for the user: the folder, or why
+    not (``train.tensorboard = false``; the package not installed, with the command that
+    installs it)."""
+    if not requested:
+        return False, "off (train.tensorboard = false)"
+    cls = _writer_class()
+    if isinstance(cls, Exception):
+        return False, f"not written: the tensorboard package is not installed ({TENSORBOARD_EXTRA})"
+    where = Path(run_dir) / "tb" if run_dir is not None else Path("tb")
+    return True, f"{where} (tensorboard --logdir {where})"
 
 
 def _fmt(value: float) -> str:
@@ -31,7 +62,8 @@ def _fmt(value: float) -> str:
 
 
 class MetricsLogger:
-    """Window-averaged scalar logging to CSV (and TensorBoard when available)."""
+    """Window-averaged scalar logging to CSV (and TensorBoard when asked for and installed:
+    :func:`tensorboard_status`)."""
 
     def __init__(
         self,
@@ -59,16 +91,11 @@ class MetricsLogger:
             return
         self._started = True
         self._truncate(self._start_step)
-        if self._tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except Exception:  # tensorboard not installed: skip silently
-                SummaryWriter = None
-            if SummaryWriter is not None:
-                assert self.path is not None
-                self._writer = SummaryWriter(
-                    log_dir=str(self.path.parent / "tb"), purge_step=self._start_step + 1
-                )
+        assert self.path is not None
+        if tensorboard_status(self._tensorboard, self.path.parent)[0]:
+            self._writer = _writer_class()(
+                log_dir=str(self.path.parent / "tb"), purge_step=self._start_step + 1
+            )
 
     # -- CSV
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:

@@ -173,6 +173,16 @@ def _earlier_work(run_dir: Path) -> list[str]:
     return found
 
 
+def _say_where_logs_go(run: RunConfig, out_dir: Path) -> None:
+    """The first line of a run: its folder, its log files and whether TensorBoard events are
+    written (where, or why not)."""
+    from .logger import tensorboard_status
+
+    _, tb = tensorboard_status(run.train.tensorboard, out_dir)
+    _say(f"{run.recipe}: logs in {out_dir} (metrics.csv, samples/, checkpoints/); "
+         f"TensorBoard events: {tb}")  # fmt: skip
+
+
 def train_main(
     recipe: str | None,
     data: str | None = None,
@@ -278,6 +288,7 @@ def train_main(
             return TrainStatus(0, out_dir)
     cls = get_recipe(run.recipe)
     cls.validate_config(run.hparams, run)  # bad values before data is read
+    _say_where_logs_go(run, out_dir)
     dataset = cls.build_dataset(run) if cls.has_own_dataset() else build_training_dataset(run.data)
     check_one_batch(dataset, run)
     trainer = Trainer(run, dataset, out_dir, resume=point)

@@ -382,3 +382,59 @@ def test_progress_eta_follows_max_minutes(tmp_path, capsys):
     assert "(to 0.05 min)" in last, last
     mid = [b for b in bars if re.search(r"<00:0\d,", b)]
     assert mid, bars[-5:]  # some bar during the run showed an ETA of under 10 s
+
+
+# --------------------------------------------------------------------------- logs
+
+
+class _FakeWriter:
+    """Stands in for ``torch.utils.tensorboard.SummaryWriter`` (the package is optional)."""
+
+    made: list[dict] = []
+
+    def __init__(self, log_dir: str, purge_step: int) -> None:
+        self.scalars: list[tuple[str, float, int]] = []
+        _FakeWriter.made.append({"log_dir": log_dir, "scalars": self.scalars})
+
+    def add_scalar(self, key: str, value: float, step: int) -> None:
+        self.scalars.append((key, value, step))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_first_line_says_where_logs_go_and_whether_tensorboard_writes(
+    tmp_path, toy_data, capsys, monkeypatch, installed
+):
+    # issue 19, item C19: TensorBoard events were written only when the package happened to be
+    # installed, without a word either way
+    import qagen.train.logger as logger_mod
+
+    found = _FakeWriter if installed else ModuleNotFoundError("No module named 'tensorboard'")
+    monkeypatch.setattr(logger_mod, "_summary_writer", [found])
+    _FakeWriter.made.clear()
+    out = tmp_path / "run"
+    sets = [*SETTINGS, "train.tensorboard=true"]
+    assert train_main("toy-wgan-gp", "toy", out=str(out), max_steps=2, overrides=sets) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("qagen train: toy-wgan-gp: logs in ") and str(out) in first
+    assert "metrics.csv" in first
+    if installed:
+        assert f"TensorBoard events: {out / 'tb'}" in first
+        assert _FakeWriter.made[0]["log_dir"] == str(out / "tb")
+        assert {s for k, _, s in _FakeWriter.made[0]["scalars"] if k == "g_loss"} == {1, 2}
+    else:
+        assert "TensorBoard events: not written" in first
+        assert "pip install 'qagen[tensorboard]'" in first and _FakeWriter.made == []
+    assert _train(tmp_path / "off", 1) == 0  # SETTINGS switch it off
+    assert "TensorBoard events: off (train.tensorboard = false)" in capsys.readouterr().err
+
+
+def test_tensorboard_is_an_extra_named_in_the_readme():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["optional-dependencies"]["tensorboard"] == ["tensorboard"]
+    assert not any(d.startswith("tensorboard") for d in project["dependencies"])
+    assert "pip install 'qagen[tensorboard]'" in (REPO / "README.md").read_text()
