@@ -13,26 +13,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
 
 from qagen.errors import InputError
 from qagen.eval._progress import progress as _progress
-from qagen.eval.fid import generation_metrics, iter_uint8_batches
+from qagen.eval.fid import (
+    InceptionWeightsError,
+    generation_metrics,
+    iter_uint8_batches,
+    resolve_inception_weights,
+)
 from qagen.eval.options import (
     ALL_METRICS,
     FMNIST_METRICS,
     GENERATION_METRICS,
+    INCEPTION_METRICS,
     EvalOptions,
     parse_metric_names,
+    split_names,
 )
 from qagen.eval.swd import swd
 from qagen.eval.texture import glcm_features, glcm_protocol
 from qagen.files import write_json_atomic
 
-__all__ = ["GENERATION_METRICS", "evaluate_images", "load_images", "write_eval_json"]
+__all__ = [
+    "GENERATION_METRICS",
+    "evaluate_images",
+    "load_images",
+    "skip_without_inception_weights",
+    "write_eval_json",
+]
 
 
 def load_images(source: object, data_range: float = 1.0, limit: int | None = None) -> torch.Tensor:
@@ -45,6 +58,31 @@ def load_images(source: object, data_range: float = 1.0, limit: int | None = Non
     if len(shapes) > 1:
         raise InputError(f"images must share one size, got {sorted(shapes)}")
     return torch.cat(batches).float() / 255.0
+
+
+def skip_without_inception_weights(
+    names: Sequence[str], metrics: str | Sequence[str], opts: EvalOptions, log: TextIO | None = None
+) -> dict:
+    """``{metric: {"metric", "skipped": True, "reason"}}`` for the Inception metrics (FID, KID,
+    IS) among ``names`` that came from ``"all"`` in ``metrics`` when no Inception weights are
+    found (none given, ``$QAGEN_INCEPTION_WEIGHTS`` unset or wrong); the reason is also written
+    to ``log``. One that ``metrics`` names explicitly raises
+    :class:`~qagen.eval.fid.InceptionWeightsError` instead (before any work). ``{}`` when the
+    weights are found, or ``opts.extractor`` replaces the Inception network."""
+    inception = [m for m in names if m in INCEPTION_METRICS]
+    if not inception or opts.extractor is not None:
+        return {}
+    try:
+        resolve_inception_weights(opts.inception_weights)
+    except InceptionWeightsError as err:
+        explicit = {str(n).lower() for n in split_names(metrics)} - {"all"}
+        if any(m in explicit for m in inception):
+            raise
+        reason = f"no Inception weights: {err}"
+        if log is not None:
+            print(f"qagen eval: {', '.join(inception)} skipped, {reason}", file=log)
+        return {m: {"metric": m, "skipped": True, "reason": reason} for m in inception}
+    return {}
 
 
 def evaluate_images(
@@ -71,12 +109,18 @@ def evaluate_images(
     apply to all. ``reference_name`` / ``reference_split`` name the real set and
     ``extra_protocol`` (e.g. ``{"checkpoint": "last", "generator": "ema"}``) is stored with
     every record.
+
+    Without Inception weights, FID / KID / IS asked for through ``"all"`` are skipped: their
+    records say ``"skipped": true`` with the reason (as ``qagen eval``); named explicitly, they
+    raise :class:`~qagen.eval.fid.InceptionWeightsError` (:func:`skip_without_inception_weights`).
     """
     opts = options if options is not None else EvalOptions(progress=False)
     if overrides:
         opts = opts.replace(**overrides)
     batch_size, device, progress = opts.batch_size, opts.device, opts.progress
     names = parse_metric_names(metrics, GENERATION_METRICS, all_names=ALL_METRICS)
+    skipped = skip_without_inception_weights(names, metrics, opts)
+    names = [m for m in names if m not in skipped]
     extra = dict(extra_protocol or {})
     out: dict = {}
     fake_t = real_t = None
@@ -175,6 +219,7 @@ def evaluate_images(
             rec[label] = {k: float(v.mean()) for k, v in feats.items()}
             rec["protocol"][f"n_{label}"] = int(t.shape[0])
         out["glcm"] = rec
+    out.update(skipped)
     return out
 
 

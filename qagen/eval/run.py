@@ -29,16 +29,18 @@ from typing import Any, TextIO
 import torch
 
 from qagen.errors import InputError
-from qagen.eval.fid import InceptionWeightsError, _library_versions, resolve_inception_weights
-from qagen.eval.generation import evaluate_images, write_eval_json
+from qagen.eval.fid import _library_versions
+from qagen.eval.generation import (
+    evaluate_images,
+    skip_without_inception_weights,
+    write_eval_json,
+)
 from qagen.eval.niqe_set import niqe_set
 from qagen.eval.options import (
     ALL_METRICS,
     GENERATION_METRICS,
-    INCEPTION_METRICS,
     EvalOptions,
     parse_metric_names,
-    split_names,
 )
 from qagen.eval.reference import ReferenceSet, load_reference
 from qagen.eval.swd import swd
@@ -84,23 +86,6 @@ def _history_rows(results: Mapping[str, Any], when: str) -> Iterator[dict]:
                    "n_real": p.get("n_real")}  # fmt: skip
 
 
-def _check_weights(names: list[str], explicit: set[str], opts: EvalOptions, log: TextIO) -> dict:
-    """Skip the Inception metrics that came from "all" when no weights are found (explicitly
-    named ones raise :class:`InceptionWeightsError` before anything is sampled)."""
-    inception = [m for m in names if m in INCEPTION_METRICS]
-    if not inception or opts.extractor is not None:
-        return {}
-    try:
-        resolve_inception_weights(opts.inception_weights)
-    except InceptionWeightsError as err:
-        if any(m in explicit for m in inception):
-            raise
-        reason = f"no Inception weights: {err}"
-        print(f"qagen eval: {', '.join(inception)} skipped, {reason}", file=log)
-        return {m: {"metric": m, "skipped": True, "reason": reason} for m in inception}
-    return {}
-
-
 def record_key(metric: str, generator: str = "raw") -> str:
     """The key of a record in ``eval.json``: the metric's name for the raw generator, and
     ``"<metric>@ema"`` for the EMA copy, so that both evaluations of one run are kept side by
@@ -141,8 +126,7 @@ def evaluate_run(
     log = log if log is not None else sys.stderr
     run_dir = Path(run_dir)
     names = parse_metric_names(opts.metrics, GENERATION_METRICS, all_names=ALL_METRICS)
-    explicit = {str(n).lower() for n in split_names(opts.metrics)} - {"all"}
-    skipped = _check_weights(names, explicit, opts, log)
+    skipped = skip_without_inception_weights(names, opts.metrics, opts, log)  # before sampling
     names = [m for m in names if m not in skipped]
 
     restored = restore_run(run_dir, opts.checkpoint, device=opts.device)

@@ -70,3 +70,24 @@ def test_folder_input_and_errors(tmp_path: Path) -> None:
         evaluate_images(t, t, metrics="swd,lpips")
     with pytest.raises(ValueError, match="needs real"):
         evaluate_images(t, None, metrics="swd")
+
+
+def test_all_without_inception_weights_skips_fid_kid_is_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # issue 19, item C18: the API raised where qagen eval skips; one behaviour for both
+    from qagen.eval.fid import InceptionWeightsError
+
+    monkeypatch.delenv("QAGEN_INCEPTION_WEIGHTS", raising=False)
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(4, 3, 96, 96, generator=g)  # NIQE's 96 px blocks
+    fake = torch.rand(4, 3, 96, 96, generator=g)
+    res = evaluate_images(fake, real, metrics="all", swd_kwargs={"patches_per_image": 8},
+                          progress=False)  # fmt: skip
+    assert set(res) == {"swd", "fid", "kid", "is", "niqe", "glcm"}
+    for m in ("fid", "kid", "is"):
+        assert res[m]["skipped"] is True and "QAGEN_INCEPTION_WEIGHTS" in res[m]["reason"]
+    assert res["swd"]["average"] > 0 and "value" in res["niqe"]
+    # named explicitly: the clear error, as qagen eval --metrics fid
+    with pytest.raises(InceptionWeightsError, match="QAGEN_INCEPTION_WEIGHTS"):
+        evaluate_images(fake, real, metrics="swd,fid")
