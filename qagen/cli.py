@@ -469,6 +469,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     path, text = sample_command(
         args.run_dir, args.out, n=args.n, interpolate=args.interpolate, seed=args.seed,
         raw=args.raw, checkpoint=args.checkpoint, device=args.device, nrow=args.nrow,
+        progress=not args.no_progress,
     )  # fmt: skip
     print(f"wrote {path}: {text}")
     return 0
@@ -769,13 +770,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a grid of samples (or latent interpolations) from a trained generator run",
         description="Sample the generator of RUN_DIR's checkpoint (any generator recipe): a grid "
         "of --n samples, or with --interpolate K, --n rows of K images going linearly in z from "
-        "one random latent vector to another.",
+        "one random latent vector to another. One grid holds at most 1024 images (and 8192 x "
+        "8192 px); a conditional recipe (sr-*, autoencoder, qmap-*) gives at most what its "
+        "data gives, and asking for more is an error that says how many.",
     )
     sm.add_argument("run_dir", metavar="RUN_DIR")
     sm.add_argument("--out", required=True, metavar="FILE", help="output grid (.png or .jpg)")
     sm.add_argument("--n", type=int, default=None, metavar="N",
-                    help="samples (default 64), or interpolation rows with --interpolate "
-                    "(default 8)")  # fmt: skip
+                    help="samples (default 64, at most 1024), or interpolation rows with "
+                    "--interpolate (default 8)")  # fmt: skip
     sm.add_argument("--interpolate", type=int, default=None, metavar="K",
                     help="interpolate in z between random pairs: K images per row, ends "
                     "included")  # fmt: skip
@@ -786,6 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the raw generator weights instead of the EMA copy (when the run has one)")  # fmt: skip
     sm.add_argument("--nrow", type=int, default=None, help="images per row of a sample grid")
     sm.add_argument("--device", default="cpu")
+    sm.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sm.set_defaults(func=_cmd_sample)
 
     d = sub.add_parser(

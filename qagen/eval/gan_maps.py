@@ -44,7 +44,8 @@ def quality_maps(
     from qagen.iqa import gms_map, ssim_maps
 
     restored = restored_run(run, "last")
-    fake = restored.generate(max(n_maps, 64), seed=seed, ema=restored.has_ema)[:n_maps]
+    fake = restored.generate(max(n_maps, 64), seed=seed, ema=restored.has_ema, allow_fewer=True)
+    fake = fake[:n_maps]
     ref = load_reference(None, restored.run, pool, seed=seed, split=restored.run.data.split)
     real = ref.images
     if real.shape[1] != fake.shape[1]:

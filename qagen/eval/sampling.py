@@ -1,6 +1,11 @@
 """Sample grids and latent interpolations of a trained generator (``qagen sample``), for every
 generator recipe.
 
+A grid is one image file: at most :data:`MAX_GRID_IMAGES` images and
+:data:`MAX_GRID_PIXELS` pixels (larger requests are refused before sampling, with the limit);
+a conditional recipe that gives fewer samples than asked for is refused with the number it
+gives (the default ``--n`` takes what it gives and says so).
+
 Both are built on :func:`qagen.train.restore_run` (the trainer's own construction code, the
 checkpoint's weights and EMA copies) and :meth:`qagen.train.restore.RestoredRun.generate`; they
 use only the recipe's public ``sample_inputs`` / ``sample``, never its internals:
@@ -25,12 +30,53 @@ import torch
 from qagen.errors import InputError
 
 __all__ = [
+    "MAX_GRID_IMAGES",
+    "MAX_GRID_PIXELS",
     "interpolate_latents",
     "interpolation_images",
     "sample_command",
     "sample_images",
     "save_grid",
 ]
+
+
+#: The most images one grid file holds (``qagen sample --n``, or rows x K with --interpolate).
+MAX_GRID_IMAGES = 1024
+#: The most pixels of one grid file (8192 x 8192: 200 MB as 8-bit RGB, 800 MB while drawn).
+MAX_GRID_PIXELS = 8192 * 8192
+#: The grids' padding between images, in pixels (torchvision's default).
+PADDING = 2
+
+
+def check_grid_count(count: int, what: str = "--n") -> None:
+    """Refuse a grid of more than :data:`MAX_GRID_IMAGES` images (or fewer than 1)."""
+    if count < 1:
+        raise InputError(f"{what} must be >= 1, got {count}")
+    if count > MAX_GRID_IMAGES:
+        raise InputError(
+            f"{what} asks for a grid of {count} images; one grid file holds at most "
+            f"{MAX_GRID_IMAGES} (use several --seed values for more, or qagen eval to score many)"
+        )
+
+
+def grid_size(count: int, nrow: int, height: int, width: int) -> tuple[int, int]:
+    """``(H, W)`` in pixels of a grid of ``count`` images of ``height x width``, ``nrow`` per
+    row (torchvision's ``make_grid`` with :data:`PADDING`)."""
+    cols = min(max(1, nrow), count)
+    rows = -(-count // cols)
+    return rows * (height + PADDING) + PADDING, cols * (width + PADDING) + PADDING
+
+
+def _check_grid_pixels(count: int, nrow: int, probe: torch.Tensor, what: str) -> None:
+    """Refuse a grid of more than :data:`MAX_GRID_PIXELS` pixels (``probe``: one image)."""
+    h, w = probe.shape[-2:]
+    gh, gw = grid_size(count, nrow, h, w)
+    if gh * gw > MAX_GRID_PIXELS:
+        fits = max(1, MAX_GRID_PIXELS // ((h + PADDING) * (w + PADDING)))
+        raise InputError(
+            f"{what}: a grid of {count} images of {w} x {h} px would be {gw} x {gh} px, more "
+            f"than {MAX_GRID_PIXELS / 1e6:.0f} megapixels; ask for about {fits} or fewer"
+        )
 
 
 def _restored(run: Any, checkpoint: str | int = "last", device: str = "cpu") -> Any:
@@ -137,25 +183,46 @@ def sample_command(
     checkpoint: str | int = "last",
     device: str = "cpu",
     nrow: int | None = None,
+    progress: bool = False,
 ) -> tuple[Path, str]:
     """The ``qagen sample`` command: a grid of ``n`` samples (default 64), or with
     ``interpolate=K`` ``n`` rows (default 8) of ``K`` images interpolating in z between random
-    pairs. Returns the file written and a one-line description."""
+    pairs. Returns the file written and a one-line description that gives the number of
+    images written.
+
+    One grid holds at most :data:`MAX_GRID_IMAGES` images and :data:`MAX_GRID_PIXELS` pixels
+    (refused before sampling, with the limit). A conditional recipe that gives fewer samples
+    than ``n`` is refused with the number it gives; without ``n`` the grid holds what it gives
+    (at most 64) and the description says so. ``progress``: a bar over the batches on stderr.
+    """
     import math
 
+    rows = 8 if n is None else n
+    if interpolate is not None:
+        check_grid_count(rows * max(interpolate, 1), f"--n {rows} x --interpolate {interpolate}")
+    else:
+        check_grid_count(64 if n is None else n)
     restored = _restored(Path(run_dir), checkpoint, device)
     ema = False if raw else None  # the grids' choice: the EMA copy when the run keeps one
     which = "EMA" if ema is None and restored.has_ema else "raw"
     if interpolate is not None:
-        rows = 8 if n is None else n
+        _check_grid_pixels(rows * interpolate, interpolate,
+                           restored.generate(1, seed=seed, ema=ema), "--n x --interpolate")  # fmt: skip
         images = interpolation_images(restored, rows, interpolate, seed=seed, ema=ema)
         path = save_grid(images, out, interpolate)
         text = (f"{rows} interpolations of {interpolate} images in z between random pairs "
                 f"(seed {seed}, {which} generator, step {restored.step})")  # fmt: skip
         return path, text
     count = 64 if n is None else n
-    if count < 1:
-        raise InputError(f"--n must be >= 1, got {count}")
-    images = sample_images(restored, count, seed=seed, ema=ema)
-    path = save_grid(images, out, nrow or max(1, math.ceil(math.sqrt(count))))
-    return path, f"{count} samples (seed {seed}, {which} generator, step {restored.step})"
+    probe = restored.generate(1, seed=seed, ema=ema)
+    per_row = nrow or max(1, math.ceil(math.sqrt(count)))
+    _check_grid_pixels(count, per_row, probe, "--n")
+    images = restored.generate(count, seed=seed, ema=ema, allow_fewer=n is None,
+                               progress=progress and count > 64)  # fmt: skip
+    got = images.shape[0]
+    path = save_grid(images, out, nrow or max(1, math.ceil(math.sqrt(got))))
+    text = f"{got} samples (seed {seed}, {which} generator, step {restored.step})"
+    if got < count:
+        text += (f"; recipe {restored.run.recipe!r} gives at most {got} (its samples are "
+                 "conditional on its data)")  # fmt: skip
+    return path, text

@@ -158,6 +158,7 @@ class RestoredRun:
         key: str | None = None,
         inputs: Any = None,
         progress: bool = False,
+        allow_fewer: bool = False,
     ) -> torch.Tensor:
         """``n`` images ``N x C x H x W`` (float32, CPU, clamped to [0, 1]) from the generator.
 
@@ -174,6 +175,10 @@ class RestoredRun:
           norm uses batch statistics depends on ``batch_size``.
         * A recipe returning several grids (``{name: images}``) needs ``key`` (default: the
           first). ``progress`` shows a bar over the batches on stderr.
+        * A conditional recipe draws its inputs from its data and may give fewer than ``n``
+          (the SR recipes at most 16 strips, a small dataset its size): an
+          :class:`InputError` saying how many it gives, never a silent cap; with
+          ``allow_fewer=True`` (pictures: report sections) the images it gives are returned.
         """
         if n < 1:
             raise InputError(f"n must be >= 1, got {n}")
@@ -185,7 +190,13 @@ class RestoredRun:
                 "so it cannot be sampled"
             )
         inputs = to_device(inputs, self.device)
-        total = min(_count(inputs) or n, n)
+        given = _count(inputs)
+        if given is not None and given < n and not allow_fewer:
+            raise InputError(
+                f"run {self.run_dir} (recipe {self.run.recipe!r}) gives at most {given} samples "
+                f"(its samples are conditional on its data), not {n}: ask for {given} or fewer"
+            )
+        total = min(given or n, n)
         if ema and not self.has_ema:
             raise InputError(
                 f"run {self.run_dir}: the checkpoint holds no EMA of the generator "

@@ -153,6 +153,31 @@ def test_sample_command_for_began_and_wgan(tmp_path, began_run, capsys):
     assert main(["sample", str(tmp_path / "nothing"), "--out", str(out)]) == 2
 
 
+def test_sample_grid_is_bounded_and_shows_progress(tmp_path, began_run, capsys, monkeypatch):
+    # issue 19, item B10: --n 1000000 ran 77 s and died of memory; a grid is one bounded file
+    import qagen.eval.sampling as sampling
+
+    out = tmp_path / "big.png"
+    assert main(["sample", str(began_run), "--n", "1025", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at most 1024" in err and not out.exists()
+    assert main(["sample", str(began_run), "--interpolate", "100", "--n", "11",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "1100 images" in capsys.readouterr().err and not out.exists()
+    # the pixel bound, with the count of images that fit (16 px images with 2 px padding)
+    monkeypatch.setattr(sampling, "MAX_GRID_PIXELS", 100 * 100)
+    assert main(["sample", str(began_run), "--n", "64", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "146 x 146 px" in err and "about 30 or fewer" in err and not out.exists()
+    monkeypatch.undo()
+    # more than one batch: a progress bar on stderr (and none with --no-progress)
+    assert main(["sample", str(began_run), "--n", "65", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "65 samples" in captured.out and "sampling the" in captured.err
+    assert main(["sample", str(began_run), "--n", "65", "--out", str(out), "--no-progress"]) == 0
+    assert "sampling the" not in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ report sections
 def test_grid_cell_reads_the_cells_save_image_wrote(tmp_path):
     from torchvision.utils import save_image

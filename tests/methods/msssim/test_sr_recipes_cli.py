@@ -69,6 +69,24 @@ def test_qagen_sr_command(sr_run, tmp_path, capsys):
     assert main(["sr", str(tmp_path), str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png")]) == 2
 
 
+def test_sample_of_an_sr_run_says_how_many_it_wrote(sr_run, tmp_path, capsys):
+    # issue 19, item A3: --n 100 printed "100 samples" and wrote 16 strips
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(sr_run), "--n", "100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "gives at most 16 samples" in err and "not 100" in err and not out.exists()
+    assert main(["sample", str(sr_run), "--out", str(out)]) == 0  # default: what it gives
+    text = capsys.readouterr().out
+    assert "16 samples" in text and "gives at most 16" in text
+    with Image.open(out) as im:  # 4 x 4 strips [bicubic | SRCNN | HR] of 48 px patches
+        assert im.size == (4 * (3 * 48 + 2) + 2, 4 * (48 + 2) + 2)
+    assert main(["sample", str(sr_run), "--n", "5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert ": 5 samples" in text and "at most" not in text
+
+
 def test_sr_report_section(sr_run):
     assert main(["report", str(sr_run)]) == 0
     html = (sr_run / "report.html").read_text()
