@@ -405,6 +405,8 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
         help="evaluate a training run; writes RUN_DIR/eval.json",
         description="Sample the run's generator and compare it with real images (SWD, FID, "
         "KID, IS, NIQE, GLCM); writes RUN_DIR/eval.json and appends to eval_history.jsonl. "
+        "Runs that are not generators have their own evaluation: sr-* PSNR / SSIM on Y, "
+        "autoencoder reconstruction PSNR / MS-SSIM, qmap-* and nr-iqa theirs. "
         "Progress goes to stderr. The report is written by 'qagen report' (or --report).",
     )
     e.add_argument("run_dir", metavar="RUN_DIR")

@@ -5,6 +5,8 @@
 * ``data_sr.py`` (``--data patches:PATH``, SR test sets), ``yaleb.py`` (``yaleb:ROOT``),
   ``illumination.py`` (``illumination``);
 * ``super_resolution.py``, ``codes.py``, ``reconstruction.py``: their evaluation;
+  ``evaluation.py``: ``qagen eval`` of their runs (PSNR / SSIM on Y, reconstruction PSNR /
+  MS-SSIM);
   ``report.py``: SR crops and reconstructions;
 * ``experiment_sr.py``, ``experiment_ae.py``: ``msssim-sr``, ``msssim-ae``; ``presets/``.
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from qagen.registry import (
     DATA_SOURCES,
+    EVALUATORS,
     EXPERIMENTS,
     ORDER_RECIPE,
     PRESETS,
@@ -33,6 +36,8 @@ DATA_SOURCES.add("illumination", _M + "illumination:IlluminationDataset", root="
 REPORT_SECTIONS.add("sr", _M + "report:sr_sections", recipes="sr-*", order=ORDER_RECIPE)
 REPORT_SECTIONS.add("autoencoder", _M + "report:autoencoder_sections", recipes="autoencoder",
                     order=ORDER_RECIPE)  # fmt: skip
+EVALUATORS.add("sr", _M + "evaluation:sr_eval_command", recipes="sr-*")
+EVALUATORS.add("autoencoder", _M + "evaluation:autoencoder_eval_command", recipes="autoencoder")
 EXPERIMENTS.add("msssim-sr", _M + "experiment_sr:MSSSIMSuperResolution")
 EXPERIMENTS.add("msssim-ae", _M + "experiment_ae:MSSSIMAutoencoder")
 for _p in sorted((Path(__file__).parent / "presets").glob("*.toml")):

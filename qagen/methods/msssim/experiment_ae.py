@@ -173,13 +173,11 @@ class MSSSIMAutoencoder(Experiment):
     def _evaluate_runs(
         self, ctx: ExperimentContext, rows: list[Row], tag: str = "", grid: bool = True
     ) -> list[Row]:
-        from qagen.iqa.structural import ms_ssim
         from qagen.methods.msssim.codes import svm_code_scores
-        from qagen.methods.msssim.recipe_autoencoder import auto_msssim_scales
         from qagen.methods.msssim.reconstruction import (
             held_out_dataset,
             load_autoencoder,
-            reconstruct,
+            reconstruction_scores,
         )
 
         record: dict[str, Any] = {}
@@ -196,11 +194,8 @@ class MSSSIMAutoencoder(Experiment):
             train_ds, _ = held_out_dataset(data, "train")
             test_ds, _ = held_out_dataset(data, "test")
             xte = _grey_stack(test_ds)  # the train images only where the SVMs need them all
-            rec = reconstruct(net, xte).clamp(0, 1)
-            mse = ((rec.double() - xte.double()) ** 2).mean(dim=(1, 2, 3))
-            psnr = float((-10 * torch.log10(mse.clamp_min(1e-12))).mean())
-            k = max(1, auto_msssim_scales(xte.shape[-1]))
-            msv = float(ms_ssim(rec.double(), xte.double(), 1.0, scales=k).mean())
+            scores, rec = reconstruction_scores(net, xte)
+            psnr, msv, k = scores["psnr"], scores["ms_ssim"], scores["ms_ssim_scales"]
             proto = {"generator": "raw", "n": len(xte), "reference_split": "test"}
             cells = {"PSNR": Cell(psnr, n=len(xte), protocol=proto),
                      "MS-SSIM": Cell(msv, n=len(xte), protocol=proto)}  # fmt: skip

@@ -11,7 +11,13 @@ import torch
 
 from qagen.errors import InputError
 
-__all__ = ["held_out_dataset", "held_out_images", "load_autoencoder", "reconstruct"]
+__all__ = [
+    "held_out_dataset",
+    "held_out_images",
+    "load_autoencoder",
+    "reconstruct",
+    "reconstruction_scores",
+]
 
 
 def load_autoencoder(
@@ -70,3 +76,28 @@ def reconstruct(net: Any, images: torch.Tensor, batch_size: int = 256) -> torch.
         for i in range(0, len(images), batch_size)
     ]
     return torch.cat(out)
+
+
+def reconstruction_scores(net: Any, images: torch.Tensor) -> tuple[dict[str, Any], torch.Tensor]:
+    """The reconstruction quality of ``images`` (``N x 1 x R x R`` on [0, 1]) through ``net``:
+    ``({"psnr", "psnr_std", "ms_ssim", "ms_ssim_std", "ms_ssim_scales", "n"}, reconstructions)``.
+
+    PSNR in dB per image (MSE on [0, 1], floored at 1e-12), then the mean over the images;
+    MS-SSIM with the scales the training loss takes at this size
+    (:func:`~qagen.methods.msssim.recipe_autoencoder.auto_msssim_scales`, at least 1), the mean
+    over the images. The reconstructions are clamped to [0, 1]. Higher is better for both."""
+    from qagen.iqa.structural import ms_ssim
+    from qagen.methods.msssim.recipe_autoencoder import auto_msssim_scales
+
+    rec = reconstruct(net, images).clamp(0, 1)
+    x = images.double()
+    mse = ((rec.double() - x) ** 2).mean(dim=(1, 2, 3))
+    psnr = -10 * torch.log10(mse.clamp_min(1e-12))
+    k = max(1, auto_msssim_scales(images.shape[-1]))
+    ms = ms_ssim(rec.double(), x, 1.0, scales=k)
+    scores = {
+        "psnr": float(psnr.mean()), "psnr_std": float(psnr.std(unbiased=False)),
+        "ms_ssim": float(ms.mean()), "ms_ssim_std": float(ms.std(unbiased=False)),
+        "ms_ssim_scales": k, "n": int(images.shape[0]),
+    }  # fmt: skip
+    return scores, rec

@@ -108,7 +108,29 @@ def sr_sections(run: RunReportData) -> list[Section]:
                  "The most detailed 40 px region of one held-out crop (higher is better)")  # fmt: skip
     grids = Paragraph("In the sample grids above, each tile is a training patch's Y channel as "
                       "bicubic | SRCNN | HR (left to right).", note=True)  # fmt: skip
-    return [Section("Super-resolution", [table, fig, grids])]
+    return [Section("Super-resolution", [table, *_eval_tables(run, "sr"), fig, grids])]
+
+
+def _eval_tables(run: RunReportData, name: str) -> list[Table]:
+    """The records ``name`` and ``name@ema`` of ``eval.json`` (``qagen eval`` of the run,
+    :mod:`qagen.methods.msssim.evaluation`) as tables."""
+    out = []
+    for key in (name, f"{name}@ema"):
+        rec = (run.evaluation or {}).get(key)
+        if not isinstance(rec, dict) or "psnr" not in rec:
+            continue
+        p = rec.get("protocol", {})
+        where = p.get("test_set") or f"{p.get('data', '?')} [{p.get('split', '?')}]"
+        caption = (f"qagen eval: step {p.get('checkpoint_step', '?')}, {p.get('generator', 'raw')} "
+                   f"weights, {rec.get('n', '?')} images of {where}; higher is better")  # fmt: skip
+        if isinstance(rec["psnr"], dict):  # sr: per method
+            rows = [[m, rec["psnr"][m], rec["ssim"].get(m)] for m in rec["psnr"]]
+            out.append(Table(["method", "PSNR (dB)", "SSIM"], rows, caption=caption))
+        else:
+            rows = [["PSNR (dB)", rec["psnr"], rec.get("psnr_std")],
+                    ["MS-SSIM", rec.get("ms_ssim"), rec.get("ms_ssim_std")]]  # fmt: skip
+            out.append(Table(["reconstruction", "mean", "std"], rows, caption=caption))
+    return out
 
 
 def autoencoder_sections(run: RunReportData) -> list[Section]:
@@ -128,5 +150,6 @@ def autoencoder_sections(run: RunReportData) -> list[Section]:
                                 f"{restored.run.data.spec} ({split} split)")  # fmt: skip
     note = Paragraph("In the sample grids above, each tile is a training image | its "
                      "reconstruction.", note=True)  # fmt: skip
-    return [Section("Reconstructions", [Figure(png, "Held-out images (top) and their "
+    return [Section("Reconstructions", [*_eval_tables(run, "reconstruction"),
+                                        Figure(png, "Held-out images (top) and their "
                                                "reconstructions (bottom)"), note])]  # fmt: skip

@@ -87,6 +87,31 @@ def test_sample_of_an_sr_run_says_how_many_it_wrote(sr_run, tmp_path, capsys):
     assert ": 5 samples" in text and "at most" not in text
 
 
+def test_eval_of_an_sr_run_is_psnr_ssim_on_y(sr_run, capsys):
+    # issue 19, item A2: qagen eval scored the [bicubic | SRCNN | HR] strips as generated images
+    # (SWD, NIQE) and --n-samples 1000 silently became 16
+    from qagen.methods.msssim.data_sr import builtin_sr_test_set
+    from qagen.methods.msssim.super_resolution import evaluate_sr
+
+    assert main(["eval", str(sr_run), "--n-samples", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of the 11 test images" in out and "SRCNN" in out and "Bicubic" in out
+    data = json.loads((sr_run / "eval.json").read_text())
+    assert set(data) == {"sr"} and data["sr"]["n"] == 2
+    restored = restore_run(sr_run)
+    direct = evaluate_sr(builtin_sr_test_set(4)[:2], {"SRCNN": restored.recipe.network()}, 4)
+    assert data["sr"]["psnr"] == pytest.approx(direct.psnr, rel=1e-9)
+    assert data["sr"]["ssim"] == pytest.approx(direct.ssim, rel=1e-9)
+    assert data["sr"]["protocol"]["checkpoint_step"] == 3
+    # generated-image metrics are refused with what to use instead; nothing is written
+    assert main(["eval", str(sr_run), "--metrics", "swd,niqe"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(sr_run) in err and "PSNR and SSIM" in err
+    assert set(json.loads((sr_run / "eval.json").read_text())) == {"sr"}
+    assert main(["report", str(sr_run)]) == 0  # the report shows the record
+    assert "qagen eval: step 3, raw weights, 2 images" in (sr_run / "report.html").read_text()
+
+
 def test_sr_report_section(sr_run):
     assert main(["report", str(sr_run)]) == 0
     html = (sr_run / "report.html").read_text()
@@ -112,6 +137,32 @@ def test_autoencoder_loss_and_report(ae_runs):
     assert restored.recipe.scales == 3  # 48 px: 3 scales fit the 11 px window
     assert main(["report", str(ae_runs[0])]) == 0
     assert "Reconstructions" in (ae_runs[0] / "report.html").read_text()
+
+
+def test_eval_of_an_autoencoder_run_is_its_reconstruction_quality(ae_runs, capsys):
+    # issue 19, item A2: half of every "generated" [original | reconstruction] strip was the
+    # real input, so SWD looked near-perfect
+    from qagen.methods.msssim.reconstruction import held_out_images
+
+    run = ae_runs[0]
+    assert main(["eval", str(run), "--n-samples", "20", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "20 of the" in out and "[test]" in out and "MS-SSIM" in out
+    rec = json.loads((run / "eval.json").read_text())["reconstruction"]
+    restored = restore_run(run)
+    x, split = held_out_images(restored.run.data, 20, seed=0)
+    with torch.no_grad():
+        y = restored.recipe.network().eval()(x.float()).clamp(0, 1).double()
+    psnr = (-10 * torch.log10(((y - x.double()) ** 2).mean(dim=(1, 2, 3)))).mean()
+    assert rec["n"] == 20 and rec["protocol"]["split"] == split == "test"
+    assert rec["psnr"] == pytest.approx(float(psnr), rel=1e-6)
+    assert rec["ms_ssim"] == pytest.approx(float(ms_ssim(y, x.double(), 1.0, scales=3).mean()),
+                                           rel=1e-6)  # fmt: skip
+    # more than the split holds: all of it, and said so (never a silent cap)
+    assert main(["eval", str(run), "--n-samples", "100000", "--no-progress"]) == 0
+    assert "--n-samples 100000 asks for more" in capsys.readouterr().out
+    assert main(["eval", str(run), "--metrics", "fid"]) == 2
+    assert "reconstruction PSNR and MS-SSIM" in capsys.readouterr().err
 
 
 def test_study_make_and_score_commands(ae_runs, tmp_path, capsys):
