@@ -82,6 +82,10 @@ def test_sample_of_an_sr_run_says_how_many_it_wrote(sr_run, tmp_path, capsys):
     assert "16 samples" in text and "gives at most 16" in text
     with Image.open(out) as im:  # 4 x 4 strips [bicubic | SRCNN | HR] of 48 px patches
         assert im.size == (4 * (3 * 48 + 2) + 2, 4 * (48 + 2) + 2)
+    restored = restore_run(sr_run)  # the API: no silent cap either
+    with pytest.raises(InputError, match="gives at most 16 samples"):
+        restored.generate(100)
+    assert restored.generate(100, allow_fewer=True).shape[0] == 16
     assert main(["sample", str(sr_run), "--n", "5", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert ": 5 samples" in text and "at most" not in text
