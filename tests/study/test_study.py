@@ -110,3 +110,35 @@ def test_bad_answers(tmp_path):
         score_study(d, [d / "empty.json"])
     with pytest.raises(InputError, match="at least 2 models"):
         write_study(tmp_path / "x", torch.rand(2, 1, 8, 8), {"a": torch.rand(2, 1, 8, 8)})
+
+
+def test_duplicate_answers_count_once_and_participants_are_counted(tmp_path):
+    from qagen.study import format_scores
+
+    study, _, _ = _study(tmp_path)
+    d = tmp_path / "s"
+    best = lambda t: ["mse", "mae", "ms-ssim"]  # noqa: E731
+    worst = lambda t: ["ms-ssim", "mae", "mse"]  # noqa: E731
+    files = {
+        "a.json": dict(_answers(study, best, ""), started="2024-01-01T10:00:00Z"),
+        "a (1).json": dict(_answers(study, best, ""), started="2024-01-01T10:00:00Z"),
+        "b.json": dict(_answers(study, worst, ""), started="2024-01-01T11:00:00Z"),
+        "p1.json": dict(_answers(study, best, "p1"), started="2024-01-02T10:00:00Z"),
+        "p1_again.json": dict(_answers(study, worst, "p1"), started="2024-01-03T10:00:00Z"),
+    }
+    for name, ans in files.items():
+        (d / name).write_text(json.dumps(ans))
+    s = score_study(d, [d / n for n in files], plot=tmp_path / "h.png")
+    assert s.n_rankings == 4 * 5  # the copy of a.json is left out
+    assert s.duplicates == [[str(d / "a (1).json"), str(d / "a.json")]]
+    # two anonymous people (a, b) and p1 (twice): 3 participants, 4 answers files
+    assert s.participants == ["p1", "(anonymous: a.json)", "(anonymous: b.json)"]
+    assert len(s.files) == 4
+    text = format_scores(s)
+    assert text.startswith("20 rankings from 3 participants (4 answers files)")
+    assert "a (1).json: a duplicate of" in text
+    # one session downloaded twice with different rankings: which one is meant is unknown
+    changed = dict(files["a.json"], trials=_answers(study, worst, "")["trials"])
+    (d / "a (2).json").write_text(json.dumps(changed))
+    with pytest.raises(InputError, match="two downloads of one session"):
+        score_study(d, [d / "a.json", d / "a (2).json"], plot=tmp_path / "h.png")
