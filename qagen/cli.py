@@ -593,7 +593,9 @@ def _add_msssim_parsers(sub: argparse._SubParsersAction) -> None:
         "runs", nargs="+", metavar="RUN", help="autoencoder run directories (2 or more)"
     )
     mk.add_argument("--images", type=int, default=50, metavar="N", help="trials (default 50)")
-    mk.add_argument("--out", default="study", metavar="DIR", help="output folder (default study/)")
+    mk.add_argument(
+        "--out", default="study", metavar="DIR", help="output folder, new or empty (default study/)"
+    )
     mk.add_argument("--seed", type=int, default=0, help="image choice and display orders")
     mk.add_argument("--split", default=None, help="data split (default: test when it exists)")
     mk.add_argument("--checkpoint", default="last")

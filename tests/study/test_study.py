@@ -142,3 +142,27 @@ def test_duplicate_answers_count_once_and_participants_are_counted(tmp_path):
     (d / "a (2).json").write_text(json.dumps(changed))
     with pytest.raises(InputError, match="two downloads of one session"):
         score_study(d, [d / "a.json", d / "a (2).json"], plot=tmp_path / "h.png")
+
+
+def test_a_study_is_never_replaced(tmp_path, capsys):
+    from qagen.cli import main
+
+    study, x, recs = _study(tmp_path)
+    d = tmp_path / "s"
+    before = (d / "study.json").read_bytes()
+    with pytest.raises(InputError, match=f"holds study '{study['study_id']}'"):
+        write_study(d, x[:2], {k: v[:2] for k, v in recs.items()}, seed=5)
+    assert (d / "study.json").read_bytes() == before
+    assert sorted(p.name for p in (d / "images").iterdir())[-1] == "0004_original.png"
+    # the command refuses before it loads a run (these run folders do not exist)
+    assert main(["study", "make", "r1", "r2", "--out", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {d} already exists" in err and "holds study" in err
+    # a folder of other files is refused too; an empty one is used
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"x")
+    with pytest.raises(InputError, match="not empty; choose a new folder"):
+        write_study(tmp_path / "photos", x, recs)
+    (tmp_path / "empty").mkdir()
+    assert write_study(tmp_path / "empty", x, recs)["n_trials"] == 5
+    assert not list(tmp_path.glob(".*partial*"))
