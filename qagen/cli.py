@@ -110,8 +110,8 @@ def _load_pair(ref: str, dist: str, info, data_range: float | None):
             f"REF {ref} is {tuple(y.shape[-2:])} but DIST {dist} is {tuple(x.shape[-2:])} "
             "(height, width): a full-reference metric needs images of the same size"
         )
-    if info.input.startswith("RGB") and x.shape[1] == 1:
-        x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+    # two grey files stay grey: each metric takes grey input as its Python API does (MDSI
+    # replicates it, FSIMc is FSIM) or refuses it (chroma and cQS need colour)
     white = xf.white if xf.white == yf.white else "per file"
     return x, y, dr, white
 
