@@ -504,6 +504,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise InputError(f"--eval-data expects NAME=PATH, got {item!r}")
+        if key.strip() in eval_data:
+            raise InputError(f"--eval-data {key.strip()} is given twice")
         eval_data[key.strip()] = value.strip()
     from qagen.experiments.runner import ExperimentInterrupted
 

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from qagen.cli import main
-from qagen.errors import UnknownNameError
+from qagen.errors import InputError, UnknownNameError
 from qagen.experiments import Cell, ExperimentContext, available_experiments, get_experiment
 from qagen.experiments.tables import table_csv, table_json, table_markdown
 
@@ -118,3 +118,22 @@ def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
     # another budget into the same folder is refused (one line, exit 2)
     assert main(["reproduce", "qagan-cifar10", "--budget", "cpu", "--out", str(out)]) == 2
     assert "choose another --out" in capsys.readouterr().err
+
+
+def test_reproduce_checks_its_inputs_before_any_run_trains(monkeypatch, tmp_path, capsys):
+    from qagen.experiments import reproduce, runner
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run was trained before the inputs were checked")
+
+    monkeypatch.setattr(runner, "_train", no_training)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="qagan-cifar10 takes no evaluation data"):
+        reproduce("qagan-cifar10", "smoke", out, progress=False, eval_data={"set5": str(tmp_path)})
+    assert main(["reproduce", "qagan-cifar10", "--out", str(out), "--inception-weights",
+                 str(tmp_path / "missing.pth")]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(
+        f"--inception-weights {tmp_path}/missing.pth: no such file"
+    )
+    assert not out.exists()
