@@ -529,20 +529,30 @@ def _cmd_sr(args: argparse.Namespace) -> int:
     from qagen.io import read_image_file, write_image
     from qagen.methods.msssim.super_resolution import load_sr_network, sr_image_rgb
 
-    net, restored = load_sr_network(args.run_dir, args.checkpoint, device=args.device)
-    scale = restored.recipe.cfg.scale
+    out = _output_path(args.output)
+    if out.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
+        raise InputError(f"-o {args.output}: write the result as .png (or .tif, .bmp)")
     f = read_image_file(args.image)
     x = (f.values / f.white).to(torch.float64)
     if x.shape[1] not in (1, 3):
         raise InputError(f"{args.image}: expected a grey or RGB image, got {x.shape[1]} channels")
-    out = _output_path(args.output)
-    if out.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
-        raise InputError(f"-o {args.output}: write the result as .png (or .tif, .bmp)")
+    kept = [what for what, yes in (("16 bits", f.bits == 16), ("alpha", f.alpha is not None))
+            if yes]  # fmt: skip
+    if kept and out.suffix.lower() != ".png":
+        raise InputError(
+            f"-o {args.output}: {args.image} has {' and '.join(kept)}, which the output keeps: "
+            "write it as .png"
+        )
+    net, restored = load_sr_network(args.run_dir, args.checkpoint, device=args.device)
+    scale = restored.recipe.cfg.scale
+    if f.alpha is not None:  # upscaled bicubic beside the colour channels
+        x = torch.cat([x, (f.alpha / f.white).to(torch.float64)], dim=1)
     y = sr_image_rgb(net, x, scale)
-    write_image(y, out, data_range=1.0)
+    write_image(y, out, data_range=1.0, bits=16 if f.bits == 16 else 8)
     h, w = x.shape[-2:]
     print(f"wrote {out} ({w} x {h} -> {w * scale} x {h * scale} px, {scale}x, "
-          f"{restored.run.recipe} step {restored.step})")  # fmt: skip
+          f"{restored.run.recipe} step {restored.step}"
+          f"{'; ' + ', '.join(kept) + ' kept' if kept else ''})")  # fmt: skip
     return 0
 
 
@@ -574,7 +584,9 @@ def _add_msssim_parsers(sub: argparse._SubParsersAction) -> None:
         "sr",
         help="upscale an image with a trained super-resolution run (sr-mse/sr-mae/sr-msssim)",
         description="Upscale IMAGE by the run's scale (4x): the Y channel of YCbCr through the "
-        "SRCNN after bicubic upscaling, Cb and Cr bicubic (MATLAB imresize); grey in, grey out.",
+        "SRCNN after bicubic upscaling, Cb and Cr bicubic (MATLAB imresize); grey in, grey out. "
+        "The output keeps the input's bit depth (8 or 16) and its alpha channel (upscaled "
+        "bicubic); 16-bit or alpha output is written as PNG.",
     )
     s.add_argument("run_dir", metavar="MODEL_RUN", help="run directory of an sr-* run")
     s.add_argument("image", metavar="IMAGE")
