@@ -251,10 +251,12 @@ def write_outputs(
     exp: Experiment, ctx: ExperimentContext, rows: Sequence[Row], specs: Sequence[RunSpec]
 ) -> dict[str, Any]:
     """Write ``table.json``, ``table.csv``, ``table.md`` and ``report.html``; return the table."""
-    from qagen.experiments.protocol import evaluation_protocol
+    from qagen.experiments.protocol import evaluation_protocol, runs_protocol
     from qagen.report import write_page
 
     protocol = dict(exp.protocol(ctx))
+    if specs:  # read from the runs' config.toml, never written beside them
+        protocol["runs"] = runs_protocol(ctx, specs)
     protocol["evaluation"], problems = evaluation_protocol(exp, rows)
     if problems:  # shown in every output, never dropped: these rows do not compare
         protocol["evaluation_mixed"] = problems

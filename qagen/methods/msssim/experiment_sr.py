@@ -81,7 +81,7 @@ class MSSSIMSuperResolution(Experiment):
         b = _BUDGET[ctx.budget]
         return {
             "training_data": ctx.data or "patches:builtin (the built-in photos' train region)",
-            "presets": "sr-*" if ctx.budget == "paper" else "sr-*-demo (CPU-sized: batch 16)",
+            "presets": "sr-*" if ctx.budget == "paper" else "sr-*-demo (CPU-sized)",
             "training": f"{b['max_steps']} steps per run" if b["max_steps"]
             else f"{b['max_minutes']} minutes per run on this machine",
             "test_sets": {**{k: v for k, v in ctx.eval_data.items()},
