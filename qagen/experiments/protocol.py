@@ -21,6 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from qagen.errors import InputError
 from qagen.experiments.base import Experiment, ExperimentContext, Row, RunSpec
 
 __all__ = ["evaluation_protocol", "run_configs", "runs_protocol", "settings"]
@@ -79,12 +80,16 @@ def run_configs(ctx: ExperimentContext, specs: Sequence[RunSpec]) -> dict[str, d
     for spec in specs:
         cfg = read_config(ctx.run_dir(spec.name))
         if not cfg:
-            run = resolve_run_config(
-                spec.recipe, preset=spec.preset, data=spec.data or ctx.data,
-                overrides=list(spec.overrides), max_steps=spec.max_steps,
-                max_minutes=spec.max_minutes,
-            )  # fmt: skip
-            cfg = run_config_to_dict(run)
+            try:
+                run = resolve_run_config(
+                    spec.recipe, preset=spec.preset, data=spec.data or ctx.data,
+                    overrides=list(spec.overrides), max_steps=spec.max_steps,
+                    max_minutes=spec.max_minutes,
+                )  # fmt: skip
+            except InputError as err:  # stated as such, never guessed
+                cfg = {"unresolved": str(err)}
+            else:
+                cfg = run_config_to_dict(run)
         out[spec.name] = cfg
     return out
 
@@ -123,6 +128,9 @@ def runs_protocol(ctx: ExperimentContext, specs: Sequence[RunSpec]) -> str:
     (every run's full configuration is its ``config.toml``)."""
     groups: dict[str, list[str]] = {}
     for name, cfg in run_configs(ctx, specs).items():
+        if "unresolved" in cfg:
+            groups.setdefault(f"no configuration ({cfg['unresolved']})", []).append(name)
+            continue
         text = (f"data {_get(cfg, 'data.spec')} at {_get(cfg, 'data.resolution')} px, batch "
                 f"{_get(cfg, 'train.batch_size')}, {_budget(cfg)}")  # fmt: skip
         groups.setdefault(text, []).append(name)
