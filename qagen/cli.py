@@ -1,4 +1,4 @@
-"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa, sample, reproduce.
+"""The ``qagen`` command (its subcommands: ``qagen --help``, listed from the parser).
 
 Images are read with :func:`qagen.io.read_image_file` at their own bit depth and scored with
 ``data_range`` = the files' white level (255 for 8-bit, 65535 for 16-bit; ``--data-range``
@@ -636,8 +636,23 @@ def _add_metric_options(p: argparse.ArgumentParser, shortcuts: bool = True) -> N
                    "(repeatable)")  # fmt: skip
 
 
+def _data_specs() -> str:
+    """The ``--data`` specs of :data:`qagen.registry.DATA_SOURCES` (no import: metadata only):
+    ``NAME`` (no root), ``NAME:ROOT``, ``folder:PATH``, ``NAME[:...]`` (the rest is the
+    source's own)."""
+    from qagen.registry import DATA_SOURCES
+
+    form = {"none": "{}", "required": "{}:ROOT", "folder": "{}:PATH"}
+    return ", ".join(
+        form.get(DATA_SOURCES.entry(n).meta.get("root"), "{}[:...]").format(n)
+        for n in DATA_SOURCES.available()
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qagen", description=__doc__.splitlines()[0])
+    from qagen.registry import RECIPES
+
+    p = argparse.ArgumentParser(prog="qagen")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
@@ -695,7 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train",
-        help="train a GAN recipe (qagen train --list); resumable, DDP under torchrun",
+        help="train a recipe (qagen train --list); resumable, DDP under torchrun",
         description="Train RECIPE on --data, or continue a run with --resume DIR. Writes "
         "config.toml, checkpoints/*.pt, samples/*.png, metrics.csv, loss_curves.png and "
         "report.html to --out (default runs/RECIPE). Exit status 1: stopped on a NaN/Inf loss.",
@@ -704,14 +719,13 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe",
         nargs="?",
         metavar="RECIPE",
-        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe, began, qmap-* (learned "
-        "SSIM maps), nr-iqa; qagen train --list shows them all",
+        help=", ".join(RECIPES.available()) + " (qagen train --list also shows the presets)",
     )
     t.add_argument(
         "--data",
         metavar="SPEC",
-        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | celeba-began:ROOT | folder:PATH; "
-        "qmap-*: also waterloo:ROOT; nr-iqa: tid2008:ROOT, live:ROOT, tid2013:, csiq:, kadid10k:",
+        help=f"{_data_specs()}; recipes that read their own data also take: qmap-* "
+        "waterloo:ROOT; nr-iqa tid2008:ROOT, live:ROOT, tid2013:, csiq:, kadid10k:",
     )
     t.add_argument(
         "--preset",
@@ -847,6 +861,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(func=_cmd_reproduce)
     _add_msssim_parsers(sub)
+    p.description = "The qagen command: " + ", ".join(sub.choices) + "."
     return p
 
 

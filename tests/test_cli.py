@@ -289,6 +289,29 @@ def test_help_and_listings_do_not_import_torch(argv):
     assert out.stdout.strip() == f"False {argv[0] == 'train'}"
 
 
+def test_help_lists_come_from_the_parser_and_the_registries(capsys):
+    import argparse
+
+    from qagen.cli import build_parser
+    from qagen.registry import DATA_SOURCES, RECIPES
+
+    def help_text(argv):
+        with pytest.raises(SystemExit):
+            main(argv)
+        return " ".join(capsys.readouterr().out.split()).replace("- ", "-")
+
+    top = help_text(["--help"])
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    listed = top.split("The qagen command: ")[1].split(".")[0].split(", ")
+    assert listed == list(sub.choices) and {"distort", "sr", "study"} <= set(listed)
+    train = help_text(["train", "--help"])
+    for name in RECIPES.available():
+        assert f" {name}," in train or f" {name} (" in train, name
+    for name in DATA_SOURCES.available():
+        assert any(f" {name}{end}" in train for end in (":", "[", ",", ";")), name
+    assert "patches:ROOT" in train and "paired[:...]" in train and "yaleb:ROOT" in train
+
+
 def test_programming_errors_are_not_hidden(monkeypatch):
     import qagen.cli as cli
 
