@@ -19,6 +19,7 @@ import csv
 import datetime as _dt
 import io
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,10 @@ def _write_text(path: Path, text: str) -> None:
     write_atomic(path, text)
 
 
+#: The most table columns (each an "ours" and a "paper" column) in one table of report.html.
+_PAGE_COLUMNS = 6
+
+
 def _report_sections(
     exp: Experiment,
     ctx: ExperimentContext,
@@ -177,38 +182,38 @@ def _report_sections(
     )
 
     cols = table["columns"]
-    header = ["row"] + [f"{c} ({who})" for c in cols for who in ("ours", "paper")]
-    body = []
-    for r in rows:
-        line: list[Any] = [r.label]
-        for c in cols:
-            cell = r.ours.get(c)
-            if cell is None or cell.value is None:
-                line.append(Missing(cell.reason if cell is not None else "not computed"))
-            else:
-                line.append(Cell(cell.value, title=None if cell.std is None else f"± {cell.std:.3g}",
-                                 strong=True))  # fmt: skip
-            pv = r.paper.get(c)
-            std = r.paper_std.get(c)
-            line.append(Missing("the paper gives no value") if pv is None
-                        else Cell(pv, title=None if std is None else f"± {std:.3g}", tone="muted"))  # fmt: skip
-        body.append(line)
     notes = [f"{c}: {exp.column_notes[c]}" for c in cols if c in exp.column_notes]
     notes += _shared_notes(rows, cols)
+    tables = []
+    # a wide table is split into tables of at most _PAGE_COLUMNS columns (each with the row
+    # labels), so that every value fits the page's width
+    size = math.ceil(len(cols) / max(1, math.ceil(len(cols) / _PAGE_COLUMNS))) if cols else 1
+    chunks = [cols[i : i + size] for i in range(0, len(cols), size)] or [[]]
+    for k, part in enumerate(chunks):
+        header = ["row"] + [f"{c} ({who})" for c in part for who in ("ours", "paper")]
+        body = []
+        for r in rows:
+            line: list[Any] = [r.label]
+            for c in part:
+                cell = r.ours.get(c)
+                if cell is None or cell.value is None:
+                    line.append(Missing(cell.reason if cell is not None else "not computed"))
+                else:
+                    line.append(Cell(cell.value, title=None if cell.std is None
+                                     else f"± {cell.std:.3g}", strong=True))  # fmt: skip
+                pv = r.paper.get(c)
+                std = r.paper_std.get(c)
+                line.append(Missing("the paper gives no value") if pv is None
+                            else Cell(pv, title=None if std is None else f"± {std:.3g}", tone="muted"))  # fmt: skip
+            body.append(line)
+        last = k == len(chunks) - 1
+        caption = (f"{exp.table}: ours (bold) beside the paper's (grey); hover a value for its "
+                   "spread, a dash for why it is missing")  # fmt: skip
+        if len(chunks) > 1:
+            caption = (caption if k == 0 else exp.table) + f" (columns {', '.join(part)})"
+        tables.append(Table(header, body, caption=caption, notes=notes if last else []))
     sections = [
-        Section(
-            "Table",
-            [
-                Paragraph(exp.description),
-                Table(
-                    header,
-                    body,
-                    caption=f"{exp.table}: ours (bold) beside the paper's (grey); "
-                    "hover a value for its spread, a dash for why it is missing",
-                    notes=notes,
-                ),
-            ],
-        ),  # fmt: skip
+        Section("Table", [Paragraph(exp.description), *tables]),
         Section("Protocol", [KeyValues([(k, v) for k, v in table["protocol"].items()])]),
     ]
     if table.get("claims"):

@@ -137,3 +137,24 @@ def test_reproduce_checks_its_inputs_before_any_run_trains(monkeypatch, tmp_path
         f"--inception-weights {tmp_path}/missing.pth: no such file"
     )
     assert not out.exists()
+
+
+def test_a_wide_table_is_split_to_fit_the_page(tmp_path):
+    import re
+
+    from qagen.experiments.tables import write_outputs
+
+    exp = get_experiment("nriqa-tid2008")()  # 13 columns: 27 cells a row in one table
+    ctx = ExperimentContext(out=tmp_path, budget="smoke")
+    rows = exp.rows(ctx)
+    for r in rows:
+        r.ours = {c: Cell(0.5, protocol={"generator": "raw", "n": 4, "reference_split": "test"})
+                  for c in exp.columns}  # fmt: skip
+    write_outputs(exp, ctx, rows, [])
+    page = (tmp_path / "report.html").read_text()
+    table_section = page.split('<section id="table">')[1].split("</section>")[0]
+    headers = [re.findall(r'<th scope="col">([^<]*) \(ours\)</th>', t)
+               for t in table_section.split("<table>")[1:]]  # fmt: skip
+    assert [len(h) for h in headers] == [5, 5, 3]  # at most 6 columns (12 cells) a table
+    assert [c for h in headers for c in h] == list(exp.columns)
+    assert "overflow-x:auto" in page  # and any table wider than the page scrolls in place
