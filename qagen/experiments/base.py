@@ -325,6 +325,19 @@ class Experiment:
         """How our numbers are made at this budget (data, steps, samples, metric settings)."""
         return {}
 
+    def heading(self, ctx: ExperimentContext) -> str:
+        """The table's title for the data of ``ctx`` (default :attr:`table`): where the data
+        is a stand-in for the paper's, the title names what it is."""
+        return self.table
+
+    def describe(self, ctx: ExperimentContext) -> str:
+        """The paragraph above the table for ``ctx`` (default :attr:`description`)."""
+        return self.description
+
+    def notes(self, ctx: ExperimentContext) -> Mapping[str, str]:
+        """What each column is for ``ctx`` (default :attr:`column_notes`)."""
+        return self.column_notes
+
     def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
         """The runs this experiment needs at ``ctx.budget``."""
         raise NotImplementedError

@@ -20,6 +20,7 @@ import datetime as _dt
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,9 @@ def table_json(
             "runs": list(r.runs), "note": _row_note(r, cols),
         })  # fmt: skip
     return {
-        "experiment": exp.name, "paper": exp.paper, "table": exp.table, "budget": ctx.budget,
-        "protocol": protocol, "columns": cols, "column_notes": dict(exp.column_notes),
+        "experiment": exp.name, "paper": exp.paper, "table": exp.heading(ctx),
+        "budget": ctx.budget, "protocol": protocol, "columns": cols,
+        "column_notes": dict(exp.notes(ctx)),
         "rows": out_rows, "qagen_version": __version__,
         "written": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }  # fmt: skip
@@ -131,7 +133,13 @@ def table_markdown(table: dict[str, Any]) -> str:
         lines += [f"- {verdict_line(v)}" for v in table["claims"]]
     lines += ["", "## Protocol", ""]
     lines += [f"- {k}: {json.dumps(v, default=str)}" for k, v in table["protocol"].items()]
-    return "\n".join(lines) + "\n"
+    return _plain_superscripts("\n".join(lines) + "\n")
+
+
+def _plain_superscripts(text: str) -> str:
+    """LaTeX superscripts as plain text for Markdown and the terminal: ``W^{-3/2,2}`` ->
+    ``W^(-3/2,2)`` (the HTML page draws them as superscripts)."""
+    return re.sub(r"\^\{([^{}]+)\}", r"^(\1)", text)
 
 
 def table_csv(table: dict[str, Any]) -> str:
@@ -178,11 +186,13 @@ def _report_sections(
         Paragraph,
         Section,
         Table,
+        inline_marks,
         sample_grids,
     )
 
     cols = table["columns"]
-    notes = [f"{c}: {exp.column_notes[c]}" for c in cols if c in exp.column_notes]
+    column_notes = exp.notes(ctx)
+    notes = [f"{c}: {column_notes[c]}" for c in cols if c in column_notes]
     notes += _shared_notes(rows, cols)
     tables = []
     # a wide table is split into tables of at most _PAGE_COLUMNS columns (each with the row
@@ -193,7 +203,7 @@ def _report_sections(
         header = ["row"] + [f"{c} ({who})" for c in part for who in ("ours", "paper")]
         body = []
         for r in rows:
-            line: list[Any] = [r.label]
+            line: list[Any] = [inline_marks(r.label)]  # W^{-3/2,2} as a superscript
             for c in part:
                 cell = r.ours.get(c)
                 if cell is None or cell.value is None:
@@ -207,13 +217,13 @@ def _report_sections(
                             else Cell(pv, title=None if std is None else f"± {std:.3g}", tone="muted"))  # fmt: skip
             body.append(line)
         last = k == len(chunks) - 1
-        caption = (f"{exp.table}: ours (bold) beside the paper's (grey); hover a value for its "
+        caption = (f"{table['table']}: ours (bold) beside the paper's (grey); hover a value for its "
                    "spread, a dash for why it is missing")  # fmt: skip
         if len(chunks) > 1:
-            caption = (caption if k == 0 else exp.table) + f" (columns {', '.join(part)})"
+            caption = (caption if k == 0 else table["table"]) + f" (columns {', '.join(part)})"
         tables.append(Table(header, body, caption=caption, notes=notes if last else []))
     sections = [
-        Section("Table", [Paragraph(exp.description), *tables]),
+        Section("Table", [Paragraph(exp.describe(ctx)), *tables]),
         Section("Protocol", [KeyValues([(k, v) for k, v in table["protocol"].items()])]),
     ]
     if table.get("claims"):
@@ -277,7 +287,7 @@ def write_outputs(
     _write_text(out / "table.md", table_markdown(table))
     write_page(
         out / "report.html",
-        f"{exp.table} reproduced",
+        f"{table['table']} reproduced",
         _report_sections(exp, ctx, rows, table, specs),
         subtitle=f"{exp.paper}; experiment `{exp.name}`, budget `{ctx.budget}`",
     )

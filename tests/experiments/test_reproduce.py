@@ -100,7 +100,7 @@ def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
         assert math.isfinite(r["ours"]["SWD"]) and r["ours"]["SWD"] > 0
         assert math.isfinite(r["ours"]["SWD (EMA)"]) and r["ours"]["SWD (EMA)"] != r["ours"]["SWD"]
     html = (out / "report.html").read_text()
-    assert "W^{-3/2,2} Banach WGAN" in html and "data:image/png;base64," in html
+    assert "W<sup>-3/2,2</sup> Banach WGAN" in html and "data:image/png;base64," in html
 
     run = out / "runs" / spec.name
     steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
@@ -158,3 +158,36 @@ def test_a_wide_table_is_split_to_fit_the_page(tmp_path):
     assert [len(h) for h in headers] == [5, 5, 3]  # at most 6 columns (12 cells) a table
     assert [c for h in headers for c in h] == list(exp.columns)
     assert "overflow-x:auto" in page  # and any table wider than the page scrolls in place
+
+
+def _fake_outputs(name, tmp_path, **ctx_args):
+    from qagen.experiments.tables import write_outputs
+
+    exp = get_experiment(name)()
+    ctx = ExperimentContext(out=tmp_path / name, budget="smoke", **ctx_args)
+    ctx.out.mkdir(parents=True)
+    rows = exp.rows(ctx)
+    for r in rows:
+        r.ours = {c: Cell(0.5, protocol={"generator": "raw", "n": 4, "reference_split": "test"})
+                  for c in exp.columns}  # fmt: skip
+    table = write_outputs(exp, ctx, rows, [])
+    return table, (ctx.out / "table.md").read_text(), (ctx.out / "report.html").read_text()
+
+
+def test_reproduce_pages_say_what_the_data_is_and_draw_no_latex(tmp_path):
+    _, md, html = _fake_outputs("qagan-cifar10", tmp_path)
+    assert "W<sup>-3/2,2</sup> Banach WGAN" in html and "W^{" not in html
+    assert "| W^(-3/2,2) Banach WGAN |" in md and "^{" not in md
+    # msssim-ae: Yale B in the title only when the data is Yale B
+    table, md, html = _fake_outputs("msssim-ae", tmp_path)
+    assert "synthetic illumination set standing in for Yale B" in table["table"]
+    assert "(Yale B, 48 x 48)" not in md + html
+    table, _, _ = _fake_outputs("msssim-ae", tmp_path / "y", data="yaleb:/data/yaleb")
+    assert table["table"].endswith("(Yale B, 48 x 48)")
+    # nriqa on the built-in stand-in: correlations with SSIM, never "with the MOS"
+    table, md, html = _fake_outputs("nriqa-tid2008", tmp_path)
+    assert "MOS" not in md and "MOS" not in html
+    assert table["column_notes"]["AGN"].startswith("SROCC with the images' SSIM")
+    assert "built-in stand-in: SROCC with SSIM" in table["table"]
+    table, _, _ = _fake_outputs("nriqa-tid2008", tmp_path / "t", data="tid2008:/data/tid")
+    assert table["column_notes"]["AGN"] == "SROCC with the MOS, higher is better"
