@@ -29,13 +29,27 @@ from qagen.experiments.base import Experiment, ExperimentContext, Row, RunSpec
 from qagen.files import write_atomic, write_json_atomic
 
 
-def _num(v: float | str | None, std: float | None = None, digits: int = 4) -> str:
+def typed_digits(v: float) -> int:
+    """The significant digits of ``v`` as written (``0.105``: 3, ``12.4697``: 6): a paper's
+    value is shown with all the digits it was typed with, never rounded."""
+    mantissa = repr(float(v)).lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+    return max(1, len(mantissa))
+
+
+def _num(
+    v: float | str | None, std: float | None = None, digits: int = 4, *, typed: bool = False
+) -> str:
+    """A cell of ``table.md``: ours to ``digits`` significant digits (std to 2), or with
+    ``typed=True`` (the paper's) value and spread with the digits they were typed with."""
     if v is None:
         return "—"
     if isinstance(v, str):
         return v
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)  # counts (e.g. parameters) in full
+    if typed:
+        text = f"{v:.{typed_digits(v)}g}"
+        return text if std is None else f"{text} ± {std:.{typed_digits(std)}g}"
     text = f"{v:.{digits}g}"
     return f"{text} ± {std:.2g}" if std is not None else text
 
@@ -115,7 +129,7 @@ def table_markdown(table: dict[str, Any]) -> str:
         cells = [r["label"]]
         for c in cols:
             cells.append(_num(r["ours"].get(c), r["ours_std"].get(c)))
-            cells.append(_num(r["paper"].get(c), r["paper_std"].get(c)))
+            cells.append(_num(r["paper"].get(c), r["paper_std"].get(c), typed=True))
         cells.append(r["note"].replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
     if table["protocol"].get("evaluation_mixed"):
@@ -213,8 +227,10 @@ def _report_sections(
                                      else f"± {cell.std:.3g}", strong=True))  # fmt: skip
                 pv = r.paper.get(c)
                 std = r.paper_std.get(c)
+                typed = None if not isinstance(pv, float) else max(5, typed_digits(pv))
                 line.append(Missing("the paper gives no value") if pv is None
-                            else Cell(pv, title=None if std is None else f"± {std:.3g}", tone="muted"))  # fmt: skip
+                            else Cell(pv, title=None if std is None else f"± {std!r}",
+                                      tone="muted", digits=typed))  # fmt: skip
             body.append(line)
         last = k == len(chunks) - 1
         caption = (f"{table['table']}: ours (bold) beside the paper's (grey); hover a value for its "

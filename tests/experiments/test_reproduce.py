@@ -191,3 +191,13 @@ def test_reproduce_pages_say_what_the_data_is_and_draw_no_latex(tmp_path):
     assert "built-in stand-in: SROCC with SSIM" in table["table"]
     table, _, _ = _fake_outputs("nriqa-tid2008", tmp_path / "t", data="tid2008:/data/tid")
     assert table["column_notes"]["AGN"] == "SROCC with the MOS, higher is better"
+
+
+def test_the_papers_values_keep_the_digits_they_were_typed_with(tmp_path):
+    table, md, html = _fake_outputs("qagan-cifar10", tmp_path)
+    assert table["rows"][3]["paper_std"]["FID"] == 0.105
+    qagan_ssim = next(line for line in md.splitlines() if line.startswith("| QAGAN (SSIM) |"))
+    assert "| 13.91 ± 0.105 |" in qagan_ssim  # not "± 0.1"
+    qagan_niqe = next(line for line in md.splitlines() if line.startswith("| QAGAN (NIQE) |"))
+    assert "| 12.4697 ± 0.068 |" in qagan_niqe and "| 7.87 ± 0.027 |" in qagan_niqe
+    assert 'title="± 0.105">13.91<' in html and ">12.4697<" in html
