@@ -253,8 +253,10 @@ def score_study(
     return scores
 
 
-def _plot(scores: StudyScores, path: Path) -> None:
-    from qagen.report import figure_png, new_figure
+def rank_figure(scores: StudyScores) -> Any:
+    """The rank histogram (the poster's figure): per rank, one bar per model; the legend
+    (models and mean ranks) beside the axes, where it covers no bar."""
+    from qagen.report import new_figure
 
     m = len(scores.models)
     fig, ax = new_figure(figsize=(1.6 + 1.3 * m, 3.2))
@@ -269,8 +271,14 @@ def _plot(scores: StudyScores, path: Path) -> None:
     ax.set_ylabel("number of rankings")
     ax.set_title(f"Rank distribution over {scores.n_rankings} rankings (1 = most similar to the "
                  "original; better is more often 1st)", fontsize=9)  # fmt: skip
-    ax.legend(fontsize=8)
-    path.write_bytes(figure_png(fig))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def _plot(scores: StudyScores, path: Path) -> None:
+    from qagen.report import figure_png
+
+    path.write_bytes(figure_png(rank_figure(scores)))
 
 
 def format_scores(scores: StudyScores) -> str:

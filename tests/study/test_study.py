@@ -166,3 +166,21 @@ def test_a_study_is_never_replaced(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert write_study(tmp_path / "empty", x, recs)["n_trials"] == 5
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_rank_histogram_legend_covers_no_bar():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from qagen.study.score import StudyScores, rank_figure
+
+    # people agree: every rank has one tall bar, so no corner of the axes is free
+    counts = {"MSE": [48, 2, 0], "MAE": [2, 46, 2], "MS-SSIM": [0, 2, 48]}
+    scores = StudyScores(models=list(counts), counts=counts, n_rankings=50,
+                         mean_rank={"MSE": 1.04, "MAE": 2.0, "MS-SSIM": 2.96})  # fmt: skip
+    fig = rank_figure(scores)
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    [ax] = fig.axes
+    legend = ax.get_legend().get_window_extent(renderer)
+    bars = [p.get_window_extent(renderer) for p in ax.patches]
+    assert len(bars) == 9 and not any(legend.overlaps(b) for b in bars)
