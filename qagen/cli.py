@@ -1,4 +1,4 @@
-"""The ``qagen`` command: score, map, metrics, niqe-fit, train, eval, report, bench-iqa, sample, reproduce.
+"""The ``qagen`` command (its subcommands: ``qagen --help``, listed from the parser).
 
 Images are read with :func:`qagen.io.read_image_file` at their own bit depth and scored with
 ``data_range`` = the files' white level (255 for 8-bit, 65535 for 16-bit; ``--data-range``
@@ -110,8 +110,8 @@ def _load_pair(ref: str, dist: str, info, data_range: float | None):
             f"REF {ref} is {tuple(y.shape[-2:])} but DIST {dist} is {tuple(x.shape[-2:])} "
             "(height, width): a full-reference metric needs images of the same size"
         )
-    if info.input.startswith("RGB") and x.shape[1] == 1:
-        x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+    # two grey files stay grey: each metric takes grey input as its Python API does (MDSI
+    # replicates it, FSIMc is FSIM) or refuses it (chroma and cQS need colour)
     white = xf.white if xf.white == yf.white else "per file"
     return x, y, dr, white
 
@@ -507,6 +507,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise InputError(f"--eval-data expects NAME=PATH, got {item!r}")
+        if key.strip() in eval_data:
+            raise InputError(f"--eval-data {key.strip()} is given twice")
         eval_data[key.strip()] = value.strip()
     from qagen.experiments.runner import ExperimentInterrupted
 
@@ -530,20 +532,30 @@ def _cmd_sr(args: argparse.Namespace) -> int:
     from qagen.io import read_image_file, write_image
     from qagen.methods.msssim.super_resolution import load_sr_network, sr_image_rgb
 
-    net, restored = load_sr_network(args.run_dir, args.checkpoint, device=args.device)
-    scale = restored.recipe.cfg.scale
+    out = _output_path(args.output)
+    if out.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
+        raise InputError(f"-o {args.output}: write the result as .png (or .tif, .bmp)")
     f = read_image_file(args.image)
     x = (f.values / f.white).to(torch.float64)
     if x.shape[1] not in (1, 3):
         raise InputError(f"{args.image}: expected a grey or RGB image, got {x.shape[1]} channels")
-    out = _output_path(args.output)
-    if out.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
-        raise InputError(f"-o {args.output}: write the result as .png (or .tif, .bmp)")
+    kept = [what for what, yes in (("16 bits", f.bits == 16), ("alpha", f.alpha is not None))
+            if yes]  # fmt: skip
+    if kept and out.suffix.lower() != ".png":
+        raise InputError(
+            f"-o {args.output}: {args.image} has {' and '.join(kept)}, which the output keeps: "
+            "write it as .png"
+        )
+    net, restored = load_sr_network(args.run_dir, args.checkpoint, device=args.device)
+    scale = restored.recipe.cfg.scale
+    if f.alpha is not None:  # upscaled bicubic beside the colour channels
+        x = torch.cat([x, (f.alpha / f.white).to(torch.float64)], dim=1)
     y = sr_image_rgb(net, x, scale)
-    write_image(y, out, data_range=1.0)
+    write_image(y, out, data_range=1.0, bits=16 if f.bits == 16 else 8)
     h, w = x.shape[-2:]
     print(f"wrote {out} ({w} x {h} -> {w * scale} x {h * scale} px, {scale}x, "
-          f"{restored.run.recipe} step {restored.step})")  # fmt: skip
+          f"{restored.run.recipe} step {restored.step}"
+          f"{'; ' + ', '.join(kept) + ' kept' if kept else ''})")  # fmt: skip
     return 0
 
 
@@ -575,7 +587,9 @@ def _add_msssim_parsers(sub: argparse._SubParsersAction) -> None:
         "sr",
         help="upscale an image with a trained super-resolution run (sr-mse/sr-mae/sr-msssim)",
         description="Upscale IMAGE by the run's scale (4x): the Y channel of YCbCr through the "
-        "SRCNN after bicubic upscaling, Cb and Cr bicubic (MATLAB imresize); grey in, grey out.",
+        "SRCNN after bicubic upscaling, Cb and Cr bicubic (MATLAB imresize); grey in, grey out. "
+        "The output keeps the input's bit depth (8 or 16) and its alpha channel (upscaled "
+        "bicubic); 16-bit or alpha output is written as PNG.",
     )
     s.add_argument("run_dir", metavar="MODEL_RUN", help="run directory of an sr-* run")
     s.add_argument("image", metavar="IMAGE")
@@ -596,7 +610,9 @@ def _add_msssim_parsers(sub: argparse._SubParsersAction) -> None:
         "runs", nargs="+", metavar="RUN", help="autoencoder run directories (2 or more)"
     )
     mk.add_argument("--images", type=int, default=50, metavar="N", help="trials (default 50)")
-    mk.add_argument("--out", default="study", metavar="DIR", help="output folder (default study/)")
+    mk.add_argument(
+        "--out", default="study", metavar="DIR", help="output folder, new or empty (default study/)"
+    )
     mk.add_argument("--seed", type=int, default=0, help="image choice and display orders")
     mk.add_argument("--split", default=None, help="data split (default: test when it exists)")
     mk.add_argument("--checkpoint", default="last")
@@ -623,8 +639,23 @@ def _add_metric_options(p: argparse.ArgumentParser, shortcuts: bool = True) -> N
                    "(repeatable)")  # fmt: skip
 
 
+def _data_specs() -> str:
+    """The ``--data`` specs of :data:`qagen.registry.DATA_SOURCES` (no import: metadata only):
+    ``NAME`` (no root), ``NAME:ROOT``, ``folder:PATH``, ``NAME[:...]`` (the rest is the
+    source's own)."""
+    from qagen.registry import DATA_SOURCES
+
+    form = {"none": "{}", "required": "{}:ROOT", "folder": "{}:PATH"}
+    return ", ".join(
+        form.get(DATA_SOURCES.entry(n).meta.get("root"), "{}[:...]").format(n)
+        for n in DATA_SOURCES.available()
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qagen", description=__doc__.splitlines()[0])
+    from qagen.registry import RECIPES
+
+    p = argparse.ArgumentParser(prog="qagen")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
@@ -682,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train",
-        help="train a GAN recipe (qagen train --list); resumable, DDP under torchrun",
+        help="train a recipe (qagen train --list); resumable, DDP under torchrun",
         description="Train RECIPE on --data, or continue a run with --resume DIR. Writes "
         "config.toml, checkpoints/*.pt, samples/*.png, metrics.csv, loss_curves.png and "
         "report.html to --out (default runs/RECIPE). Exit status 1: stopped on a NaN/Inf loss.",
@@ -691,14 +722,13 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe",
         nargs="?",
         metavar="RECIPE",
-        help="wgan-gp, bwgan, qagan-ssim, qagan-niqe, qagan-ssim-niqe, began, qmap-* (learned "
-        "SSIM maps), nr-iqa; qagen train --list shows them all",
+        help=", ".join(RECIPES.available()) + " (qagen train --list also shows the presets)",
     )
     t.add_argument(
         "--data",
         metavar="SPEC",
-        help="builtin | cifar10:ROOT | stl10:ROOT | celeba:ROOT | celeba-began:ROOT | folder:PATH; "
-        "qmap-*: also waterloo:ROOT; nr-iqa: tid2008:ROOT, live:ROOT, tid2013:, csiq:, kadid10k:",
+        help=f"{_data_specs()}; recipes that read their own data also take: qmap-* "
+        "waterloo:ROOT; nr-iqa tid2008:ROOT, live:ROOT, tid2013:, csiq:, kadid10k:",
     )
     t.add_argument(
         "--preset",
@@ -837,6 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(func=_cmd_reproduce)
     _add_msssim_parsers(sub)
+    p.description = "The qagen command: " + ", ".join(sub.choices) + "."
     return p
 
 

@@ -4,7 +4,9 @@
 MATLAB references: score it with ``data_range=255``. 8-bit files give their values exactly;
 16-bit files (grey and colour PNG, grey TIFF) keep their full range, mapped linearly onto 0-255
 (never clipped); files without a defined white level are refused with a clear error. Palette
-images with a grey palette (GIF) decode to one channel.
+images with a grey palette (GIF) decode to one channel. An alpha channel is never mixed into
+the values: :func:`read_image_file` returns it apart (``ImageFile.alpha``), and
+:func:`write_image` writes grey, grey + alpha, RGB or RGBA at 8 or 16 bits.
 """
 
 from __future__ import annotations
@@ -63,12 +65,14 @@ class ImageFile:
     """An image file decoded at its own bit depth.
 
     ``values``: ``1 x C x H x W`` float tensor of the stored integer values (0 .. ``white``);
-    ``bits``: bits per sample of the file (1, 8 or 16); ``white``: ``2**bits - 1``.
+    ``bits``: bits per sample of the file (1, 8 or 16); ``white``: ``2**bits - 1``;
+    ``alpha``: the file's alpha channel, ``1 x 1 x H x W`` on the same scale, or ``None``.
     """
 
     values: torch.Tensor
     bits: int
     white: int
+    alpha: torch.Tensor | None = None
 
 
 def _is_grey_palette(img: Image.Image) -> bool:
@@ -88,10 +92,11 @@ def _png_header(path: Path) -> tuple[int, int, int] | None:
     return head[24], head[25], head[28]
 
 
-def _read_png16_colour(path: Path) -> np.ndarray:
-    """A 16-bit RGB(A) or grey+alpha PNG as ``H x W x C`` uint16 (Pillow keeps only 8 bits).
+def _read_png16_colour(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """A 16-bit RGB(A) or grey+alpha PNG as ``H x W x C`` uint16 (Pillow keeps only 8 bits)
+    and its ``H x W`` alpha channel (``None`` without one).
 
-    Decoded with pypng (PNG specification, ISO/IEC 15948); alpha is dropped.
+    Decoded with pypng (PNG specification, ISO/IEC 15948).
     """
     import png
 
@@ -99,15 +104,27 @@ def _read_png16_colour(path: Path) -> np.ndarray:
     planes = info["planes"]
     arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
     if info.get("alpha"):
-        arr = arr[..., :-1]
-    return arr
+        return arr[..., :-1], arr[..., -1]
+    return arr, None
 
 
-def _decode(path: Path, mode: str | None) -> tuple[np.ndarray, int]:
-    """(``H x W`` or ``H x W x 3`` integer array, bits per sample) of an image file."""
+def _alpha(img: Image.Image) -> np.ndarray | None:
+    """The ``H x W`` alpha channel of a Pillow image (RGBA, LA, PA, or a palette or grey
+    image with a transparency entry), or ``None``."""
+    if img.mode in ("RGBA", "LA", "PA") or (
+        img.mode in ("P", "L", "RGB") and "transparency" in img.info
+    ):
+        return np.asarray(img.convert("RGBA"))[..., 3]
+    return None
+
+
+def _decode(path: Path, mode: str | None) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(``H x W`` or ``H x W x 3`` integer array, bits per sample, ``H x W`` alpha or
+    ``None``) of an image file."""
     header = _png_header(path)
+    alpha = None
     if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
-        arr = _read_png16_colour(path)  # RGB, grey+alpha or RGBA at 16 bits
+        arr, alpha = _read_png16_colour(path)  # RGB, grey+alpha or RGBA at 16 bits
         bits = 16
     else:
         img = Image.open(path)
@@ -119,6 +136,8 @@ def _decode(path: Path, mode: str | None) -> tuple[np.ndarray, int]:
                 "integer or floating-point samples); qagen reads 1-, 8- and 16-bit images. "
                 "Save the image as an 8- or 16-bit PNG/TIFF with the range you intend"
             )
+        if bits == 8:
+            alpha = _alpha(img)
         if bits == 16:
             arr = np.asarray(img).astype(np.uint16)
         elif img.mode == "1" or img.mode == "L":
@@ -141,7 +160,7 @@ def _decode(path: Path, mode: str | None) -> tuple[np.ndarray, int]:
         arr = np.repeat(arr[..., None], 3, axis=2)
     elif arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
-    return arr, bits
+    return arr, bits, alpha
 
 
 def read_image_file(
@@ -154,6 +173,8 @@ def read_image_file(
     defined white level (32-bit integer, floating point) raise :class:`qagen.errors.InputError`.
     ``mode`` forces ``"L"`` (grey; 8-bit colour is converted as Pillow's ``convert('L')``,
     ITU-R 601-2 luma, rounded) or ``"RGB"`` (grey repeated); by default grey files give one channel.
+    An alpha channel (RGBA, grey + alpha, a transparent palette entry) is returned apart as
+    ``alpha``, at the file's bit depth; the values never include it.
     """
     path = Path(path)
     if mode not in (None, "L", "RGB"):
@@ -161,14 +182,17 @@ def read_image_file(
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        arr, bits = _decode(path, mode)
+        arr, bits, alpha = _decode(path, mode)
     except InputError:
         raise
     except Exception as exc:  # Pillow and pypng raise many types for corrupt files
         raise InputError(f"cannot read image {path}: {exc}") from exc
     t = torch.from_numpy(arr.astype(np.float64 if bits == 16 else arr.dtype, copy=True)).to(dtype)
     t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
-    return ImageFile(values=t.unsqueeze(0), bits=bits, white=(1 << bits) - 1)
+    a = None
+    if alpha is not None:
+        a = torch.from_numpy(alpha.astype(np.float64, copy=True)).to(dtype)[None, None]
+    return ImageFile(values=t.unsqueeze(0), bits=bits, white=(1 << bits) - 1, alpha=a)
 
 
 def read_image(
@@ -189,15 +213,36 @@ def read_image(
     return img.values * (255.0 / img.white)
 
 
-def write_image(x: torch.Tensor, path: str | Path, data_range: float = 1.0) -> None:
-    """Write a ``C x H x W`` or ``1 x C x H x W`` tensor in ``[0, data_range]`` as an 8-bit PNG/JPEG."""
+def write_image(
+    x: torch.Tensor, path: str | Path, data_range: float = 1.0, *, bits: int = 8
+) -> None:
+    """Write a ``C x H x W`` or ``1 x C x H x W`` tensor in ``[0, data_range]`` as an image file:
+    ``C`` = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), the last channel of 2 and 4 being
+    the alpha channel. ``bits=8`` (any format Pillow writes: PNG, JPEG, ...; rounded to
+    ``0..255``) or ``bits=16`` (PNG only, written with pypng; rounded to ``0..65535``)."""
     if x.dim() == 4:
         if x.shape[0] != 1:
             raise ValueError(f"x must hold one image, got a batch of {x.shape[0]}")
         x = x[0]
-    arr = (
-        (x.detach().float().cpu().clamp(0, data_range) / data_range * 255.0).round().to(torch.uint8)
-    )
-    arr = arr.permute(1, 2, 0).numpy()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(path)
+    if x.dim() != 3 or x.shape[0] not in (1, 2, 3, 4):
+        raise InputError(f"x must be C x H x W with C = 1, 2, 3 or 4, got {tuple(x.shape)}")
+    if bits not in (8, 16):
+        raise InputError(f"bits must be 8 or 16, got {bits}")
+    path = Path(path)
+    if bits == 16 and path.suffix.lower() != ".png":
+        raise InputError(f"{path}: 16-bit images are written as PNG (a .png file name)")
+    white = (1 << bits) - 1
+    v = x.detach().double().cpu().clamp(0, data_range) / data_range * white
+    arr = v.round().to(torch.int32).permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    c = arr.shape[2]
+    if bits == 16:
+        import png
+
+        writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=c in (1, 2),
+                            alpha=c in (2, 4), bitdepth=16)  # fmt: skip
+        with open(path, "wb") as fh:
+            writer.write(fh, arr.astype(np.uint16).reshape(arr.shape[0], -1))
+        return
+    arr = arr.astype(np.uint8)
+    Image.fromarray(arr[..., 0] if c == 1 else arr).save(path)

@@ -117,6 +117,28 @@ def test_scoring_errors_are_one_line(capsys, tmp_path):
     assert "same size" in _error_line(capsys)
 
 
+def test_rgb_only_metrics_refuse_grey_files_as_the_api_does(capsys, tmp_path):
+    from qagen.io import read_image
+    from qagen.iqa import chroma_similarity, cqs, mdsi
+
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "grey_a.png", tmp_path / "grey_b.png"
+    Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(a)
+    Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(b)
+    x, y = read_image(b), read_image(a)
+    for metric, fn in (("chroma", chroma_similarity), ("cqs", cqs)):
+        with pytest.raises(ValueError, match="must have 3 channels, got 1") as api:
+            fn(x, y, data_range=255.0)
+        for command in ("score", "map"):
+            out = ["-o", str(tmp_path / "m.png")] if command == "map" else []
+            assert main([command, metric, str(a), str(b), *out]) == 2
+            assert _error_line(capsys) == f"qagen {command}: error: {api.value}"
+    # metrics that take grey keep the API's value (MDSI replicates a grey image)
+    assert main(["score", "mdsi", str(a), str(b), "--json"]) == 0
+    got = _strict_json(capsys.readouterr().out)["value"]
+    assert got == pytest.approx(mdsi(x, y, data_range=255.0).item(), rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- 16-bit files
 def _write_png16_rgb(path: Path, arr: np.ndarray) -> None:
     import png
@@ -265,6 +287,29 @@ def test_help_and_listings_do_not_import_torch(argv):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"False {argv[0] == 'train'}"
+
+
+def test_help_lists_come_from_the_parser_and_the_registries(capsys):
+    import argparse
+
+    from qagen.cli import build_parser
+    from qagen.registry import DATA_SOURCES, RECIPES
+
+    def help_text(argv):
+        with pytest.raises(SystemExit):
+            main(argv)
+        return " ".join(capsys.readouterr().out.split()).replace("- ", "-")
+
+    top = help_text(["--help"])
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    listed = top.split("The qagen command: ")[1].split(".")[0].split(", ")
+    assert listed == list(sub.choices) and {"distort", "sr", "study"} <= set(listed)
+    train = help_text(["train", "--help"])
+    for name in RECIPES.available():
+        assert f" {name}," in train or f" {name} (" in train, name
+    for name in DATA_SOURCES.available():
+        assert any(f" {name}{end}" in train for end in (":", "[", ",", ";")), name
+    assert "patches:ROOT" in train and "paired[:...]" in train and "yaleb:ROOT" in train
 
 
 def test_programming_errors_are_not_hidden(monkeypatch):

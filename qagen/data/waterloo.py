@@ -13,7 +13,9 @@
   (:mod:`qagen.data.distortions`) makes them.
 * :func:`distort_folder` (``qagen distort FOLDER --out DIR``): every pristine image of a folder
   distorted at every (type, level), written as PNG under ``DIR/<type>/<name>_<level>.png`` with
-  ``DIR/manifest.csv``; :func:`read_manifest` reads it back.
+  ``DIR/manifest.csv``; :func:`read_manifest` reads it back. Images too small for the scores
+  of the manifest or for the JPEG 2000 rate are skipped before any work, with ONE warning
+  naming them (:func:`too_small_images`), as corrupt files are.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ __all__ = [
     "load_uint8",
     "read_manifest",
     "read_waterloo",
+    "scores_min_size",
+    "too_small_images",
 ]
 
 _log = logging.getLogger("qagen.data")
@@ -77,7 +81,8 @@ def load_uint8(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _named(bad: Sequence[tuple[Path, BaseException]]) -> str:
+def _named(bad: Sequence[tuple[Path, object]]) -> str:
+    """``path (why); ...`` for the first files of ``bad``, and how many more."""
     shown = [f"{p} ({e})" for p, e in bad[:_MAX_NAMED]]
     more = f"; and {len(bad) - _MAX_NAMED} more" if len(bad) > _MAX_NAMED else ""
     return "; ".join(shown) + more
@@ -236,6 +241,45 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
         Image.fromarray(arr).save(tmp, format="PNG")
 
 
+#: The metrics of the manifest that need a minimum image size (MS-SSIM is left empty below its).
+_SCORED = ("psnr", "ssim", "gmsd", "fsim")
+#: Below this many pixels the JPEG 2000 rate is checked before any work (the encoder meets the
+#: rate from about 256 x 256 pixels up: twice that leaves a margin for odd shapes).
+_JP2K_CHECK_PIXELS = 2 * 256 * 256
+
+
+def scores_min_size() -> int:
+    """The smallest height and width the manifest's scores accept (from the metric registry)."""
+    from qagen.iqa.registry import get
+
+    return max(get(name).min_size for name in _SCORED)
+
+
+def too_small_images(
+    files: Sequence[Path], kinds: Sequence[str], levels: Sequence[int]
+) -> list[tuple[Path, str]]:
+    """The files of ``files`` that :func:`distort_folder` cannot distort and score, each with
+    why: smaller than :func:`scores_min_size` (read from the file's header), or, with ``jp2k``
+    among ``kinds``, a rate of ``levels`` that the encoder cannot reach on the image (tried on
+    images under :data:`_JP2K_CHECK_PIXELS` pixels at the lowest rate asked for)."""
+    from PIL import Image
+
+    need = scores_min_size()
+    out: list[tuple[Path, str]] = []
+    for p in files:
+        with Image.open(p) as im:
+            w, h = im.size
+        if min(h, w) < need:
+            out.append((p, f"{w} x {h} px; the scores need at least {need} x {need}"))
+        elif "jp2k" in kinds and h * w < _JP2K_CHECK_PIXELS:
+            try:
+                distort_uint8(load_uint8(p), "jp2k", max(levels))
+            except InputError:
+                out.append((p, f"{w} x {h} px; JPEG 2000 cannot reach the rate of level "
+                               f"{max(levels)} on it"))  # fmt: skip
+    return out
+
+
 def distort_folder(
     folder: str | Path,
     out: str | Path,
@@ -253,8 +297,9 @@ def distort_folder(
     ``out``). The white noise of image ``i`` (in sorted order) at level ``l`` is seeded with
     ``seed + 100 * i + l`` (recorded in the ``seed`` column). Nothing is written half: the images
     go to a temporary folder beside ``out`` that becomes ``out`` only when every image is done
-    (any error removes it). ``out`` must not exist yet or be empty. Corrupt files of ``folder``
-    are skipped with a warning naming them.
+    (any error removes it). ``out`` must not exist yet or be empty. Corrupt files of ``folder``,
+    and images too small to be distorted and scored (:func:`too_small_images`), are skipped
+    before any work with a warning naming them; when none is left, an error.
     """
     kinds = parse_types(types)
     lvls = parse_levels(levels)
@@ -264,6 +309,14 @@ def distort_folder(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"--out {out} already exists and is not empty; choose a new folder")
     files = list_pristine(folder, recursive=recursive)
+    small = too_small_images(files, kinds, lvls)
+    if small:
+        if len(small) == len(files):
+            raise InputError(f"no image in '{folder}' is large enough to distort: {_named(small)}")
+        _log.warning("skipped %d image(s) too small to distort in %s: %s", len(small), folder,
+                     _named(small))  # fmt: skip
+        skipped = {p for p, _ in small}
+        files = [p for p in files if p not in skipped]
     stems = [
         p.relative_to(Path(folder)).with_suffix("").as_posix().replace("/", "__") for p in files
     ]

@@ -292,10 +292,51 @@ class Experiment:
     #: Columns that describe a row (a model's type, its parameter count) rather than measure
     #: it: their cells carry no evaluation protocol.
     descriptive_columns: ClassVar[tuple[str, ...]] = ()
+    #: The ``--eval-data NAME=PATH`` names the experiment takes, each with what its folder
+    #: holds; empty: it takes none.
+    eval_data_names: ClassVar[Mapping[str, str]] = {}
+
+    def check_eval_data(self, ctx: ExperimentContext) -> None:
+        """Refuse ``ctx.eval_data`` before any run is trained: a name not in
+        :attr:`eval_data_names` (:class:`UnknownNameError` listing them), a path that is not a
+        folder, a folder without image files. Subclasses that read more than image files
+        check it too (calling this first)."""
+        from qagen.io import list_images
+
+        for key, path in ctx.eval_data.items():
+            if not self.eval_data_names:
+                raise InputError(f"--eval-data {key}=...: {self.name} takes no evaluation data")
+            if key not in self.eval_data_names:
+                raise UnknownNameError(f"--eval-data name of {self.name}", key,
+                                       self.eval_data_names)  # fmt: skip
+            root = Path(path).expanduser()
+            if not root.is_dir():
+                raise FileNotFoundError(
+                    f"--eval-data {key}={path}: no such folder (expected "
+                    f"{self.eval_data_names[key]})"
+                )
+            if not list_images(root):
+                raise InputError(
+                    f"--eval-data {key}={path}: the folder holds no image file (expected "
+                    f"{self.eval_data_names[key]})"
+                )
 
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
         """How our numbers are made at this budget (data, steps, samples, metric settings)."""
         return {}
+
+    def heading(self, ctx: ExperimentContext) -> str:
+        """The table's title for the data of ``ctx`` (default :attr:`table`): where the data
+        is a stand-in for the paper's, the title names what it is."""
+        return self.table
+
+    def describe(self, ctx: ExperimentContext) -> str:
+        """The paragraph above the table for ``ctx`` (default :attr:`description`)."""
+        return self.description
+
+    def notes(self, ctx: ExperimentContext) -> Mapping[str, str]:
+        """What each column is for ``ctx`` (default :attr:`column_notes`)."""
+        return self.column_notes
 
     def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
         """The runs this experiment needs at ``ctx.budget``."""

@@ -380,14 +380,18 @@ def reproduce(
     check_budget(budget)
     out = Path(out)
     _check_not_foreign(out)
-    out.mkdir(parents=True, exist_ok=True)
     ctx = ExperimentContext(out=out, budget=budget, data=data, device=device,
                             inception_weights=inception_weights, evaluator=evaluate_run,
                             eval_data=dict(eval_data or {}))  # fmt: skip
+    # everything the evaluation will read is checked before any run trains (or a file is written)
+    exp.check_eval_data(ctx)
+    if inception_weights and not Path(inception_weights).expanduser().is_file():
+        raise FileNotFoundError(f"--inception-weights {inception_weights}: no such file")
     specs = exp.runs(ctx)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"experiment {name!r} names a run twice: {names}")
+    out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
         _check_folder(out, exp, ctx, specs)
         bar = _Progress(specs, progress, log)

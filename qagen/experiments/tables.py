@@ -19,6 +19,8 @@ import csv
 import datetime as _dt
 import io
 import json
+import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,27 @@ from qagen.experiments.base import Experiment, ExperimentContext, Row, RunSpec
 from qagen.files import write_atomic, write_json_atomic
 
 
-def _num(v: float | str | None, std: float | None = None, digits: int = 4) -> str:
+def typed_digits(v: float) -> int:
+    """The significant digits of ``v`` as written (``0.105``: 3, ``12.4697``: 6): a paper's
+    value is shown with all the digits it was typed with, never rounded."""
+    mantissa = repr(float(v)).lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+    return max(1, len(mantissa))
+
+
+def _num(
+    v: float | str | None, std: float | None = None, digits: int = 4, *, typed: bool = False
+) -> str:
+    """A cell of ``table.md``: ours to ``digits`` significant digits (std to 2), or with
+    ``typed=True`` (the paper's) value and spread with the digits they were typed with."""
     if v is None:
         return "—"
     if isinstance(v, str):
         return v
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)  # counts (e.g. parameters) in full
+    if typed:
+        text = f"{v:.{typed_digits(v)}g}"
+        return text if std is None else f"{text} ± {std:.{typed_digits(std)}g}"
     text = f"{v:.{digits}g}"
     return f"{text} ± {std:.2g}" if std is not None else text
 
@@ -85,8 +101,9 @@ def table_json(
             "runs": list(r.runs), "note": _row_note(r, cols),
         })  # fmt: skip
     return {
-        "experiment": exp.name, "paper": exp.paper, "table": exp.table, "budget": ctx.budget,
-        "protocol": protocol, "columns": cols, "column_notes": dict(exp.column_notes),
+        "experiment": exp.name, "paper": exp.paper, "table": exp.heading(ctx),
+        "budget": ctx.budget, "protocol": protocol, "columns": cols,
+        "column_notes": dict(exp.notes(ctx)),
         "rows": out_rows, "qagen_version": __version__,
         "written": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }  # fmt: skip
@@ -112,7 +129,7 @@ def table_markdown(table: dict[str, Any]) -> str:
         cells = [r["label"]]
         for c in cols:
             cells.append(_num(r["ours"].get(c), r["ours_std"].get(c)))
-            cells.append(_num(r["paper"].get(c), r["paper_std"].get(c)))
+            cells.append(_num(r["paper"].get(c), r["paper_std"].get(c), typed=True))
         cells.append(r["note"].replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
     if table["protocol"].get("evaluation_mixed"):
@@ -130,7 +147,13 @@ def table_markdown(table: dict[str, Any]) -> str:
         lines += [f"- {verdict_line(v)}" for v in table["claims"]]
     lines += ["", "## Protocol", ""]
     lines += [f"- {k}: {json.dumps(v, default=str)}" for k, v in table["protocol"].items()]
-    return "\n".join(lines) + "\n"
+    return _plain_superscripts("\n".join(lines) + "\n")
+
+
+def _plain_superscripts(text: str) -> str:
+    """LaTeX superscripts as plain text for Markdown and the terminal: ``W^{-3/2,2}`` ->
+    ``W^(-3/2,2)`` (the HTML page draws them as superscripts)."""
+    return re.sub(r"\^\{([^{}]+)\}", r"^(\1)", text)
 
 
 def table_csv(table: dict[str, Any]) -> str:
@@ -158,6 +181,10 @@ def _write_text(path: Path, text: str) -> None:
     write_atomic(path, text)
 
 
+#: The most table columns (each an "ours" and a "paper" column) in one table of report.html.
+_PAGE_COLUMNS = 6
+
+
 def _report_sections(
     exp: Experiment,
     ctx: ExperimentContext,
@@ -173,42 +200,46 @@ def _report_sections(
         Paragraph,
         Section,
         Table,
+        inline_marks,
         sample_grids,
     )
 
     cols = table["columns"]
-    header = ["row"] + [f"{c} ({who})" for c in cols for who in ("ours", "paper")]
-    body = []
-    for r in rows:
-        line: list[Any] = [r.label]
-        for c in cols:
-            cell = r.ours.get(c)
-            if cell is None or cell.value is None:
-                line.append(Missing(cell.reason if cell is not None else "not computed"))
-            else:
-                line.append(Cell(cell.value, title=None if cell.std is None else f"± {cell.std:.3g}",
-                                 strong=True))  # fmt: skip
-            pv = r.paper.get(c)
-            std = r.paper_std.get(c)
-            line.append(Missing("the paper gives no value") if pv is None
-                        else Cell(pv, title=None if std is None else f"± {std:.3g}", tone="muted"))  # fmt: skip
-        body.append(line)
-    notes = [f"{c}: {exp.column_notes[c]}" for c in cols if c in exp.column_notes]
+    column_notes = exp.notes(ctx)
+    notes = [f"{c}: {column_notes[c]}" for c in cols if c in column_notes]
     notes += _shared_notes(rows, cols)
+    tables = []
+    # a wide table is split into tables of at most _PAGE_COLUMNS columns (each with the row
+    # labels), so that every value fits the page's width
+    size = math.ceil(len(cols) / max(1, math.ceil(len(cols) / _PAGE_COLUMNS))) if cols else 1
+    chunks = [cols[i : i + size] for i in range(0, len(cols), size)] or [[]]
+    for k, part in enumerate(chunks):
+        header = ["row"] + [f"{c} ({who})" for c in part for who in ("ours", "paper")]
+        body = []
+        for r in rows:
+            line: list[Any] = [inline_marks(r.label)]  # W^{-3/2,2} as a superscript
+            for c in part:
+                cell = r.ours.get(c)
+                if cell is None or cell.value is None:
+                    line.append(Missing(cell.reason if cell is not None else "not computed"))
+                else:
+                    line.append(Cell(cell.value, title=None if cell.std is None
+                                     else f"± {cell.std:.3g}", strong=True))  # fmt: skip
+                pv = r.paper.get(c)
+                std = r.paper_std.get(c)
+                typed = None if not isinstance(pv, float) else max(5, typed_digits(pv))
+                line.append(Missing("the paper gives no value") if pv is None
+                            else Cell(pv, title=None if std is None else f"± {std!r}",
+                                      tone="muted", digits=typed))  # fmt: skip
+            body.append(line)
+        last = k == len(chunks) - 1
+        caption = (f"{table['table']}: ours (bold) beside the paper's (grey); hover a value for its "
+                   "spread, a dash for why it is missing")  # fmt: skip
+        if len(chunks) > 1:
+            caption = (caption if k == 0 else table["table"]) + f" (columns {', '.join(part)})"
+        tables.append(Table(header, body, caption=caption, notes=notes if last else []))
     sections = [
-        Section(
-            "Table",
-            [
-                Paragraph(exp.description),
-                Table(
-                    header,
-                    body,
-                    caption=f"{exp.table}: ours (bold) beside the paper's (grey); "
-                    "hover a value for its spread, a dash for why it is missing",
-                    notes=notes,
-                ),
-            ],
-        ),  # fmt: skip
+        Section("Table", [Paragraph(exp.describe(ctx)), *tables]),
         Section("Protocol", [KeyValues([(k, v) for k, v in table["protocol"].items()])]),
     ]
     if table.get("claims"):
@@ -251,10 +282,12 @@ def write_outputs(
     exp: Experiment, ctx: ExperimentContext, rows: Sequence[Row], specs: Sequence[RunSpec]
 ) -> dict[str, Any]:
     """Write ``table.json``, ``table.csv``, ``table.md`` and ``report.html``; return the table."""
-    from qagen.experiments.protocol import evaluation_protocol
+    from qagen.experiments.protocol import evaluation_protocol, runs_protocol
     from qagen.report import write_page
 
     protocol = dict(exp.protocol(ctx))
+    if specs:  # read from the runs' config.toml, never written beside them
+        protocol["runs"] = runs_protocol(ctx, specs)
     protocol["evaluation"], problems = evaluation_protocol(exp, rows)
     if problems:  # shown in every output, never dropped: these rows do not compare
         protocol["evaluation_mixed"] = problems
@@ -270,7 +303,7 @@ def write_outputs(
     _write_text(out / "table.md", table_markdown(table))
     write_page(
         out / "report.html",
-        f"{exp.table} reproduced",
+        f"{table['table']} reproduced",
         _report_sections(exp, ctx, rows, table, specs),
         subtitle=f"{exp.paper}; experiment `{exp.name}`, budget `{ctx.budget}`",
     )

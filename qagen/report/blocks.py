@@ -71,6 +71,8 @@ def format_value(value: Any, digits: int = 5) -> str:
     ``digits`` significant digits (``nan``/``inf`` as such), list/dict as JSON, else ``str``."""
     if value is None or isinstance(value, Missing):
         return DASH
+    if hasattr(value, "__html__"):  # marked-up text (qagen.report.inline_marks) stays as it is
+        return value
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):

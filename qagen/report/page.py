@@ -26,11 +26,14 @@ _ENV: Any = None
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _CODE = re.compile(r"`([^`]+)`")
+#: a superscript as LaTeX writes it, ``W^{-3/2,2}`` (the Sobolev space of the QAGAN slides)
+_SUP = re.compile(r"\^\{([^{}]+)\}")
 
 
 def inline_marks(text: object) -> Markup:
-    """``text`` escaped, then ``**bold**``, ``*italic*`` and ```code``` turned into tags (the
-    marks are applied to already escaped text, so no markup can be injected)."""
+    """``text`` escaped, then ``**bold**``, ``*italic*``, ```code``` and ``^{superscript}``
+    turned into tags (the marks are applied to already escaped text, so no markup can be
+    injected)."""
     s = str(escape(str(text)))
     codes: list[str] = []
 
@@ -41,6 +44,7 @@ def inline_marks(text: object) -> Markup:
     s = _CODE.sub(keep, s)
     s = _BOLD.sub(r"<b>\1</b>", s)
     s = _ITALIC.sub(r"<i>\1</i>", s)
+    s = _SUP.sub(r"<sup>\1</sup>", s)
     s = re.sub("\x00(\\d+)\x00", lambda m: f"<code>{codes[int(m.group(1))]}</code>", s)
     return Markup(s)
 

@@ -32,6 +32,8 @@ __all__ = [
 #: rates (``lr/*``) to their own panel. A recipe family may pass its own list to plot_curves.
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("losses", ("d_loss", "g_loss")),
+    ("training loss", ("loss",)),
+    ("PSNR of the training batch, dB (higher is better)", ("psnr", "psnr_bicubic")),
     ("Wasserstein estimate E D(x) - E D(G(z))", ("wdist",)),
     ("gradient penalty", ("gp", "grad_norm", "dual_norm")),
     ("quality-aware penalties (unweighted)", ("ssim_gp", "niqe_gp")),

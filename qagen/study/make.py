@@ -11,6 +11,10 @@ Output folder::
     OUT/study.json      the study: models, runs, data, and per trial the image files and the
                         display order (the model at each position)
     OUT/images/         the original and each reconstruction as 8-bit PNGs (what is scored)
+
+``OUT`` must be new or empty (a study already there is never replaced: the answers collected
+for it would no longer match); the files go to a hidden folder beside it that becomes ``OUT``
+when all are written, so an error leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import base64
 import datetime as _dt
 import hashlib
 import io
+import json
+import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +37,9 @@ import torch
 from qagen.errors import InputError
 from qagen.files import dumps_json, write_atomic, write_json_atomic
 
-__all__ = ["STUDY_FORMAT", "ANSWERS_FORMAT", "make_study", "write_study", "model_name"]
+__all__ = [
+    "STUDY_FORMAT", "ANSWERS_FORMAT", "check_out_folder", "make_study", "write_study", "model_name",
+]  # fmt: skip
 
 STUDY_FORMAT = "qagen-study/1"
 ANSWERS_FORMAT = "qagen-study-answers/1"
@@ -60,6 +69,21 @@ def model_name(run: Any, run_dir: Path) -> str:
     return _LOSS_NAMES.get(loss, run_dir.name) if loss else run_dir.name
 
 
+def check_out_folder(out: str | Path) -> Path:
+    """``out`` as a path when it is new or an empty folder; else an :class:`InputError` that
+    names the study it holds (``study.json``), as ``qagen distort`` refuses a non-empty folder."""
+    out = Path(out)
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return out
+    held = ""
+    try:
+        rec = json.loads((out / "study.json").read_text(encoding="utf-8"))
+        held = f" (it holds study {rec.get('study_id')!r}: its answers would no longer score)"
+    except (OSError, ValueError, AttributeError):
+        pass
+    raise InputError(f"--out {out} already exists and is not empty{held}; choose a new folder")
+
+
 def write_study(
     out: str | Path,
     originals: torch.Tensor,
@@ -74,7 +98,6 @@ def write_study(
     names = list(reconstructions)
     if len(names) < 2:
         raise InputError(f"a study needs at least 2 models, got {len(names)}")
-    n = len(originals)
     for name, rec in reconstructions.items():
         if rec.shape != originals.shape:
             raise InputError(
@@ -84,7 +107,33 @@ def write_study(
     keys = {name: _key(name) for name in names}
     if len(set(keys.values())) != len(names):
         raise InputError(f"model names must differ after lower-casing: {names}")
-    out = Path(out)
+    out = check_out_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        record = _write_files(stage, originals, reconstructions, names, keys, seed, meta, title)
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return record
+
+
+def _write_files(
+    out: Path,
+    originals: torch.Tensor,
+    reconstructions: Mapping[str, torch.Tensor],
+    names: Sequence[str],
+    keys: Mapping[str, str],
+    seed: int,
+    meta: Mapping[str, Any] | None,
+    title: str,
+) -> dict[str, Any]:
+    """The study's files in ``out`` (the staging folder of :func:`write_study`)."""
+    n = len(originals)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     trials, pages, digest = [], [], hashlib.sha256()
@@ -160,6 +209,7 @@ def make_study(
         raise InputError(f"qagen study make needs at least 2 runs, got {len(runs)}")
     if n_images < 1:
         raise InputError(f"--images must be >= 1, got {n_images}")
+    check_out_folder(out)  # before any run is loaded
     loaded = []
     for r in runs:
         net, restored = load_autoencoder(r, checkpoint, device=device)

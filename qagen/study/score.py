@@ -23,7 +23,10 @@ import torch
 
 from qagen.errors import InputError
 
-__all__ = ["METRICS", "StudyScores", "metric_rankings", "read_answers", "score_study"]
+__all__ = [
+    "METRICS", "AnswerFile", "StudyScores", "metric_rankings", "participants", "read_answer_files",
+    "read_answers", "score_study",
+]  # fmt: skip
 
 #: name -> (qagen registry name or None for the pixel errors, higher is better)
 METRICS = {
@@ -46,12 +49,15 @@ class StudyScores:
     n_rankings: int
     agreement: dict[str, dict[str, float]] = field(default_factory=dict)
     participants: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    duplicates: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "models": self.models, "counts": self.counts, "mean_rank": self.mean_rank,
             "n_rankings": self.n_rankings, "agreement": self.agreement,
-            "participants": self.participants,
+            "participants": self.participants, "files": self.files,
+            "duplicates": self.duplicates,
         }  # fmt: skip
 
 
@@ -68,9 +74,12 @@ def read_answers(study: dict, path: str | Path) -> list[dict]:
     """The answered trials of one ``answers.json``, checked against the study: same study id,
     known trials, the same display order, a full ranking that is a permutation of the models.
     Unanswered trials (incomplete rankings) are left out."""
+    return _answered_trials(study, _load_json(Path(path), "answers file"), path)
+
+
+def _answered_trials(study: dict, ans: dict, path: str | Path) -> list[dict]:
     from qagen.study.make import ANSWERS_FORMAT
 
-    ans = _load_json(Path(path), "answers file")
     if ans.get("format") != ANSWERS_FORMAT:
         raise InputError(f"{path}: not a qagen answers file (format {ans.get('format')!r})")
     if ans.get("study_id") != study["study_id"]:
@@ -97,6 +106,61 @@ def read_answers(study: dict, path: str | Path) -> list[dict]:
         out.append({"trial": t["trial"], "ranking": list(ranking),
                     "participant": ans.get("participant", "")})  # fmt: skip
     return out
+
+
+@dataclass
+class AnswerFile:
+    """The answered trials of one ``answers.json`` and who gave them."""
+
+    path: Path
+    participant: str
+    started: str | None
+    rankings: list[dict]
+
+    @property
+    def answers(self) -> tuple:
+        """The rankings by trial: what two copies of one file share."""
+        return tuple(sorted((r["trial"], tuple(r["ranking"])) for r in self.rankings))
+
+
+def read_answer_files(
+    study: dict, paths: Sequence[str | Path]
+) -> tuple[list[AnswerFile], list[tuple[Path, Path]]]:
+    """The answers files of ``paths`` without their duplicates, and the duplicates as
+    ``(duplicate, the file it repeats)``.
+
+    A duplicate has the same participant, the same start time (when recorded) and the same
+    rankings as a file before it: a copy, or the page's answers downloaded twice
+    (``answers (1).json``). Two files of one session (same participant and start time) with
+    different rankings are an error: which one the person meant is not known."""
+    kept: list[AnswerFile] = []
+    duplicates: list[tuple[Path, Path]] = []
+    for path in paths:
+        ans = _load_json(Path(path), "answers file")
+        f = AnswerFile(Path(path), str(ans.get("participant") or ""), ans.get("started"),
+                       _answered_trials(study, ans, path))  # fmt: skip
+        for k in kept:
+            if (k.participant, k.started) != (f.participant, f.started):
+                continue
+            if k.answers == f.answers:
+                duplicates.append((f.path, k.path))
+                break
+            if f.started is not None:
+                raise InputError(
+                    f"{k.path} and {f.path} are two downloads of one session (participant "
+                    f"{f.participant!r}, started {f.started}) with different rankings: give "
+                    "only the one to score"
+                )
+        else:
+            kept.append(f)
+    return kept, duplicates
+
+
+def participants(files: Sequence[AnswerFile]) -> list[str]:
+    """One entry per participant: each name once, and each anonymous file as
+    ``"(anonymous: FILE)"`` (anonymous files cannot be told to be the same person)."""
+    names = sorted({f.participant for f in files if f.participant})
+    return names + [f"(anonymous: {f.path.name})" for f in files if not f.participant]
 
 
 def _read_png(path: Path) -> torch.Tensor:
@@ -145,9 +209,8 @@ def score_study(
         raise InputError("give at least one answers file (answers.json from the study page)")
     models = [m["key"] for m in study["models"]]
     names = {m["key"]: m["name"] for m in study["models"]}
-    rankings: list[dict] = []
-    for f in answer_files:
-        rankings += read_answers(study, f)
+    files, duplicates = read_answer_files(study, answer_files)
+    rankings = [r for f in files for r in f.rankings]
     if not rankings:
         raise InputError("the answers files hold no complete ranking")
     m = len(models)
@@ -183,14 +246,17 @@ def score_study(
     scores = StudyScores(
         models=[names[k] for k in models], counts=counts, mean_rank=mean_rank,
         n_rankings=len(rankings), agreement=agree,
-        participants=sorted({r["participant"] for r in rankings}),
+        participants=participants(files), files=[str(f.path) for f in files],
+        duplicates=[[str(d), str(o)] for d, o in duplicates],
     )  # fmt: skip
     _plot(scores, Path(plot) if plot else study_dir / "rank_histogram.png")
     return scores
 
 
-def _plot(scores: StudyScores, path: Path) -> None:
-    from qagen.report import figure_png, new_figure
+def rank_figure(scores: StudyScores) -> Any:
+    """The rank histogram (the poster's figure): per rank, one bar per model; the legend
+    (models and mean ranks) beside the axes, where it covers no bar."""
+    from qagen.report import new_figure
 
     m = len(scores.models)
     fig, ax = new_figure(figsize=(1.6 + 1.3 * m, 3.2))
@@ -205,14 +271,27 @@ def _plot(scores: StudyScores, path: Path) -> None:
     ax.set_ylabel("number of rankings")
     ax.set_title(f"Rank distribution over {scores.n_rankings} rankings (1 = most similar to the "
                  "original; better is more often 1st)", fontsize=9)  # fmt: skip
-    ax.legend(fontsize=8)
-    path.write_bytes(figure_png(fig))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def _plot(scores: StudyScores, path: Path) -> None:
+    from qagen.report import figure_png
+
+    path.write_bytes(figure_png(rank_figure(scores)))
 
 
 def format_scores(scores: StudyScores) -> str:
     """The two tables ``qagen study score`` prints."""
     m = len(scores.models)
-    lines = [f"{scores.n_rankings} rankings from {len(scores.participants)} participant file(s)", "",
+    n, k = len(scores.participants), len(scores.files)
+    lines = [
+        f"{scores.n_rankings} rankings from {n} participant{'s' * (n != 1)} "
+        f"({k} answers file{'s' * (k != 1)})"
+    ]
+    for dup, orig in scores.duplicates:
+        lines.append(f"left out {dup}: a duplicate of {orig} (same participant and answers)")
+    lines += ["",
              "model".ljust(10) + "".join(f"rank {r + 1}".rjust(9) for r in range(m)) + "  mean rank (lower is better)"]  # fmt: skip
     for name in scores.models:
         lines.append(name.ljust(10) + "".join(f"{c:9d}" for c in scores.counts[name])

@@ -61,9 +61,21 @@ from .logger import MetricsLogger
 from .recipe import Recipe, get_recipe
 from .schedules import apply_lr, current_lrs
 
-__all__ = ["Trainer", "TrainResult", "NonFiniteLossError"]
+__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "config_header"]
 
 _log = logging.getLogger("qagen.train")
+
+
+def config_header(run_dir: Path, torch_version: str) -> str:
+    """The comment at the top of ``RUN_DIR/config.toml``: how to train a new run with this
+    configuration (into a new folder: ``--out`` is named, else a command typed inside the run
+    folder would nest a new run in it) and how to continue this one."""
+    here = Path(run_dir).resolve()
+    return (
+        f"Resolved configuration of this run, written by qagen.train (torch {torch_version}).\n"
+        f"A new run with it: qagen train --preset {here / 'config.toml'} --out NEW_RUN_DIR\n"
+        f"Continue this run: qagen train --resume {here}"
+    )
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -304,10 +316,7 @@ class Trainer:
             write_toml(
                 self.out / "config.toml",
                 run_config_to_dict(self.run),
-                header=(
-                    "Resolved configuration of this run, written by qagen.train "
-                    f"(torch {torch.__version__}).\nRe-run with: qagen train --preset config.toml"
-                ),
+                header=config_header(self.out, torch.__version__),
             )
         self._t0 = time.monotonic()
         from tqdm import tqdm

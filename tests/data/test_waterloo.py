@@ -113,20 +113,62 @@ def test_distort_folder_manifest_round_trip(pristine, tmp_path):
     assert seeds[("b.bmp", "wn", 5)] == 10 + 100 * 1 + 5
 
 
-def test_distort_command_and_nothing_half_written(pristine, tmp_path, capsys):
+def test_distort_command_and_nothing_half_written(pristine, tmp_path, capsys, monkeypatch):
     out = tmp_path / "cli"
     assert main(["distort", str(pristine), "--out", str(out), "--types", "gblur",
                  "--levels", "2", "--no-progress"]) == 0  # fmt: skip
     assert "wrote 2 distorted images of 2 pristine images" in capsys.readouterr().out
     assert main(["distort", str(pristine), "--out", str(out), "--no-progress"]) == 2
     assert "not empty" in capsys.readouterr().err
-    # a JPEG 2000 rate the encoder cannot reach on a small image: clear error, nothing written
-    Image.fromarray(_photo(48, 48, 5)).save(pristine / "c_small.png")
+    # an error half-way (here the third image's file cannot be written): nothing is left
+    import qagen.data.waterloo as waterloo
+
+    calls = []
+
+    def failing_save(arr, path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise InputError(f"cannot write {path}")
+        return save(arr, path)
+
+    save = waterloo._save_png
+    monkeypatch.setattr(waterloo, "_save_png", failing_save)
     bad = tmp_path / "bad"
-    assert main(["distort", str(pristine), "--out", str(bad), "--types", "jp2k",
+    assert main(["distort", str(pristine), "--out", str(bad), "--types", "wn", "--levels", "1-2",
                  "--no-progress"]) == 2  # fmt: skip
-    err = capsys.readouterr().err
-    assert "c_small.png" in err and "cannot reach" in err
+    assert "cannot write" in capsys.readouterr().err and len(calls) == 3
     assert not bad.exists() and not list(tmp_path.glob(".bad.partial-*"))
     assert main(["distort", str(pristine), "--out", str(bad), "--types", "blur"]) == 2
     assert "unknown distortion type 'blur'" in capsys.readouterr().err
+
+
+def test_distort_skips_images_too_small_before_any_work(pristine, tmp_path, caplog, capsys):
+    # a 1 x 1 image, a 40 x 5 strip (under the 11 px SSIM window) and a 48 x 48 photo on which
+    # JPEG 2000 cannot reach 0.02 bpp: each is skipped with ONE warning naming them all
+    Image.fromarray(_photo(1, 1, 3)).save(pristine / "c_dot.png")
+    Image.fromarray(_photo(5, 40, 4)).save(pristine / "d_strip.png")
+    Image.fromarray(_photo(48, 48, 5)).save(pristine / "e_small.png")
+    with caplog.at_level(logging.WARNING, logger="qagen.data"):
+        rows = distort_folder(pristine, tmp_path / "gb", types="gblur", levels="1")
+    assert sorted({r.reference.name for r in rows}) == ["a.png", "b.bmp", "e_small.png"]
+    [warning] = caplog.records
+    assert "skipped 2 image(s) too small" in warning.getMessage()
+    assert "c_dot.png (1 x 1 px; the scores need at least 11 x 11)" in warning.getMessage()
+    assert "d_strip.png (40 x 5 px" in warning.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="qagen.data"):
+        rows = distort_folder(pristine, tmp_path / "j", types="jp2k", levels="5")
+    assert sorted({r.reference.name for r in rows}) == ["a.png", "b.bmp"]
+    [warning] = caplog.records
+    assert "e_small.png (48 x 48 px; JPEG 2000 cannot reach the rate of level 5" in (
+        warning.getMessage()
+    )
+    # nothing large enough: an error before any work, naming the files
+    only = tmp_path / "only_small"
+    only.mkdir()
+    Image.fromarray(_photo(1, 1, 3)).save(only / "dot.png")
+    out = tmp_path / "none"
+    assert main(["distort", str(only), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no image in" in err and "dot.png (1 x 1 px" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from qagen.cli import main
-from qagen.errors import UnknownNameError
+from qagen.errors import InputError, UnknownNameError
 from qagen.experiments import Cell, ExperimentContext, available_experiments, get_experiment
 from qagen.experiments.tables import table_csv, table_json, table_markdown
 
@@ -100,7 +100,7 @@ def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
         assert math.isfinite(r["ours"]["SWD"]) and r["ours"]["SWD"] > 0
         assert math.isfinite(r["ours"]["SWD (EMA)"]) and r["ours"]["SWD (EMA)"] != r["ours"]["SWD"]
     html = (out / "report.html").read_text()
-    assert "W^{-3/2,2} Banach WGAN" in html and "data:image/png;base64," in html
+    assert "W<sup>-3/2,2</sup> Banach WGAN" in html and "data:image/png;base64," in html
 
     run = out / "runs" / spec.name
     steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
@@ -118,3 +118,86 @@ def test_qagan_cifar10_smoke_writes_tables_and_resumes(tmp_path, capsys):
     # another budget into the same folder is refused (one line, exit 2)
     assert main(["reproduce", "qagan-cifar10", "--budget", "cpu", "--out", str(out)]) == 2
     assert "choose another --out" in capsys.readouterr().err
+
+
+def test_reproduce_checks_its_inputs_before_any_run_trains(monkeypatch, tmp_path, capsys):
+    from qagen.experiments import reproduce, runner
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run was trained before the inputs were checked")
+
+    monkeypatch.setattr(runner, "_train", no_training)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="qagan-cifar10 takes no evaluation data"):
+        reproduce("qagan-cifar10", "smoke", out, progress=False, eval_data={"set5": str(tmp_path)})
+    assert main(["reproduce", "qagan-cifar10", "--out", str(out), "--inception-weights",
+                 str(tmp_path / "missing.pth")]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(
+        f"--inception-weights {tmp_path}/missing.pth: no such file"
+    )
+    assert not out.exists()
+
+
+def test_a_wide_table_is_split_to_fit_the_page(tmp_path):
+    import re
+
+    from qagen.experiments.tables import write_outputs
+
+    exp = get_experiment("nriqa-tid2008")()  # 13 columns: 27 cells a row in one table
+    ctx = ExperimentContext(out=tmp_path, budget="smoke")
+    rows = exp.rows(ctx)
+    for r in rows:
+        r.ours = {c: Cell(0.5, protocol={"generator": "raw", "n": 4, "reference_split": "test"})
+                  for c in exp.columns}  # fmt: skip
+    write_outputs(exp, ctx, rows, [])
+    page = (tmp_path / "report.html").read_text()
+    table_section = page.split('<section id="table">')[1].split("</section>")[0]
+    headers = [re.findall(r'<th scope="col">([^<]*) \(ours\)</th>', t)
+               for t in table_section.split("<table>")[1:]]  # fmt: skip
+    assert [len(h) for h in headers] == [5, 5, 3]  # at most 6 columns (12 cells) a table
+    assert [c for h in headers for c in h] == list(exp.columns)
+    assert "overflow-x:auto" in page  # and any table wider than the page scrolls in place
+
+
+def _fake_outputs(name, tmp_path, **ctx_args):
+    from qagen.experiments.tables import write_outputs
+
+    exp = get_experiment(name)()
+    ctx = ExperimentContext(out=tmp_path / name, budget="smoke", **ctx_args)
+    ctx.out.mkdir(parents=True)
+    rows = exp.rows(ctx)
+    for r in rows:
+        r.ours = {c: Cell(0.5, protocol={"generator": "raw", "n": 4, "reference_split": "test"})
+                  for c in exp.columns}  # fmt: skip
+    table = write_outputs(exp, ctx, rows, [])
+    return table, (ctx.out / "table.md").read_text(), (ctx.out / "report.html").read_text()
+
+
+def test_reproduce_pages_say_what_the_data_is_and_draw_no_latex(tmp_path):
+    _, md, html = _fake_outputs("qagan-cifar10", tmp_path)
+    assert "W<sup>-3/2,2</sup> Banach WGAN" in html and "W^{" not in html
+    assert "| W^(-3/2,2) Banach WGAN |" in md and "^{" not in md
+    # msssim-ae: Yale B in the title only when the data is Yale B
+    table, md, html = _fake_outputs("msssim-ae", tmp_path)
+    assert "synthetic illumination set standing in for Yale B" in table["table"]
+    assert "(Yale B, 48 x 48)" not in md + html
+    table, _, _ = _fake_outputs("msssim-ae", tmp_path / "y", data="yaleb:/data/yaleb")
+    assert table["table"].endswith("(Yale B, 48 x 48)")
+    # nriqa on the built-in stand-in: correlations with SSIM, never "with the MOS"
+    table, md, html = _fake_outputs("nriqa-tid2008", tmp_path)
+    assert "MOS" not in md and "MOS" not in html
+    assert table["column_notes"]["AGN"].startswith("SROCC with the images' SSIM")
+    assert "built-in stand-in: SROCC with SSIM" in table["table"]
+    table, _, _ = _fake_outputs("nriqa-tid2008", tmp_path / "t", data="tid2008:/data/tid")
+    assert table["column_notes"]["AGN"] == "SROCC with the MOS, higher is better"
+
+
+def test_the_papers_values_keep_the_digits_they_were_typed_with(tmp_path):
+    table, md, html = _fake_outputs("qagan-cifar10", tmp_path)
+    assert table["rows"][3]["paper_std"]["FID"] == 0.105
+    qagan_ssim = next(line for line in md.splitlines() if line.startswith("| QAGAN (SSIM) |"))
+    assert "| 13.91 ± 0.105 |" in qagan_ssim  # not "± 0.1"
+    qagan_niqe = next(line for line in md.splitlines() if line.startswith("| QAGAN (NIQE) |"))
+    assert "| 12.4697 ± 0.068 |" in qagan_niqe and "| 7.87 ± 0.027 |" in qagan_niqe
+    assert 'title="± 0.105">13.91<' in html and ">12.4697<" in html

@@ -279,3 +279,44 @@ def _empty_csv(tmp_path: Path) -> Path:
     p = tmp_path / "empty.csv"
     p.write_text("step,elapsed_s,d_loss\n")
     return p
+
+
+def test_curves_advice_and_panels_follow_what_was_logged(tmp_path: Path) -> None:
+    from qagen.report.plots import PANELS, _groups
+    from qagen.report.run import RunReportData
+    from qagen.report.sections.common import curves_section
+
+    def caption(columns: str) -> str:
+        run_dir = tmp_path / columns.replace(",", "_")
+        run_dir.mkdir(exist_ok=True)
+        n = columns.count(",") + 1
+        (run_dir / "metrics.csv").write_text(
+            f"step,elapsed_s,{columns}\n" + "".join(f"{i},{i}" + ",0.5" * n + "\n" for i in (1, 2))
+        )
+        [section] = curves_section(RunReportData.load(run_dir))
+        return section.blocks[0].caption
+
+    # the WGAN advice only where a Wasserstein estimate is logged (not for SR or BEGAN runs)
+    assert "Wasserstein estimate should fall" in caption("d_loss,g_loss,wdist,gp")
+    for cols in ("loss,psnr,psnr_bicubic", "loss_real,loss_fake,k_t,m_global"):
+        assert "Wasserstein" not in caption(cols) and "gradient norm" not in caption(cols)
+    # an SR run's loss (~0.05) and PSNR (~28 dB) are never drawn on one axis
+    groups = dict(_groups(["loss", "lr/net", "psnr", "psnr_bicubic"], PANELS))
+    assert groups["training loss"] == ["loss"]
+    assert groups["PSNR of the training batch, dB (higher is better)"] == ["psnr", "psnr_bicubic"]
+    assert "other" not in groups
+
+
+def test_began_figure4_caption_names_the_colours_it_is_drawn_in() -> None:
+    from matplotlib import colormaps
+
+    from qagen.methods.began.report import FIGURE4_CAPTION, FIGURE4_CMAP
+
+    # the caption reads the colour map the planes are drawn with: its ends and its centre
+    cmap = colormaps[FIGURE4_CMAP]
+    low, mid, high = (np.asarray(cmap(v)[:3]) for v in (0.0, 0.5, 1.0))
+    assert low[0] > low[1] and high[1] > high[0]  # pink (red > green) ... green
+    assert mid.min() > 0.9  # white at 0
+    assert "pink = negative, white = 0, green = positive" in FIGURE4_CAPTION
+    for wrong in ("blue-red", "green-purple)", "(blue"):
+        assert wrong not in FIGURE4_CAPTION

@@ -110,3 +110,77 @@ def test_bad_answers(tmp_path):
         score_study(d, [d / "empty.json"])
     with pytest.raises(InputError, match="at least 2 models"):
         write_study(tmp_path / "x", torch.rand(2, 1, 8, 8), {"a": torch.rand(2, 1, 8, 8)})
+
+
+def test_duplicate_answers_count_once_and_participants_are_counted(tmp_path):
+    from qagen.study import format_scores
+
+    study, _, _ = _study(tmp_path)
+    d = tmp_path / "s"
+    best = lambda t: ["mse", "mae", "ms-ssim"]  # noqa: E731
+    worst = lambda t: ["ms-ssim", "mae", "mse"]  # noqa: E731
+    files = {
+        "a.json": dict(_answers(study, best, ""), started="2024-01-01T10:00:00Z"),
+        "a (1).json": dict(_answers(study, best, ""), started="2024-01-01T10:00:00Z"),
+        "b.json": dict(_answers(study, worst, ""), started="2024-01-01T11:00:00Z"),
+        "p1.json": dict(_answers(study, best, "p1"), started="2024-01-02T10:00:00Z"),
+        "p1_again.json": dict(_answers(study, worst, "p1"), started="2024-01-03T10:00:00Z"),
+    }
+    for name, ans in files.items():
+        (d / name).write_text(json.dumps(ans))
+    s = score_study(d, [d / n for n in files], plot=tmp_path / "h.png")
+    assert s.n_rankings == 4 * 5  # the copy of a.json is left out
+    assert s.duplicates == [[str(d / "a (1).json"), str(d / "a.json")]]
+    # two anonymous people (a, b) and p1 (twice): 3 participants, 4 answers files
+    assert s.participants == ["p1", "(anonymous: a.json)", "(anonymous: b.json)"]
+    assert len(s.files) == 4
+    text = format_scores(s)
+    assert text.startswith("20 rankings from 3 participants (4 answers files)")
+    assert "a (1).json: a duplicate of" in text
+    # one session downloaded twice with different rankings: which one is meant is unknown
+    changed = dict(files["a.json"], trials=_answers(study, worst, "")["trials"])
+    (d / "a (2).json").write_text(json.dumps(changed))
+    with pytest.raises(InputError, match="two downloads of one session"):
+        score_study(d, [d / "a.json", d / "a (2).json"], plot=tmp_path / "h.png")
+
+
+def test_a_study_is_never_replaced(tmp_path, capsys):
+    from qagen.cli import main
+
+    study, x, recs = _study(tmp_path)
+    d = tmp_path / "s"
+    before = (d / "study.json").read_bytes()
+    with pytest.raises(InputError, match=f"holds study '{study['study_id']}'"):
+        write_study(d, x[:2], {k: v[:2] for k, v in recs.items()}, seed=5)
+    assert (d / "study.json").read_bytes() == before
+    assert sorted(p.name for p in (d / "images").iterdir())[-1] == "0004_original.png"
+    # the command refuses before it loads a run (these run folders do not exist)
+    assert main(["study", "make", "r1", "r2", "--out", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {d} already exists" in err and "holds study" in err
+    # a folder of other files is refused too; an empty one is used
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"x")
+    with pytest.raises(InputError, match="not empty; choose a new folder"):
+        write_study(tmp_path / "photos", x, recs)
+    (tmp_path / "empty").mkdir()
+    assert write_study(tmp_path / "empty", x, recs)["n_trials"] == 5
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_rank_histogram_legend_covers_no_bar():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from qagen.study.score import StudyScores, rank_figure
+
+    # people agree: every rank has one tall bar, so no corner of the axes is free
+    counts = {"MSE": [48, 2, 0], "MAE": [2, 46, 2], "MS-SSIM": [0, 2, 48]}
+    scores = StudyScores(models=list(counts), counts=counts, n_rankings=50,
+                         mean_rank={"MSE": 1.04, "MAE": 2.0, "MS-SSIM": 2.96})  # fmt: skip
+    fig = rank_figure(scores)
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    [ax] = fig.axes
+    legend = ax.get_legend().get_window_extent(renderer)
+    bars = [p.get_window_extent(renderer) for p in ax.patches]
+    assert len(bars) == 9 and not any(legend.overlaps(b) for b in bars)

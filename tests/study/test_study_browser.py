@@ -1,6 +1,7 @@
 """The study page in a real browser: headless Chromium opens ``index.html``, a ranking is
-performed by clicking the page's elements (DOM events, as a person's clicks), and the
-``answers.json`` that the page downloads is checked against the clicks and ``study.json``.
+performed by clicking the page's elements (DOM events, as a person's clicks), the page is
+reloaded half-way (the answers given so far come back from ``localStorage`` with a note), and
+the ``answers.json`` that the page downloads is checked against the clicks and ``study.json``.
 
 Driven through the Chrome DevTools Protocol over ``--remote-debugging-pipe``
 (``study_cdp.py``, standard library only): no Selenium, no chromedriver to keep in step with
@@ -33,6 +34,17 @@ def _study(tmp_path):
     return write_study(tmp_path / "study", x, recs, seed=3, meta={"data": "test"})
 
 
+def _load(b, session, page):
+    """Open ``page`` and wait until its script ran (a new document, not the old one)."""
+    b.evaluate(session, "window.qagenStudyAnswers = undefined")
+    b.send("Page.navigate", {"url": page}, session)
+    for _ in range(100):
+        if b.evaluate(session, "document.readyState === 'complete' && !!window.qagenStudyAnswers"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{page} did not load")
+
+
 def test_ranking_in_chromium_downloads_the_answers(tmp_path):
     study = _study(tmp_path)
     page = (tmp_path / "study" / "index.html").resolve().as_uri()
@@ -47,15 +59,31 @@ def test_ranking_in_chromium_downloads_the_answers(tmp_path):
             "sessionId"
         ]
         b.send("Page.enable", session=session)
-        b.send("Page.navigate", {"url": page}, session)
-        for _ in range(100):
-            if b.evaluate(session, "document.readyState") == "complete":
-                break
-            time.sleep(0.1)
+        _load(b, session, page)
+        text = "document.getElementById('{}').textContent".format
+        shown = "getComputedStyle(document.getElementById('{}')).display".format
+        assert b.evaluate(session, shown("restored")) == "none"  # nothing saved yet
         b.evaluate(session, "document.getElementById('participant').value = 'p01'")
         b.evaluate(session, "document.getElementById('begin').click()")
         clicks = [[2, 0, 1], [0, 1, 2], [1, 2, 0], [2, 1, 0]]
         for t, order in enumerate(clicks):
+            if t == 2:  # reload after two trials and one click of the third: all come back
+                b.evaluate(session, f"document.querySelectorAll('.cand')[{order[0]}].click()")
+                _load(b, session, page)
+                assert b.evaluate(session, shown("restored")) == "block"
+                note = b.evaluate(session, text("restored"))
+                assert "2 of 4 trials complete) are restored" in note
+                assert b.evaluate(session, "document.getElementById('participant').value") == "p01"
+                assert b.evaluate(session, text("begin")) == "Continue"
+                b.evaluate(session, "document.getElementById('begin').click()")
+                assert b.evaluate(session, text("answered")) == "2 of 4 trials complete"
+                b.evaluate(session, "document.getElementById('back').click()")
+                ranked = b.evaluate(session, "Array.from(document.querySelectorAll("
+                                    "'#ranking li')).map(li => li.dataset.position)")  # fmt: skip
+                assert [int(p) for p in ranked] == clicks[1]
+                b.evaluate(session, "document.getElementById('next').click()")
+                # the partial ranking of trial 3 was kept too: take it back to click it all
+                b.evaluate(session, f"document.querySelectorAll('.cand')[{order[0]}].click()")
             counter = b.evaluate(session, "document.getElementById('counter').textContent")
             assert counter == f"Trial {t + 1} of 4"
             assert b.evaluate(session, "document.getElementById('next').disabled") is True
@@ -83,6 +111,16 @@ def test_ranking_in_chromium_downloads_the_answers(tmp_path):
                 break
             time.sleep(0.1)
         assert path.is_file(), f"no download in {downloads}: {list(downloads.iterdir())}"
+        # "Start afresh" (the next person on this computer) deletes the saved answers
+        _load(b, session, page)
+        assert "4 of 4 trials complete" in b.evaluate(session, text("restored"))
+        b.evaluate(session, "document.getElementById('afresh').click()")
+        key = f"localStorage.getItem('qagen-study:{study['study_id']}')"
+        assert b.evaluate(session, key) is None
+        assert b.evaluate(session, "document.getElementById('participant').value") == ""
+        b.evaluate(session, "document.getElementById('begin').click()")
+        assert b.evaluate(session, text("answered")) == "0 of 4 trials complete"
+        assert b.evaluate(session, text("counter")) == "Trial 1 of 4"
     finally:
         b.close()
     ans = json.loads(path.read_text())

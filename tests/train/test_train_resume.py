@@ -100,3 +100,19 @@ def test_train_main_refuses_to_overwrite_a_run(tmp_path, toy_data):
     assert load_checkpoint(tmp_path / "r" / "checkpoints" / "step_00000002.pt")["step"] == 2
     with pytest.raises(ValueError, match="no checkpoint found"):
         train_main(max_steps=2, resume=str(tmp_path / "missing"), recipe="toy-wgan-gp")
+
+
+def test_config_header_starts_a_new_run_elsewhere(tmp_path, toy_data, monkeypatch):
+    kw = dict(recipe="toy-wgan-gp", data="toy", overrides=SETTINGS)
+    run = tmp_path / "r"
+    assert train_main(max_steps=1, out=str(run), **kw) == 0
+    header = [line for line in (run / "config.toml").read_text().splitlines() if line[:1] == "#"]
+    new = f"qagen train --preset {run.resolve() / 'config.toml'} --out NEW_RUN_DIR"
+    assert any(line.endswith(new) for line in header)
+    assert any(line.endswith(f"qagen train --resume {run.resolve()}") for line in header)
+    # the command it gives, typed inside the run folder, trains into the folder it names
+    monkeypatch.chdir(run)
+    other = tmp_path / "again"
+    assert train_main(None, preset=str(run.resolve() / "config.toml"), out=str(other),
+                      max_steps=1, data="toy") == 0  # fmt: skip
+    assert (other / "config.toml").is_file() and not (run / "runs").exists()

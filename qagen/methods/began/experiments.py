@@ -144,7 +144,7 @@ class BEGANTable2(Experiment):
             training = ("generator steps per model: 90 (models 02-03), 500 (01, 04-10), 250 (11-12, "
                         "64 px), each capped at 0.5 / 1.75 / 3 minutes")  # fmt: skip
         elif ctx.budget == "smoke":
-            training = f"{b['steps']} generator steps per model, 8-channel networks, batch 8"
+            training = f"{b['steps']} generator steps per model, 8-channel networks"
         else:
             training = "the paper's: 18,000 steps (02-03), 100,000 (01, 04-10), 300,000 (11-12)"
         data = ctx.data or ("builtin" if ctx.budget != "paper" else None)

@@ -261,6 +261,18 @@ def _real_and_generated(run: RunReportData, n: int, seed: int = 0) -> tuple[Any,
     return restored, real.float(), fake.float()
 
 
+#: The colour map of Figure 4's I and Q planes, and the caption that says how it reads.
+FIGURE4_CMAP = "PiYG"
+FIGURE4_CAPTION = (
+    "For two real images and one sample (as in Figure 3), the I and Q chrominance planes "
+    "(YIQ's orange-blue and purple-green axes of colour) of the original (OI, OQ) and of "
+    "D's reconstruction (AI, AQ), each drawn on one diverging scale per row (matplotlib's "
+    f"{FIGURE4_CMAP}: pink = negative, white = 0, green = positive), and the similarity map "
+    "S = (2ab + c) / (a^2 + b^2 + c) of each plane (white = 1, similar; black = 0 or below: "
+    "colour lost or of opposite sign). The chrominance distance is 1 - mean(SI x SQ)."
+)
+
+
 def reconstruction_figures(run: RunReportData, n: int = 3, seed: int = 0) -> dict[str, Any]:
     """Figure 3 (gradient magnitudes and GMS maps) and Figure 4 (I and Q planes and their
     similarity maps) of the newest checkpoint: ``{"fig3": png, "fig4": png, "rows": [...],
@@ -333,8 +345,8 @@ def reconstruction_figures(run: RunReportData, n: int = 3, seed: int = 0) -> dic
             mean_s = float(sim[r].mean())
             panels = [
                 (img(originals[r]), {}, "O"),
-                (po, {"cmap": "PiYG", "vmin": -lim, "vmax": lim}, f"O{name}"),
-                (pa, {"cmap": "PiYG", "vmin": -lim, "vmax": lim}, f"A{name}"),
+                (po, {"cmap": FIGURE4_CMAP, "vmin": -lim, "vmax": lim}, f"O{name}"),
+                (pa, {"cmap": FIGURE4_CMAP, "vmin": -lim, "vmax": lim}, f"A{name}"),
                 (sim[r, 0].numpy(), {"cmap": "gray", "vmin": 0, "vmax": 1},
                  f"S{name} (mean {mean_s:.3f})"),
             ]  # fmt: skip
@@ -370,13 +382,7 @@ def reconstruction_sections(run: RunReportData) -> list[Section]:
         "(white = similar, black = edges lost or invented). More white in S is better; the "
         "paper expects scaled BEGAN+GMSM (model 12) to be whiter than BEGAN (model 11)."
     )
-    c4 = (
-        "For two real images and one sample (as in Figure 3), the I (blue-red) and Q (green-purple) chrominance "
-        "planes of the original (OI, OQ) and of D's reconstruction (AI, AQ) on one colour scale "
-        "per row (pink: negative, green: positive), and the similarity map S = (2ab + c) / "
-        "(a^2 + b^2 + c) of each plane (white = 1, similar; black = 0 or below: colour lost or "
-        "of opposite sign). The chrominance distance is 1 - mean(SI x SQ)."
-    )
+    c4 = FIGURE4_CAPTION
     rows = [[r["image"], r["l1"], r["gmsm"], r["chrom"]] for r in out["rows"]]
     table = Table(["image", "l1 distance", "GMSM (similarity)", "mean SI x SQ (similarity)"],
                   rows, caption=f"The images of Figures 3 and 4 (step {out['step']}).",

@@ -193,8 +193,9 @@ class SRImage:
 _SRF = re.compile(r"srf_(\d+)", re.IGNORECASE)
 
 
-def load_sr_test_set(folder: str | Path, scale: int = 4) -> list[SRImage]:
-    """The high-resolution images of a test-set folder (module docstring), ``modcrop``-ped."""
+def sr_test_files(folder: str | Path, scale: int = 4) -> list[Path]:
+    """The high-resolution image files of a test-set folder (module docstring); an error when
+    the folder does not exist or holds none."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"test set folder '{root}' does not exist or is not a folder")
@@ -208,8 +209,14 @@ def load_sr_test_set(folder: str | Path, scale: int = 4) -> list[SRImage]:
             files = [p for p, m in by_scale.items() if m and int(m.group(1)) == scale]
     if not files:
         raise FileNotFoundError(f"no image files under '{root}'")
+    return files
+
+
+def load_sr_test_set(folder: str | Path, scale: int = 4) -> list[SRImage]:
+    """The high-resolution images of a test-set folder (module docstring), ``modcrop``-ped."""
+    root = Path(folder).expanduser()
     out = []
-    for p in files:
+    for p in sr_test_files(root, scale):
         name = str(p.relative_to(root).with_suffix(""))
         for tag in ("_GT", "_HR", "_gt", "_hr"):
             name = name[: -len(tag)] if name.endswith(tag) else name

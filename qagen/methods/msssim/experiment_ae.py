@@ -91,6 +91,14 @@ class MSSSIMAutoencoder(Experiment):
     def _data(self, ctx: ExperimentContext) -> str:
         return ctx.data or "illumination"
 
+    def heading(self, ctx: ExperimentContext) -> str:
+        """The title names the data: Yale B (the poster's) only when it is Yale B."""
+        name = self._data(ctx).partition(":")[0].strip().lower()
+        what = {"yaleb": "Yale B", "fashion-mnist": "Fashion-MNIST",
+                "illumination": "the synthetic illumination set standing in for Yale B"}  # fmt: skip
+        return ("What autoencoder codes encode: SVMs on the bottleneck "
+                f"({what.get(name, self._data(ctx))}, 48 x 48)")  # fmt: skip
+
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
         from qagen.methods.msssim.codes import svm_code_scores  # noqa: F401  (documented protocol)
 

@@ -2,8 +2,8 @@
 -MS-SSIM, PSNR and SSIM on the Y channel of Set5, Set14 and BSD200 beside bicubic upscaling.
 
 Our rows: the test sets given with ``--eval-data set5=DIR --eval-data set14=DIR --eval-data
-bsd200=DIR`` (any folder of high-resolution images; other names add rows of their own), and
-always ``builtin``: the held-out region of each built-in photo (the runs train on the other
+bsd200=DIR`` (any folder of high-resolution images; another name is refused, as are a missing
+folder and one without images, before any run trains), and always ``builtin``: the held-out region of each built-in photo (the runs train on the other
 part). Evaluation protocol: :mod:`qagen.methods.msssim.super_resolution` (Y of MATLAB ``rgb2ycbcr``,
 bicubic ``imresize`` down and up, 8-bit outputs, 4 px border shaved, PSNR on 0-255, SSIM of
 ``ssim_index.m``). The poster prints "SET4"; we read it as Set14.
@@ -47,10 +47,8 @@ _SMOKE = ("train.batch_size=8", "train.sample_every=15", "train.checkpoint_every
           "train.log_every=5", "train.progress=false")  # fmt: skip
 
 
-def _set_label(name: str) -> str:
-    return {"set5": "Set5", "set14": "Set14", "set4": "Set14", "bsd200": "BSD200"}.get(
-        name.lower(), name
-    )
+#: ``--eval-data`` name -> the row label of its test set
+_SETS = {"set5": "Set5", "set14": "Set14", "bsd200": "BSD200"}
 
 
 @register_experiment("msssim-sr")
@@ -67,6 +65,9 @@ class MSSSIMSuperResolution(Experiment):
         "Bicubic is MATLAB imresize. Higher is better in every cell."
     )
     columns = ("Bicubic", "MSE", "MAE", "MS-SSIM")
+    eval_data_names = {
+        k: f"a folder of the {label} high-resolution test images" for k, label in _SETS.items()
+    }
     column_notes = {
         "Bicubic": "MATLAB bicubic imresize of the low-resolution Y (no training)",
         "MSE": "SRCNN trained with the mean squared error (sr-mse)",
@@ -80,7 +81,7 @@ class MSSSIMSuperResolution(Experiment):
         b = _BUDGET[ctx.budget]
         return {
             "training_data": ctx.data or "patches:builtin (the built-in photos' train region)",
-            "presets": "sr-*" if ctx.budget == "paper" else "sr-*-demo (CPU-sized: batch 16)",
+            "presets": "sr-*" if ctx.budget == "paper" else "sr-*-demo (CPU-sized)",
             "training": f"{b['max_steps']} steps per run" if b["max_steps"]
             else f"{b['max_minutes']} minutes per run on this machine",
             "test_sets": {**{k: v for k, v in ctx.eval_data.items()},
@@ -116,13 +117,23 @@ class MSSSIMSuperResolution(Experiment):
                            runs=[m[1] for m in _MODELS], note=note))  # fmt: skip
             out.append(Row(f"{name} SSIM", paper=dict(zip(self.columns, ssim, strict=True)),
                            runs=[m[1] for m in _MODELS], note=note))  # fmt: skip
-        labels = dict.fromkeys(_set_label(k) for k in ctx.eval_data)
-        extra = [k for k in labels if k not in _PAPER and k != "builtin"]
-        for label in ("builtin", *extra):  # the built-in set, then other --eval-data sets
+        for label in ("builtin",):  # the built-in set, always evaluated
             for what in ("PSNR", "SSIM"):
                 out.append(Row(f"{label} {what}", paper={c: None for c in self.columns},
                                runs=[m[1] for m in _MODELS]))  # fmt: skip
         return out
+
+    def check_eval_data(self, ctx: ExperimentContext) -> None:
+        """The names and folders of ``--eval-data``, and each folder's test images (the
+        ``*_HR`` / ``SRF_4`` choice of :func:`sr_test_files`), before any run trains."""
+        from qagen.methods.msssim.data_sr import sr_test_files
+
+        super().check_eval_data(ctx)
+        for key, path in ctx.eval_data.items():
+            try:
+                sr_test_files(path, 4)
+            except FileNotFoundError as err:
+                raise InputError(f"--eval-data {key}={path}: {err}") from None
 
     # -- evaluation
     def _networks(self, ctx: ExperimentContext) -> tuple[dict[str, Any], dict[str, str]]:
@@ -142,7 +153,7 @@ class MSSSIMSuperResolution(Experiment):
 
         sets: dict[str, Any] = {}
         for key, path in ctx.eval_data.items():
-            sets[_set_label(key)] = load_sr_test_set(path, 4)
+            sets[_SETS[key]] = load_sr_test_set(path, 4)
         sets["builtin"] = builtin_sr_test_set(4, max_side=_BUDGET[ctx.budget]["builtin_side"])
         return sets
 

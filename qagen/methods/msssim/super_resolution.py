@@ -158,7 +158,13 @@ def evaluate_sr(
 def sr_image_rgb(net: Any, rgb: torch.Tensor, scale: int) -> torch.Tensor:
     """Upscale an RGB (or grey) image ``N x C x H x W`` on [0, 1] by ``scale``: the Y channel
     through ``net`` (after bicubic upscaling), Cb and Cr bicubic (SRCNN's colour handling);
-    returns ``N x C x sH x sW`` on [0, 1] (grey in, grey out)."""
+    returns ``N x C x sH x sW`` on [0, 1] (grey in, grey out). With ``C`` = 2 or 4 the last
+    channel is alpha: upscaled bicubic (MATLAB ``imresize``, as Cb and Cr), clamped to [0, 1]
+    and returned as the last channel."""
+    if rgb.shape[1] in (2, 4):
+        colour, alpha = rgb[:, :-1], rgb[:, -1:]
+        a = bicubic_upscale(alpha.double(), scale).clamp(0.0, 1.0)
+        return torch.cat([sr_image_rgb(net, colour, scale), a], dim=1)
     grey = rgb.shape[1] == 1
     x = rgb.expand(-1, 3, -1, -1) if grey else rgb
     ycc = bicubic_upscale(rgb_to_ycbcr(x.double()), scale)

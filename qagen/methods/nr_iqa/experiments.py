@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -203,6 +204,27 @@ class _NRIQATable(Experiment):
     def _stand_in(self, ctx: ExperimentContext) -> bool:
         return self._data(ctx).partition(":")[0].lower() not in ("live", "tid2008", "tid2013",
                                                                   "csiq", "kadid10k")  # fmt: skip
+
+    def _criterion(self) -> str:
+        return "SROCC" if self.criterion == "srocc" else "PLCC"
+
+    def heading(self, ctx: ExperimentContext) -> str:
+        if not self._stand_in(ctx):
+            return self.table
+        return f"{self.table}, here on the built-in stand-in: {self._criterion()} with SSIM"
+
+    def describe(self, ctx: ExperimentContext) -> str:
+        if not self._stand_in(ctx):
+            return self.description
+        return (f"{self.description} Here the data is the built-in stand-in ({self._data(ctx)}): "
+                "distorted built-in photos whose target is each image's SSIM, so every value "
+                f"is a {self._criterion()} with SSIM, not with subjective scores.")  # fmt: skip
+
+    def notes(self, ctx: ExperimentContext) -> Mapping[str, str]:
+        if not self._stand_in(ctx):
+            return self.column_notes
+        return {c: f"{self._criterion()} with the images' SSIM (built-in stand-in, not the "
+                "subjective scores), higher is better" for c in self.columns}  # fmt: skip
 
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
         b = _BUDGET[ctx.budget]

@@ -84,7 +84,10 @@ class QMapTable1(Experiment):
     }
 
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
+        from qagen.experiments.protocol import run_configs, settings
+
         b = _BUDGET[ctx.budget]
+        ran = run_configs(ctx, self.runs(ctx))  # what ran (config.toml), not what was meant
         data = ctx.data or ("builtin" if ctx.budget != "paper" else None)
         training = (f"{b['max_steps']} steps per model" if b["max_steps"] else
                     f"{b['max_minutes']} minutes per model on this machine" if b["max_minutes"]
@@ -93,7 +96,9 @@ class QMapTable1(Experiment):
             "data": data,
             "presets": "full (paper)" if ctx.budget == "paper" else "-demo (CPU-sized)",
             "training": training,
-            "smoke": "crops 64 px (GAN 128), batch 2, level-3 distortions only" if ctx.budget == "smoke" else None,
+            "crops": settings(ran, "data.resolution", " px"),
+            "batch": settings(ran, "train.batch_size"),
+            "distortion_levels": settings(ran, "hparams.data.levels"),
             "evaluation": "centre crops of the run's crop size; MAE over every crop of the split",
             "figure8": "DIR/figure8.png: one validation image at level 3, the FCN, U-Net32, "
             "Densenet121-unet and GAN predictions",

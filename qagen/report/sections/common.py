@@ -119,6 +119,7 @@ def curves_section(run: RunReportData) -> list[Section]:
         "curves_png", lambda: plot_curves(table, title=f"Training curves: {run.title}")
     )
     many = len(table.steps) >= 40
+    wgan = "wdist" in table.cols  # the advice is for the runs that log a Wasserstein estimate
     caption = (
         "Logged quantities of metrics.csv against the generator step, grouped in panels"
         + (
@@ -127,10 +128,15 @@ def curves_section(run: RunReportData) -> list[Section]:
             if many
             else ""
         )
-        + ". Dashed red lines mark NaN/Inf values. Critic losses include the weighted "
-        "penalties; penalty terms are logged unweighted. For a WGAN the Wasserstein estimate "
-        "should fall (the generator approaches the data) and the gradient norm stay near 1; "
-        "the losses themselves have no 'better' direction."
+        + ". Dashed red lines mark NaN/Inf values."
+        + (
+            " Critic losses include the weighted penalties; penalty terms are logged "
+            "unweighted. The Wasserstein estimate should fall (the generator approaches the "
+            "data) and the gradient norm stay near 1; the losses themselves have no 'better' "
+            "direction."
+            if wgan
+            else ""
+        )
     )
     return [Section("Training curves", [Figure(png, caption, alt="training curves")], id="curves")]
 

@@ -80,3 +80,44 @@ def test_msssim_ae_table(monkeypatch, tmp_path):
     assert (tmp_path / "out" / "reconstructions.png").is_file()
     svm = json.loads((tmp_path / "out" / "svm_eval.json").read_text())
     assert svm["MSE"]["n_test"] == 24 * 102 // 2
+
+
+def test_msssim_sr_eval_data_is_checked_before_any_run_trains(monkeypatch, tmp_path, capsys):
+    from qagen.cli import main
+    from qagen.errors import InputError, UnknownNameError
+    from qagen.experiments import runner
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run was trained before --eval-data was checked")
+
+    monkeypatch.setattr(runner, "_train", no_training)
+    images = tmp_path / "Set5"
+    images.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(images / "a.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images")
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match="set5=/nonexistent: no such folder"):
+        reproduce("msssim-sr", "smoke", out, progress=False, eval_data={"set5": "/nonexistent"})
+    with pytest.raises(UnknownNameError, match="'foo'; available: bsd200, set14, set5"):
+        reproduce("msssim-sr", "smoke", out, progress=False, eval_data={"foo": str(images)})
+    with pytest.raises(InputError, match="bsd200=.*holds no image file"):
+        reproduce("msssim-sr", "smoke", out, progress=False,
+                  eval_data={"set5": str(images), "bsd200": str(empty)})  # fmt: skip
+    # *_HR files of other scales only (SRF_2, SRF_3): no test image for 4x
+    srf = tmp_path / "Set14"
+    for k in (2, 3):
+        (srf / f"image_SRF_{k}").mkdir(parents=True)
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(srf / f"image_SRF_{k}" / "a_HR.png")
+    with pytest.raises(InputError, match="set14=.*no image files"):
+        reproduce("msssim-sr", "smoke", out, progress=False, eval_data={"set14": str(srf)})
+    assert not out.exists()  # nothing was written either
+    # the command: one line, exit 2; a name given twice is refused
+    assert main(["reproduce", "msssim-sr", "--out", str(out), "--no-progress",
+                 "--eval-data", "set5=/nonexistent"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--eval-data set5=/nonexistent: no such folder" in err[0]
+    assert main(["reproduce", "msssim-sr", "--out", str(out), "--eval-data", f"set5={images}",
+                 "--eval-data", f"set5={images}"]) == 2  # fmt: skip
+    assert "--eval-data set5 is given twice" in capsys.readouterr().err

@@ -116,6 +116,51 @@ def test_eval_of_an_sr_run_is_psnr_ssim_on_y(sr_run, capsys):
     assert "qagen eval: step 3, raw weights, 2 images" in (sr_run / "report.html").read_text()
 
 
+def test_qagen_sr_keeps_16_bits_and_alpha(sr_run, tmp_path, capsys):
+    import numpy as np
+    import png
+    from PIL import Image
+
+    from qagen.io import read_image_file
+    from qagen.methods.msssim.data_sr import bicubic_upscale
+    from qagen.methods.msssim.super_resolution import load_sr_network, sr_image_rgb
+
+    net, _ = load_sr_network(sr_run)
+    rng = np.random.default_rng(0)
+    # 16-bit RGB and grey in: 16-bit out, equal to the API's result rounded to 16 bits
+    rgb16 = rng.integers(0, 65536, (12, 10, 3), dtype=np.uint16)
+    with open(tmp_path / "rgb16.png", "wb") as fh:
+        png.Writer(10, 12, greyscale=False, bitdepth=16).write(fh, rgb16.reshape(12, 30))
+    Image.fromarray(rng.integers(0, 65536, (12, 10), dtype=np.uint16)).save(tmp_path / "g16.png")
+    for name in ("rgb16", "g16"):
+        src = read_image_file(tmp_path / f"{name}.png")
+        assert main(["sr", str(sr_run), str(tmp_path / f"{name}.png"),
+                     "-o", str(tmp_path / f"{name}_x4.png")]) == 0  # fmt: skip
+        assert "16 bits kept" in capsys.readouterr().out
+        got = read_image_file(tmp_path / f"{name}_x4.png")
+        assert got.bits == 16 and got.values.shape[1] == src.values.shape[1]
+        want = torch.round(sr_image_rgb(net, src.values / 65535, 4) * 65535)
+        assert torch.equal(got.values, want)
+        assert (got.values % 257 != 0).any()  # not 8-bit values scaled up
+    # RGBA in: RGBA out; the colour is the SR of the colour alone, alpha bicubic
+    rgba = rng.integers(0, 256, (12, 10, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    assert main(["sr", str(sr_run), str(tmp_path / "rgba.png"), "-o",
+                 str(tmp_path / "rgba_x4.png")]) == 0  # fmt: skip
+    assert "alpha kept" in capsys.readouterr().out
+    got = read_image_file(tmp_path / "rgba_x4.png")
+    assert got.bits == 8 and got.alpha is not None and got.values.shape == (1, 3, 48, 40)
+    colour = torch.from_numpy(rgba[..., :3].astype(np.float64)).permute(2, 0, 1)[None] / 255
+    alpha = torch.from_numpy(rgba[..., 3].astype(np.float64))[None, None] / 255
+    assert torch.equal(got.values, torch.round(sr_image_rgb(net, colour, 4) * 255))
+    assert torch.equal(got.alpha, torch.round(bicubic_upscale(alpha, 4).clamp(0, 1) * 255))
+    # a format that cannot hold them is refused before the run is loaded
+    assert main(["sr", str(tmp_path / "no_run"), str(tmp_path / "rgba.png"), "-o",
+                 str(tmp_path / "rgba_x4.tif")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "rgba.png has alpha, which the output keeps: write it as .png" in err
+
+
 def test_sr_report_section(sr_run):
     assert main(["report", str(sr_run)]) == 0
     html = (sr_run / "report.html").read_text()

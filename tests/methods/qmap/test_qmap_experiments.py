@@ -39,6 +39,31 @@ def test_registered_with_the_papers_rows(tmp_path):
     assert tid_rows[0].label.startswith("CNN regressor") and len(tid.columns) == 13
 
 
+def test_qmap_protocol_is_read_from_what_ran(tmp_path):
+    from qagen.experiments.protocol import runs_protocol
+    from qagen.train.config import write_toml
+
+    exp = get_experiment("qmap-table1")()
+    ctx = ExperimentContext(out=tmp_path, budget="smoke")
+    # before any run: the specs resolved as the trainer resolves them (smoke: 32 px crops,
+    # U-Net32 64, the GAN's unet_128 128), never a sentence written beside them
+    proto = exp.protocol(ctx)
+    assert proto["crops"] == ("32 px: qmap-fcn, qmap-dcnn, qmap-unet, qmap-densenet121-unet, "
+                              "qmap-resnet18-unet, qmap-resnet50-unet; 64 px: qmap-unet32; "
+                              "128 px: qmap-gan")  # fmt: skip
+    assert proto["batch"] == "2" and proto["distortion_levels"] == "[3]"
+    assert "64 px (GAN 128)" not in json.dumps(proto)
+    # a run's config.toml is what ran: the protocol follows it
+    gan = ctx.run_dir("qmap-gan")
+    gan.mkdir(parents=True)
+    write_toml(gan / "config.toml", {"recipe": "qmap-gan", "data": {"spec": "builtin",
+               "resolution": 256}, "train": {"batch_size": 2, "max_steps": 2}})  # fmt: skip
+    assert exp.protocol(ctx)["crops"].endswith("; 256 px: qmap-gan")
+    text = runs_protocol(ctx, exp.runs(ctx))
+    assert "qmap-gan: data builtin at 256 px, batch 2, 2 steps" in text
+    assert "qmap-unet32: data builtin at 64 px, batch 2, 2 steps" in text
+
+
 def test_string_and_count_cells_in_the_tables():
     assert Cell("U-Net").value == "U-Net"
     table = {"experiment": "x", "table": "t", "paper": "p", "budget": "smoke", "protocol": {},
@@ -97,3 +122,6 @@ def test_reproduce_end_to_end_with_figure8(tmp_path, monkeypatch):
     saved = json.loads((out / "table.json").read_text())
     assert saved["rows"][1]["paper"]["params"] == 886_625
     assert "Figure 8 reproduced" in (out / "report.html").read_text()
+    assert saved["protocol"]["crops"] == "32 px"
+    assert saved["protocol"]["runs"] == (f"every run: data folder:{pristine} at 32 px, batch 2, "
+                                         "1 step")  # fmt: skip
