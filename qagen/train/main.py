@@ -288,9 +288,9 @@ def train_main(
             return TrainStatus(0, out_dir)
     cls = get_recipe(run.recipe)
     cls.validate_config(run.hparams, run)  # bad values before data is read
-    _say_where_logs_go(run, out_dir)
     dataset = cls.build_dataset(run) if cls.has_own_dataset() else build_training_dataset(run.data)
     check_one_batch(dataset, run)
+    _say_where_logs_go(run, out_dir)  # after the input checks: an error stays one line
     trainer = Trainer(run, dataset, out_dir, resume=point)
     try:
         result = trainer.fit()

@@ -295,6 +295,7 @@ def _assert_equal(x, y, path):
         (["niqe.warmup_steps=1"], "builtin", r"warmup_steps \* hparams.n_critic must be >= 2"),
         (["heads=3"], "builtin", r"heads \(3\) must divide"),
         (["mode=paired"], "builtin", r"hparams.mode is 'paired' but the data"),
+        (["n_critic=-1"], "builtin", r"hparams.n_critic must be an integer >= 1, or 0"),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_before_training(tmp_path, overrides, data, message):
@@ -303,6 +304,24 @@ def test_bad_input_is_refused_before_training(tmp_path, overrides, data, message
         train_main("qmf", preset="qmf-full-demo", data=data, out=str(out), max_steps=1,
                    overrides=[*TINY, *overrides])  # fmt: skip
     assert not (out / "checkpoints").exists() and not (out / "metrics.csv").exists()
+
+
+def test_n_critic_default_follows_the_mode(monkeypatch):
+    # generation mode collapsed with one critic update per step (docs/qmf.md): 'auto' (0) is
+    # WGAN-GP's 5 there, and pix2pix's 1 on paired data; an explicit value is kept
+    cases = [("qmf-full", "builtin", (), 5), ("qmf-full", "builtin", ("n_critic=2",), 2),
+             ("qmf-edges2shoes-demo", "builtin-edges", ("data.resolution=32",), 1)]  # fmt: skip
+    for preset, data, overrides, want in cases:
+        rec, ds = _recipe(preset, data, overrides)
+        assert rec.cfg.n_critic == (0 if not overrides or "n_critic" not in overrides[0] else 2)
+        assert rec.n_critic == want
+        updates: list[str] = []
+        real = rec._step_update
+        monkeypatch.setattr(rec, "_step_update",
+                            lambda n, loss, u=updates, f=real: (u.append(n), f(n, loss)))  # fmt: skip
+        stream = iter(BatchStream(ds, 4, seed=0, device=torch.device("cpu"), num_workers=0))
+        rec.train_step(stream, 0)
+        assert updates.count("D") == want and updates.count("G") == 1
 
 
 def test_previous_iteration_maps_on_paired_data(tmp_path):
