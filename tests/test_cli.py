@@ -345,7 +345,7 @@ def test_niqe_fit_writes_a_model_that_score_uses(tmp_path, capsys):
 def test_bench_iqa_through_main(tmp_path, capsys):
     import sys as _sys
 
-    _sys.path.insert(0, str(Path(__file__).parent / "eval"))
+    _sys.path.insert(0, str(Path(__file__).parent / "data"))
     from scipy import stats
     from test_databases import make_tid2013
 
