@@ -210,9 +210,9 @@ class BEGANTable2(Experiment):
             data = RunReportData.load(run_dir, device=ctx.device)
             try:
                 div = diversity_of_run(data, n_images=b["n_images"], n_pairs=b["n_pairs"])
-                real = div.get("real") or {}
-                parts.append(f"diversity MS-SSIM {div['generated']['mean']:.3f} (real "
-                             f"{real.get('mean', float('nan')):.3f})")  # fmt: skip
+                real = (div.get("real") or {}).get("mean")
+                real_s = f"real {real:.3f}" if real is not None else "real images: not measured"
+                parts.append(f"diversity MS-SSIM {div['generated']['mean']:.3f} ({real_s})")
             except (FileNotFoundError, ValueError, OSError) as err:
                 parts.append(f"diversity not computed: {err}")
             if row.label in _COLLAPSED:

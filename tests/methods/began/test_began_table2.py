@@ -88,10 +88,18 @@ def test_smoke_reproduction_writes_the_table_and_resumes(tmp_path, monkeypatch, 
         assert "Convergence (Figure 6)" in html and "began-m12" in html
         md = (out / "table.md").read_text()
         assert "| 02 |" in md and "0.9" in md
-        # a second call reuses the finished runs
+        # a second call reuses the finished runs; a missing real-image diversity is said in
+        # words, never printed as a raw nan (issue 19, D)
+        from qagen.methods.began import report as began_report
+
+        monkeypatch.setattr(began_report, "diversity_of_run",
+                            lambda data, **kw: {"generated": {"mean": 0.5}})  # fmt: skip
         mtimes = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/checkpoints/*.pt")}
         assert main(args) == 0
         assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/checkpoints/*.pt")} == mtimes
+        table = json.loads((out / "table.json").read_text())
+        assert all("(real images: not measured)" in r["note"] for r in table["rows"])
+        assert "nan" not in (out / "table.md").read_text().lower()
     finally:
         torch.set_num_threads(before)
     capsys.readouterr()
