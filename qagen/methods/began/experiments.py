@@ -141,8 +141,9 @@ class BEGANTable2(Experiment):
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
         b = _BUDGET[ctx.budget]
         if ctx.budget == "cpu":
-            training = ("generator steps per model: 90 (models 02-03), 500 (01, 04-10), 250 (11-12, "
-                        "64 px), each capped at 0.5 / 1.75 / 3 minutes")  # fmt: skip
+            px = "" if _fmnist(ctx) else ", 64 px"
+            training = ("generator steps per model: 90 (models 02-03), 500 (01, 04-10), 250 (11-12"
+                        f"{px}), each capped at 0.5 / 1.75 / 3 minutes")  # fmt: skip
         elif ctx.budget == "smoke":
             training = f"{b['steps']} generator steps per model, 8-channel networks"
         else:
