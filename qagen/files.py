@@ -30,6 +30,7 @@ import math
 import operator
 import os
 import secrets
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,30 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterato
         raise
     if fsync:
         fsync_dir(p.parent)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A hidden staging folder beside ``path`` (``.NAME.partial-PID``) to fill; moved to
+    ``path`` when the block ends normally (``path`` must then be absent or empty), removed when
+    it raises (also ``KeyboardInterrupt``), so a half-written folder is never left at ``path``::
+
+        with atomic_folder(out) as stage:
+            write_everything(stage)
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    stage = p.parent / f".{p.name}.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+        if p.exists():
+            p.rmdir()  # empty: callers check it first; a non-empty folder raises OSError
+        os.replace(stage, p)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
 
 
 # --------------------------------------------------------------------------- JSON

@@ -213,3 +213,21 @@ def test_dumps_and_write_json_are_strict(tmp_path):
     assert _strict_loads(p.read_text()) == back
     with pytest.raises(ValueError):
         _strict_loads('{"x": NaN}')  # the checker does reject the non-strict form
+
+
+def test_atomic_folder_publishes_whole_or_nothing(tmp_path):
+    from qagen.files import atomic_folder
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt), atomic_folder(out) as stage:
+        (stage / "a.txt").write_text("half")
+        raise KeyboardInterrupt
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # the stage is gone too
+    out.mkdir()  # an empty target is replaced
+    with atomic_folder(out) as stage:
+        (stage / "a.txt").write_text("whole")
+    assert (out / "a.txt").read_text() == "whole" and list(tmp_path.iterdir()) == [out]
+    with pytest.raises(OSError), atomic_folder(out) as stage:  # never over a non-empty folder
+        (stage / "b.txt").write_text("x")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    assert list(tmp_path.iterdir()) == [out]

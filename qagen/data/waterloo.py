@@ -23,9 +23,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 import re
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ import torch
 
 from qagen.data.distortions import DISTORTION_TYPES, distort_uint8, parse_levels, parse_types
 from qagen.errors import InputError
-from qagen.files import atomic_path
+from qagen.files import atomic_folder, atomic_path
 from qagen.io import IMAGE_EXTENSIONS, list_images, read_image_file
 
 __all__ = [
@@ -322,8 +320,6 @@ def distort_folder(
     ]
     if len(set(stems)) != len(stems):
         raise InputError(f"two images of {folder} have the same name without extension")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
     rows: list[ManifestRow] = []
     jobs = [(i, k, lv) for i in range(len(files)) for k in kinds for lv in lvls]
     bar = None
@@ -332,34 +328,29 @@ def distort_folder(
 
         bar = tqdm(total=len(jobs), unit="img", desc="distorting", file=sys.stderr)
     try:
-        for k in kinds:
-            (stage / k).mkdir(parents=True, exist_ok=True)
-        for i, (path, stem) in enumerate(zip(files, stems, strict=True)):
-            ref = load_uint8(path)
-            y = torch.from_numpy(ref).permute(2, 0, 1)[None].to(torch.float64)
+        with atomic_folder(out) as stage:  # out is empty (checked above)
             for k in kinds:
-                for lv in lvls:
-                    s = seed + 100 * i + lv
-                    try:
-                        dist, bpp = distort_uint8(ref, k, lv, s)
-                    except InputError as err:
-                        raise InputError(f"{path}: {err}") from None
-                    rel = Path(k) / f"{stem}_{lv}.png"
-                    _save_png(dist, stage / rel)
-                    x = torch.from_numpy(dist).permute(2, 0, 1)[None].to(torch.float64)
-                    rows.append(ManifestRow(
-                        reference=path.resolve(), distorted=(out / rel).resolve(), type=k,
-                        level=lv, seed=s, bpp=bpp[0] if bpp else math.nan, **_scores(x, y),
-                    ))  # fmt: skip
-                    if bar is not None:
-                        bar.update(1)
-        _write_manifest(stage / "manifest.csv", rows, out)
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        os.replace(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+                (stage / k).mkdir(parents=True, exist_ok=True)
+            for i, (path, stem) in enumerate(zip(files, stems, strict=True)):
+                ref = load_uint8(path)
+                y = torch.from_numpy(ref).permute(2, 0, 1)[None].to(torch.float64)
+                for k in kinds:
+                    for lv in lvls:
+                        s = seed + 100 * i + lv
+                        try:
+                            dist, bpp = distort_uint8(ref, k, lv, s)
+                        except InputError as err:
+                            raise InputError(f"{path}: {err}") from None
+                        rel = Path(k) / f"{stem}_{lv}.png"
+                        _save_png(dist, stage / rel)
+                        x = torch.from_numpy(dist).permute(2, 0, 1)[None].to(torch.float64)
+                        rows.append(ManifestRow(
+                            reference=path.resolve(), distorted=(out / rel).resolve(), type=k,
+                            level=lv, seed=s, bpp=bpp[0] if bpp else math.nan, **_scores(x, y),
+                        ))  # fmt: skip
+                        if bar is not None:
+                            bar.update(1)
+            _write_manifest(stage / "manifest.csv", rows, out)
     finally:
         if bar is not None:
             bar.close()

@@ -24,9 +24,7 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ import numpy as np
 import torch
 
 from qagen.errors import InputError
-from qagen.files import dumps_json, write_atomic, write_json_atomic
+from qagen.files import atomic_folder, dumps_json, write_atomic, write_json_atomic
 
 __all__ = [
     "STUDY_FORMAT", "ANSWERS_FORMAT", "check_out_folder", "make_study", "write_study", "model_name",
@@ -108,18 +106,8 @@ def write_study(
     if len(set(keys.values())) != len(names):
         raise InputError(f"model names must differ after lower-casing: {names}")
     out = check_out_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    try:
-        record = _write_files(stage, originals, reconstructions, names, keys, seed, meta, title)
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        os.replace(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return record
+    with atomic_folder(out) as stage:  # empty (checked above)
+        return _write_files(stage, originals, reconstructions, names, keys, seed, meta, title)
 
 
 def _write_files(
