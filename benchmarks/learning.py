@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from _jobs import train_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,27 +53,8 @@ def _train_cmd(name: str, out: Path, minutes: float) -> list[str]:
 
 
 def _train_all(names: list[str], out: Path, minutes: float, jobs: int) -> None:
-    env = dict(os.environ)
-    if jobs > 1:
-        env["OMP_NUM_THREADS"] = "1"
-    todo = [n for n in names if not (out / n / "learning_trained.json").is_file()]
-    running: list[tuple[str, subprocess.Popen, float]] = []
-    while todo or running:
-        while todo and len(running) < jobs:
-            n = todo.pop(0)
-            log = (out / f"{n}.log").open("w")
-            print(f"training {n} for {minutes} min", file=sys.stderr)
-            p = subprocess.Popen(_train_cmd(n, out / n, minutes), stdout=log, stderr=log, env=env)
-            running.append((n, p, time.monotonic()))
-        time.sleep(2)
-        for item in list(running):
-            n, p, t0 = item
-            if p.poll() is not None:
-                running.remove(item)
-                rec = {"rc": p.returncode, "wall_s": round(time.monotonic() - t0, 1),
-                       "jobs": jobs, "minutes": minutes}  # fmt: skip
-                (out / n / "learning_trained.json").write_text(json.dumps(rec))
-                print(f"{n}: rc {p.returncode}", file=sys.stderr)
+    cmds = {n: _train_cmd(n, out / n, minutes) for n in names}
+    train_all(cmds, out, jobs, "learning_trained.json", minutes=minutes)
 
 
 def _evaluate(name: str, run: Path, n: int, figures: Path) -> dict:

@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from qagen._checks import input_checks
+from qagen.filters import gaussian_filter
 from qagen.iqa.feature_similarity import MIN_SIZE as FSIM_MIN_SIZE
 from qagen.iqa.feature_similarity import _local_maps, _pool
 from qagen.iqa.mean_deviation import mdsi_map
 from qagen.iqa.structural import ms_ssim_map
 
-__all__ = ["MAP_NAMES", "QualityMaps", "maps_min_size", "quality_maps"]
+__all__ = ["MAP_NAMES", "QualityMaps", "maps_min_size", "perturb_level1", "quality_maps"]
 
 #: The maps' names, in channel order.
 MAP_NAMES = ("fsim", "ms_ssim", "mdsi")
@@ -70,3 +71,29 @@ def quality_maps(x: torch.Tensor, ref: torch.Tensor, ms_ssim_scales: int = 5) ->
     if tuple(m3.shape[-2:]) != size:
         m3 = F.adaptive_avg_pool2d(m3, size)
     return QualityMaps(torch.cat([sim, m2, m3], 1), _pool(sim, weight))
+
+
+#: The Waterloo Exploration Database's level-1 Gaussian blur (``fspecial('gaussian', 7, 7/6)``,
+#: 'symmetric' border) and level-1 white noise (variance 2^-10 on [0, 1]), qagen.data.distortions.
+LEVEL1_BLUR = (7, 7.0 / 6.0)
+LEVEL1_NOISE_STD = 2.0 ** -5  # sqrt(2^-10), on [0, 1]
+
+
+def perturb_level1(x: torch.Tensor, u: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """``x`` (``N x C x H x W`` in [-1, 1]) under a mild, Waterloo level-1 distortion: image
+    ``i`` is blurred (level-1 ``gblur``) where ``u[i] < 0.5``, else gets white noise of standard
+    deviation 2^-5 on [0, 1] (level-1 ``wn``: ``noise`` is standard normal, shaped like ``x``),
+    clipped to [-1, 1]. No 8-bit rounding (the training images are not 8-bit). These are the
+    "real" maps of d2 in the image-to-image modes (:class:`qagen.methods.qmf.recipe.QMFConfig`
+    ``d2_real``): the maps of an image that stays close to its reference, docs/qmf.md."""
+    if x.dim() != 4:
+        raise ValueError(f"x must be N x C x H x W, got shape {tuple(x.shape)}")
+    if u.shape != (x.shape[0],) or noise.shape != x.shape:
+        raise ValueError(
+            f"u must have shape ({x.shape[0]},) and noise {tuple(x.shape)}, got "
+            f"{tuple(u.shape)} and {tuple(noise.shape)}"
+        )
+    size, sigma = LEVEL1_BLUR
+    blurred = gaussian_filter(x, size, sigma, padding="same", pad_mode="symmetric")
+    noisy = (x + 2.0 * LEVEL1_NOISE_STD * noise.to(x.dtype)).clamp(-1.0, 1.0)
+    return torch.where((u < 0.5).view(-1, 1, 1, 1), blurred, noisy)

@@ -29,14 +29,15 @@ and 1 in the image-to-image modes, docs/qmf.md):
    decoder pass with ``I = 0``, its maps detached, then the real pass; ``'previous'``: each
    sample's maps of its previous visit, image-to-image only);
 2. the maps of ``(X^, X_ref)`` (and their FSIM score) and of ``(X_real', X_ref)`` (another real
-   image: the batch rolled by one) when d2 or s need them;
+   image: the batch rolled by one, ``d2_real='other'``; or of X_ref under a mild level-1 blur or
+   noise and X_ref, ``'perturbed'``, the image-to-image default) when d2 or s need them;
 3. d1: ``L_D = E[d1(X^)] - E[d1(X)] + L_BP + drift E[d1(X)^2]`` (Wasserstein on the per-pixel
    output averaged; ``objective='logistic'``: eq. 8's log-loss form, non-saturating), with
    ``L_BP = lambda1 NIQE(grad d1 | mu_P, S_P) + lambda2 E[(|d1(X) - d1(X^)| / d_b(X, X^) - 1)^2]
    + lambda3 E[(||grad d1(x_hat)|| - 1)^2]`` (the per-pixel output reduced per image by its mean;
    ``gp_norm='banach'``: the GP in the Sobolev norm ``W^{s,p}`` of Adler & Lunz);
-4. d2: Wasserstein critic of the stacked maps, real = maps(X_real', X_ref), fake = maps(X^, X_ref),
-   with a gradient penalty;
+4. d2: Wasserstein critic of the stacked maps, real = the real maps of 2., fake =
+   maps(X^, X_ref), with a gradient penalty;
 5. s: ``|s(X^) - FSIM(X^, X_ref)|`` (or a frozen TorchScript NR-IQA model's score of X^);
 6. G: ``-E[d1(X^)] - d2_weight E[d2(maps)] + score_weight |s(X^) - target|`` + the mode's terms.
 
@@ -70,7 +71,7 @@ from qagen.gan.penalties import (
     gradient_penalty_terms,
     ssim_gradient_penalty,
 )
-from qagen.methods.qmf.maps import MAP_NAMES, maps_min_size, quality_maps
+from qagen.methods.qmf.maps import MAP_NAMES, maps_min_size, perturb_level1, quality_maps
 from qagen.methods.qmf.nets import PatchCritic, QMFGenerator, ScoreRegressor
 from qagen.train.bases import NIQEPenaltyConfig, NIQEPenaltySchedule
 from qagen.train.ema import unwrap
@@ -127,6 +128,10 @@ class QMFConfig:
     d2_layers: int = 2
     d2_weight: float = 1.0
     d2_gp_weight: float = 10.0
+    # d2's real maps: 'other' = maps(X_real', X_ref), another image of the batch; 'perturbed' =
+    # maps(X_ref under a Waterloo level-1 blur or noise, X_ref); 'auto' = 'other' in generation
+    # mode, 'perturbed' image-to-image (docs/qmf.md, "d2's real maps")
+    d2_real: Literal["auto", "other", "perturbed", "identical"] = "auto"
     # score regressor s
     score_regressor: bool = True
     score_source: Literal["fsim", "torchscript"] = "fsim"
@@ -322,6 +327,10 @@ class QMF(NIQEPenaltySchedule, Recipe):
         self.mode, self.n_attr = mode, n_attr
         #: critic updates per generator step: hparams.n_critic, or by mode when it is 0
         self.n_critic = cfg.n_critic or (GENERATION_N_CRITIC if mode == "generation" else 1)
+        #: d2's real maps: hparams.d2_real, or by mode when it is 'auto'
+        self.d2_real = cfg.d2_real
+        if cfg.d2_real == "auto":
+            self.d2_real = "other" if mode == "generation" else "identical"
         res = ctx.run.data.resolution
         g = QMFGenerator(
             res, ngf=cfg.ngf, n_down=cfg.n_down, n_res=cfg.n_res,
@@ -417,6 +426,25 @@ class QMF(NIQEPenaltySchedule, Recipe):
     def _reference_other(self, real: torch.Tensor) -> torch.Tensor:
         """X_real': another real image by the same pairing rule (the batch rolled by one)."""
         return real.roll(1, 0)
+
+    def d2_real_maps(self, real: torch.Tensor) -> torch.Tensor:
+        """d2's "real" maps against the references ``real`` (X_ref), by :attr:`d2_real`:
+        ``'other'``: maps(X_real', X_ref) with X_real' another image of the batch (unrelated
+        pairs: sound in generation mode, where the fakes are unrelated to X_ref too);
+        ``'perturbed'``: maps(X_ref under a level-1 blur or noise, X_ref) (:func:`perturb_level1`),
+        the maps of an output that keeps to its reference (image-to-image). The noise comes from
+        the run's generator (every rank draws the global batch, as :meth:`TrainContext.randn`)."""
+        with torch.no_grad():
+            if self.d2_real == "other":
+                x = self._reference_other(real)
+            elif self.d2_real == "identical":
+                x = real
+            else:
+                n = self.ctx.global_batch_size
+                u = self.ctx.rand(n, dtype=real.dtype)
+                noise = self.ctx.randn(n, *real.shape[1:], dtype=real.dtype)
+                x = perturb_level1(real, u, noise)
+            return quality_maps(x, real, self.cfg.ms_ssim_scales).maps
 
     def _g_kwargs(self, b: _Batch) -> dict[str, Any]:
         kw: dict[str, Any] = {"ref": b.real, "maps_fn": self._maps_fn}
@@ -545,9 +573,7 @@ class QMF(NIQEPenaltySchedule, Recipe):
             real_maps = None
             if self.D2 is not None:
                 assert fm is not None
-                with torch.no_grad():
-                    other = self._reference_other(b.real)
-                    real_maps = quality_maps(other, b.real, cfg.ms_ssim_scales).maps
+                real_maps = self.d2_real_maps(b.real)
                 loss2, terms2 = self.d2_loss(real_maps, fm.maps.detach())
                 self._step_update("D2", loss2)
                 add({"d2_loss": loss2.detach(), **terms2})
