@@ -70,12 +70,19 @@ def qmap_evaluation_section(run: RunReportData) -> list[Section]:
              "predicted map's mean with the true SSIM"],
             ["PLCC vs SSIM", rec.get("plcc_vs_ssim"), "higher",
              "linear correlation after the 5-parameter logistic"],
+            ["pristine vs level-1 JPEG / JPEG 2000",
+             rec.get("separation_pristine_vs_level1",
+                     Missing("not in this eval.json: run qagen eval again")),
+             "higher", "mean predicted score of the pristine crops minus that of the level-1 "
+             f"JPEG and JPEG 2000 crops (true SSIM: "
+             f"{rec.get('separation_pristine_vs_level1_true') or float('nan'):.4f})"],
         ],
         caption=f"Quality-map prediction at step {p.get('checkpoint_step')} "
         f"({p.get('epochs', float('nan')):.3g} epochs) on held-out contents "
         f"{', '.join(p.get('valid_contents', [])[:8])}",
         notes=[f"{p.get('valid_items')} validation crops of {p.get('crop')} px (centre), "
-               f"{p.get('train_items')} training items; {p.get('parameters')} parameters."],
+               f"{p.get('train_items')} training items; {p.get('parameters')} parameters; "
+               f"{p.get('pristine_images', '?')} pristine images in all."],
     )  # fmt: skip
     per = rec.get("mae_per_type_level", {})
     rows = []
