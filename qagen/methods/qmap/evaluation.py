@@ -89,10 +89,14 @@ class QMapModel:
     def load(
         cls, run_dir: str | Path, checkpoint: str | int = "last", device: str = "cpu"
     ) -> QMapModel:
-        """Restore ``run_dir``'s ``checkpoint`` (:func:`qagen.train.restore_run`)."""
+        """Restore ``run_dir``'s ``checkpoint`` (:func:`qagen.train.restore_run`). A run whose
+        encoder started from a local weights file (``hparams.encoder_weights``) is restored
+        without reading that file: the checkpoint holds every trained weight, so the file may
+        have moved (``checkpoint="init"`` still reads it: those are the initial weights)."""
         from qagen.train import restore_run
 
-        return cls(restore_run(run_dir, checkpoint, device=device))
+        recipe_cls = None if checkpoint == "init" else _restorable_recipe(run_dir)
+        return cls(restore_run(run_dir, checkpoint, device=device, recipe_cls=recipe_cls))
 
     def _prepare(self, x: torch.Tensor, data_range: float) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -122,6 +126,27 @@ class QMapModel:
     def score(self, x: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
         """The no-reference quality score ``[N]``: the mean of the predicted map."""
         return self.map(x, data_range).mean(dim=(1, 2, 3))
+
+
+def _restorable_recipe(run_dir: str | Path) -> type | None:
+    """The run's recipe class, built with ``hparams.encoder_weights = ""`` when the run names
+    a weights file (the checkpoint's weights replace the file's); ``None``: the registry's."""
+    import dataclasses
+
+    from qagen.report.runfiles import read_config
+    from qagen.train import get_recipe
+
+    cfg = read_config(Path(run_dir)) or {}
+    if not (cfg.get("hparams") or {}).get("encoder_weights"):
+        return None
+    base = get_recipe(str(cfg.get("recipe")))
+
+    class Restored(base):  # type: ignore[valid-type, misc]
+        def __init__(self, hp: Any, ctx: Any) -> None:
+            super().__init__(dataclasses.replace(hp, encoder_weights=""), ctx)
+
+    Restored.__name__ = Restored.__qualname__ = base.__name__
+    return Restored
 
 
 _LOADED: dict[tuple, QMapModel] = {}
