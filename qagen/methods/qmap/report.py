@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from qagen.eval.restored import restored_run
 from qagen.report import (
     Cell,
     Figure,
@@ -108,12 +107,17 @@ def qmap_evaluation_section(run: RunReportData) -> list[Section]:
 def _maps_figure(run: RunReportData, n: int) -> tuple[bytes, str]:
     import torch
 
+    from qagen.methods.qmap.evaluation import QMapModel
     from qagen.methods.qmap.recipes import colorize_map
 
-    restored = restored_run(run, "last")
+    # QMapModel.load: the checkpoint's weights, without re-reading hparams.encoder_weights
+    restored = run.cached("qmap-restore:last",
+                          lambda: QMapModel.load(run.run_dir, "last", device=run.device).run)  # fmt: skip
     recipe = restored.recipe
     ds = type(recipe).build_dataset(restored.run, "valid", random_crop=False, progress=False)
-    picks = [i for i, it in enumerate(ds.items) if it.kind != "pristine" and it.level == 3][:n]
+    levels = sorted({it.level for it in ds.items if it.kind != "pristine"})
+    level = 3 if 3 in levels else levels[len(levels) // 2]  # the run's middle level without 3
+    picks = [i for i, it in enumerate(ds.items) if it.kind != "pristine" and it.level == level][:n]
     xs, ys = zip(*[ds[i][:2] for i in picks], strict=True)
     x, y = torch.stack(xs), torch.stack(ys)
     pred = recipe.predict(x.to(restored.device)).float().cpu()
@@ -135,7 +139,7 @@ def _maps_figure(run: RunReportData, n: int) -> tuple[bytes, str]:
             if c == 2:
                 ax.set_xlabel(f"MAE {float((pred[r] - y[r]).abs().mean()):.3f}", fontsize=8)
     caption = (
-        f"Validation crops at level 3 (step {restored.step}): maps in viridis from 0 "
+        f"Validation crops at level {level} (step {restored.step}): maps in viridis from 0 "
         "(dark) to 1 (yellow, undistorted); the prediction sees only the distorted image"
     )
     return figure_png(fig), caption

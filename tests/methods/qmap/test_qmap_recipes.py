@@ -262,3 +262,21 @@ def test_encoder_weights_file_starts_the_training_and_is_not_needed_after(tmp_pa
     assert build(restorable).net.encoder.conv1.weight.shape == conv1.shape  # no file read
     (run_dir / "config.toml").unlink()
     assert _restorable_recipe(run_dir) is None  # no file named: the registry's class
+
+
+def test_report_sections_of_a_trained_run(qmap_run):
+    from qagen.methods.qmap.evaluation import evaluate_qmap_run
+    from qagen.methods.qmap.report import qmap_evaluation_section, qmap_maps_section
+    from qagen.report import Figure, Table
+    from qagen.report.run import RunReportData
+
+    run_dir, _ = qmap_run
+    evaluate_qmap_run(run_dir)
+    data = RunReportData.load(run_dir)
+    (maps,) = qmap_maps_section(data)
+    assert isinstance(maps.blocks[0], Figure), maps.blocks  # the network restored, maps drawn
+    (ev,) = qmap_evaluation_section(data)
+    main_table = next(b for b in ev.blocks if isinstance(b, Table))
+    labels = [str(getattr(r[0], "text", r[0])) for r in main_table.rows]
+    assert "pristine vs level-1 JPEG / JPEG 2000" in labels
+    assert "pristine images in all" in " ".join(main_table.notes)
