@@ -150,6 +150,33 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_photos(args: argparse.Namespace) -> int:
+    """``qagen photos``: the photographs the ``builtin`` data source loads on this machine."""
+    from qagen.data.builtin import (
+        HELD_OUT_PHOTOS,
+        OPENCV_PHOTOS,
+        builtin_photo_names,
+        describe_builtin_photos,
+        load_builtin_photo,
+        opencv_data_dir,
+        photo_content,
+    )
+
+    names = [n for n in builtin_photo_names() if load_builtin_photo(n) is not None]
+    rows = [("photo", "content", "held out", "H x W", "source")]
+    for n in names:
+        h, w = load_builtin_photo(n).shape[-2:]
+        source = f"opencv-doc {opencv_data_dir() / OPENCV_PHOTOS[n]}" if n in OPENCV_PHOTOS \
+            else "scikit-image / scikit-learn / matplotlib"  # fmt: skip
+        rows.append((n, photo_content(n), "yes" if n in HELD_OUT_PHOTOS else "no",
+                     f"{h} x {w}", source))  # fmt: skip
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(wd) for c, wd in zip(r[:-1], widths, strict=False)) + "  " + r[-1])
+    print(describe_builtin_photos(names))
+    return 0
+
+
 def _niqe_kwargs(info, args: argparse.Namespace) -> dict:
     """``model`` and ``block_size`` for NIQE: the model's own block size unless given; ``model``
     for a learned metric (``info.model_required``: a trained run, e.g. qmap)."""
@@ -703,6 +730,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("metrics", help="list the metric registry")
     r.set_defaults(func=_cmd_metrics)
+
+    ph = sub.add_parser(
+        "photos",
+        help="list the photographs of the builtin data source on this machine",
+        description="The photographs --data builtin loads: the 11 of scikit-image, scikit-learn "
+        "and matplotlib, and the 19 of Debian's opencv-doc where it is installed "
+        "(QAGEN_OPENCV_DATA names another folder; QAGEN_BUILTIN_PHOTOS=classic keeps the 11). "
+        "A stereo or sequence pair is one content; 'held out': the test / validation split.",
+    )
+    ph.set_defaults(func=_cmd_photos)
 
     n = sub.add_parser("niqe-fit", help="fit a NIQE pristine model from a folder of images")
     n.add_argument("folder")

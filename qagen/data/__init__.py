@@ -15,7 +15,8 @@ from qagen._lazy import lazy_exports
 
 _EXPORTS = {
     "build": ("build_dataset",),
-    "builtin": ("BUILTIN_PHOTOS", "HELD_OUT_PHOTOS", "BuiltinPhotoDataset"),
+    "builtin": ("BUILTIN_PHOTOS", "HELD_OUT_PHOTOS", "BuiltinPhotoDataset",
+                "builtin_photo_names"),
     "folder": ("IMAGE_EXTENSIONS", "ImageFolderDataset", "list_images"),
     "standard": ("CelebADataset", "CIFAR10Dataset", "DatasetNotFoundError",
                  "STL10Dataset"),

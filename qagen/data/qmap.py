@@ -8,8 +8,11 @@ pristine image, SSIM maps precomputed once and cropped with the same window as t
 (256 x 256 random crops for training, centre crops for validation).
 
 * **Sources** (``spec``): ``builtin`` (the packaged photographs of :mod:`qagen.data.builtin`; the
-  validation contents are its held-out photos ``chelsea``, ``flower`` and ``grace_hopper``, the
-  training contents the other eight), ``folder:PATH`` (any folder of pristine images) or
+  validation contents are its held-out photos, ``chelsea``, ``flower`` and ``grace_hopper``, the
+  training contents the other eight; where Debian's ``opencv-doc`` is installed, its 19
+  photographs too, ``board``, ``butterfly``, ``fruits`` and the pair ``graf1``/``graf3`` held
+  out: a stereo or sequence pair is one content, on one side of the split, with
+  ``builtin_split="seeded"`` too), ``folder:PATH`` (any folder of pristine images) or
   ``waterloo:ROOT`` (:func:`qagen.data.waterloo.read_waterloo`; the database's own distorted
   copies are used where present). Folder and Waterloo contents are split 80/20 by a seeded
   permutation of the pristine images (``valid_fraction``, ``split_seed``); ``max_images`` takes
@@ -201,10 +204,10 @@ def _sha(*parts: bytes | str) -> str:
 
 
 def _builtin_contents(side: int) -> list[Pristine]:
-    from qagen.data.builtin import BUILTIN_PHOTOS, load_builtin_photo
+    from qagen.data.builtin import builtin_photo_names, load_builtin_photo
 
     out = []
-    for name in BUILTIN_PHOTOS:
+    for name in builtin_photo_names():
         img = load_builtin_photo(name)
         if img is None:
             continue
@@ -279,23 +282,34 @@ def split_contents(
 ) -> list[Pristine]:
     """The contents of ``split`` (``train``, ``valid``, ``all``): the built-in photos split by
     :data:`qagen.data.builtin.HELD_OUT_PHOTOS`, other sources by a seeded 80/20 permutation
-    (at least one content on each side)."""
+    (at least one content on each side). A built-in stereo or sequence pair
+    (:data:`qagen.data.builtin.PHOTO_PAIRS`) is one content of the permutation: both photos
+    fall on the same side (without pairs, the permutation is that of the photos)."""
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "all":
         return list(contents)
-    if spec.strip().lower() == "builtin" and options.builtin_split == "held-out":
+    builtin = spec.strip().lower() == "builtin"
+    if builtin and options.builtin_split == "held-out":
         from qagen.data.builtin import HELD_OUT_PHOTOS
 
         held = set(HELD_OUT_PHOTOS)
         return [c for c in contents if (c.name in held) == (split == "valid")]
-    n = len(contents)
+    if builtin:
+        from qagen.data.builtin import photo_content
+
+        keys = [photo_content(c.name) for c in contents]
+    else:
+        keys = [str(i) for i in range(len(contents))]
+    groups = list(dict.fromkeys(keys))  # the contents, in order of first appearance
+    n = len(groups)
     if n < 2:
         raise InputError(f"a content-disjoint split needs at least 2 pristine images, got {n}")
     n_valid = min(n - 1, max(1, round(n * options.valid_fraction)))
     perm = np.random.default_rng([options.split_seed, 2]).permutation(n)
-    chosen = set(perm[:n_valid].tolist()) if split == "valid" else set(perm[n_valid:].tolist())
-    return [c for i, c in enumerate(contents) if i in chosen]
+    picked = perm[:n_valid] if split == "valid" else perm[n_valid:]
+    chosen = {groups[i] for i in picked.tolist()}
+    return [c for c, k in zip(contents, keys, strict=True) if k in chosen]
 
 
 # ----------------------------------------------------------------------------- maps and cache
@@ -455,8 +469,9 @@ class QMapDataset(Dataset):
         rate = self.cache_stats["found"] / n if n else 1.0
         self.cache_message = (
             f"qmap data {self.spec}/{self.split}: {n} items from {len(self.contents)} pristine "
-            f"images; SSIM-map cache {self.root}: {self.cache_stats['found']} found, "
-            f"{self.cache_stats['computed']} computed (hit rate {100 * rate:.0f}%)"
+            f"images ({', '.join(c.name for c in self.contents)}); SSIM-map cache {self.root}: "
+            f"{self.cache_stats['found']} found, {self.cache_stats['computed']} computed (hit "
+            f"rate {100 * rate:.0f}%)"
         )
         _log.info(self.cache_message)
         if progress:  # the command line shows it (the training log of the run)

@@ -226,9 +226,10 @@ def load_sr_test_set(folder: str | Path, scale: int = 4) -> list[SRImage]:
 
 def builtin_sr_test_set(scale: int = 4, max_side: int | None = 512) -> list[SRImage]:
     """The held-out region of every built-in photo (the ``test`` region of
-    :class:`qagen.data.BuiltinPhotoDataset`: the last 25 % along the longer side), cropped to
-    its central ``max_side`` pixels along each side (``None``: the whole region) and to a
-    multiple of ``scale``."""
+    :class:`qagen.data.BuiltinPhotoDataset`: the last 25 % along the longer side; a held-out
+    stereo or sequence pair of the extended set: both photos whole), cropped to its central
+    ``max_side`` pixels along each side (``None``: the whole region) and to a multiple of
+    ``scale``."""
     probe = BuiltinPhotoDataset(scale * 4, "test", length=1)
     out = []
     for name in BUILTIN_PHOTOS:
@@ -236,7 +237,7 @@ def builtin_sr_test_set(scale: int = 4, max_side: int | None = 512) -> list[SRIm
             continue
         img = load_builtin_photo(name)
         assert img is not None
-        top, left, h, w = probe._region(img.shape[-2], img.shape[-1])
+        top, left, h, w = probe._region(img.shape[-2], img.shape[-1], name)
         if max_side:
             top, left = top + max(0, h - max_side) // 2, left + max(0, w - max_side) // 2
             h, w = min(h, max_side), min(w, max_side)

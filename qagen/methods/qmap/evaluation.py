@@ -27,8 +27,18 @@ the validation split's centre crops (the run's crop size), every number with its
   (the predicted map's mean) and the true SSIM of the crop (the mean of its SSIM map); PLCC
   after the 5-parameter logistic of :func:`qagen.eval.correlation.correlations`, ``pearson``
   without it;
+* ``separation_pristine_vs_level1``: whether the network tells a pristine crop from its
+  mildest compression, ``mean(pred | pristine) - mean(pred | JPEG or JPEG 2000 at level 1)``
+  over the distinct validation crops (each pristine crop once), beside the same difference of
+  the true SSIM (``separation_pristine_vs_level1_true``: what a perfect predictor reaches) and
+  the means themselves (``mean_predicted``: ``pristine``, ``jpeg_1``, ``jp2k_1``); ``None`` with
+  a reason when the split has no pristine or no level-1 JPEG / JPEG 2000 crop;
 * ``images``: per distinct validation image its content, type, level, true SSIM, predicted score
   and MAE (for plots).
+
+``crop`` (``qagen eval`` has no flag for it; :func:`evaluate_qmap_run` takes it) evaluates centre
+crops of another size than the run's: runs trained on different crops are then compared on the
+same images (``benchmarks/qmap_crop_size.py``).
 """
 
 from __future__ import annotations
@@ -79,10 +89,14 @@ class QMapModel:
     def load(
         cls, run_dir: str | Path, checkpoint: str | int = "last", device: str = "cpu"
     ) -> QMapModel:
-        """Restore ``run_dir``'s ``checkpoint`` (:func:`qagen.train.restore_run`)."""
+        """Restore ``run_dir``'s ``checkpoint`` (:func:`qagen.train.restore_run`). A run whose
+        encoder started from a local weights file (``hparams.encoder_weights``) is restored
+        without reading that file: the checkpoint holds every trained weight, so the file may
+        have moved (``checkpoint="init"`` still reads it: those are the initial weights)."""
         from qagen.train import restore_run
 
-        return cls(restore_run(run_dir, checkpoint, device=device))
+        recipe_cls = None if checkpoint == "init" else _restorable_recipe(run_dir)
+        return cls(restore_run(run_dir, checkpoint, device=device, recipe_cls=recipe_cls))
 
     def _prepare(self, x: torch.Tensor, data_range: float) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -112,6 +126,27 @@ class QMapModel:
     def score(self, x: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
         """The no-reference quality score ``[N]``: the mean of the predicted map."""
         return self.map(x, data_range).mean(dim=(1, 2, 3))
+
+
+def _restorable_recipe(run_dir: str | Path) -> type | None:
+    """The run's recipe class, built with ``hparams.encoder_weights = ""`` when the run names
+    a weights file (the checkpoint's weights replace the file's); ``None``: the registry's."""
+    import dataclasses
+
+    from qagen.report.runfiles import read_config
+    from qagen.train import get_recipe
+
+    cfg = read_config(Path(run_dir)) or {}
+    if not (cfg.get("hparams") or {}).get("encoder_weights"):
+        return None
+    base = get_recipe(str(cfg.get("recipe")))
+
+    class Restored(base):  # type: ignore[valid-type, misc]
+        def __init__(self, hp: Any, ctx: Any) -> None:
+            super().__init__(dataclasses.replace(hp, encoder_weights=""), ctx)
+
+    Restored.__name__ = Restored.__qualname__ = base.__name__
+    return Restored
 
 
 _LOADED: dict[tuple, QMapModel] = {}
@@ -211,6 +246,21 @@ def _wmean(rows: Sequence[dict], key: str = "mae") -> float | None:
     return _mean([r[key] for r in rows], [r["weight"] for r in rows])
 
 
+def pristine_vs_level1(rows: Sequence[dict], key: str = "predicted") -> dict[str, Any]:
+    """``mean(key | pristine) - mean(key | jpeg or jp2k at level 1)`` over ``rows`` (one row per
+    distinct crop), with the three means; the difference is ``None`` (and ``reason`` says why)
+    when a side has no row."""
+    pristine = [r[key] for r in rows if r["type"] == "pristine"]
+    mild = [r[key] for r in rows if r["type"] in ("jpeg", "jp2k") and r["level"] == 1]
+    means = {"pristine": _mean(pristine),
+             "jpeg_1": _mean([r[key] for r in rows if r["type"] == "jpeg" and r["level"] == 1]),
+             "jp2k_1": _mean([r[key] for r in rows if r["type"] == "jp2k" and r["level"] == 1])}  # fmt: skip
+    if not pristine or not mild:
+        missing = "pristine" if not pristine else "level-1 jpeg or jp2k"
+        return {"value": None, "reason": f"no {missing} crop in the split", "means": means}
+    return {"value": float(np.mean(pristine) - np.mean(mild)), "reason": None, "means": means}
+
+
 def evaluate_qmap_run(
     run_dir: str | Path,
     checkpoint: str | int = "last",
@@ -219,14 +269,20 @@ def evaluate_qmap_run(
     batch_size: int = 16,
     write: bool = True,
     progress: bool = False,
+    crop: int | None = None,
 ) -> dict:
     """Evaluate a ``qmap-*`` run (module docstring); returns the ``qmap`` record and, with
-    ``write``, merges it into ``RUN_DIR/eval.json`` and appends to ``eval_history.jsonl``."""
+    ``write``, merges it into ``RUN_DIR/eval.json`` and appends to ``eval_history.jsonl``.
+    ``crop``: side of the centre crops (``None``: the run's ``data.resolution``)."""
     from qagen.eval.correlation import correlations
 
+    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):
+        raise InputError(f"crop must be None (the run's crop) or a positive int, got {crop!r}")
     model = QMapModel.load(run_dir, checkpoint, device)
     recipe, run = model.recipe, model.run.run
-    kw = {"random_crop": False, "progress": progress}
+    kw: dict[str, Any] = {"random_crop": False, "progress": progress}
+    if crop is not None:
+        kw["crop"] = crop
     valid = type(recipe).build_dataset(run, "valid", **kw)
     train = type(recipe).build_dataset(run, "train", **kw)
     vrows = _rows(model, valid, batch_size, progress, "qmap eval: validation")
@@ -246,8 +302,17 @@ def evaluate_qmap_run(
     }
     per_tl = {t: {str(lv): _mean([r["mae"] for r in vrows if r["type"] == t and r["level"] == lv])
                   for lv in range(1, 6)} for t in _TYPES[:4]}  # fmt: skip
+    sep = pristine_vs_level1(distinct)
+    sep_true = pristine_vs_level1(distinct, "ssim")
     n_train_items = len(train)
     bs = int(run.train.batch_size)
+    names = [c.name for c in train.contents] + [c.name for c in valid.contents]
+    if str(run.data.spec).strip().lower() == "builtin":
+        from qagen.data.builtin import describe_builtin_photos
+
+        photographs = describe_builtin_photos(names)
+    else:
+        photographs = f"{len(names)} pristine images of {run.data.spec}"
     from qagen._version import __version__
 
     record = {
@@ -263,14 +328,20 @@ def evaluate_qmap_run(
         "srocc_vs_ssim": corr.srocc,
         "plcc_vs_ssim": corr.plcc,
         "pearson_vs_ssim": corr.pearson_raw,
+        "separation_pristine_vs_level1": sep["value"],
+        "separation_pristine_vs_level1_reason": sep["reason"],
+        "separation_pristine_vs_level1_true": sep_true["value"],
+        "mean_predicted": sep["means"],
         "n_images": int(len(distinct)),
         "images": distinct,
         "protocol": {
             "run_dir": str(run_dir), "recipe": run.recipe, "checkpoint_step": model.step,
             "checkpoint_file": model.run.checkpoint.name, "data": run.data.spec,
-            "crop": run.data.resolution, "crop_position": "centre",
+            "crop": valid.crop, "training_crop": run.data.resolution,
+            "crop_position": "centre",
             "valid_items": len(valid), "valid_contents": [c.name for c in valid.contents],
             "train_items": n_train_items, "train_contents": len(train.contents),
+            "pristine_images": len(names), "photographs": photographs,
             "parameters": recipe.parameter_count(),
             "epochs": model.step * bs / n_train_items if n_train_items else None,
             "batch_size": bs,
@@ -299,6 +370,7 @@ def evaluate_qmap_run(
                 "mae_constant_baseline",
                 "srocc_vs_ssim",
                 "plcc_vs_ssim",
+                "separation_pristine_vs_level1",
             ):
                 fh.write(dumps_json({"time": record["protocol"]["evaluated_at"],
                                      "checkpoint_step": model.step, "metric": f"qmap.{key}",
@@ -319,7 +391,22 @@ def summary_lines(rec: Mapping[str, Any]) -> list[str]:
         f"mae per type: {types}",
         f"srocc_vs_ssim {rec['srocc_vs_ssim']:.4f}, plcc_vs_ssim {rec['plcc_vs_ssim']:.4f} "
         f"(pooled prediction vs true SSIM over {rec['n_images']} images; higher is better)",
+        _separation_line(rec),
+        f"pristine images: {p.get('photographs', p.get('pristine_images'))}",
     ]
+
+
+def _separation_line(rec: Mapping[str, Any]) -> str:
+    sep = rec.get("separation_pristine_vs_level1")
+    if sep is None:
+        return ("pristine vs level-1 JPEG/JPEG 2000: "
+                f"{rec.get('separation_pristine_vs_level1_reason') or 'not measured'}")  # fmt: skip
+    true = rec.get("separation_pristine_vs_level1_true")
+    means = rec.get("mean_predicted", {})
+    return (f"pristine vs level-1 JPEG/JPEG 2000: predicted {sep:+.4f} (true SSIM {true:+.4f}; "
+            f"mean predicted pristine {means.get('pristine', float('nan')):.4f}, jpeg-1 "
+            f"{means.get('jpeg_1') or float('nan'):.4f}, jp2k-1 "
+            f"{means.get('jp2k_1') or float('nan'):.4f}; higher is better)")  # fmt: skip
 
 
 def qmap_eval_command(run_dir: str | Path, options: Any, stream: TextIO | None = None) -> int:

@@ -68,8 +68,10 @@ class QMapTable1(Experiment):
         "against the SSIM map; Adam 1e-3 halved every 100 epochs; 256 x 256 crops). The paper "
         "trains on 500 Waterloo Exploration images (80/20 content-disjoint, 4 distortions x 5 "
         "levels + 5 pristine copies); the smoke and cpu budgets train the -demo presets on the "
-        "built-in photos (validation: the held-out photos chelsea, flower, grace_hopper), so "
-        "their MAE values are not comparable with the paper's; the parameter counts are."
+        "built-in photos (validation: the held-out photos chelsea, flower, grace_hopper, and "
+        "where Debian's opencv-doc is installed board, butterfly, fruits, graf1/graf3; the "
+        "protocol's 'photographs' says which were used), so their MAE values are not comparable "
+        "with the paper's; the parameter counts are."
     )
     columns = ("type", "params", "epochs", "train_mae", "valid_mae")
     descriptive_columns = ("type", "params", "epochs")
@@ -92,8 +94,14 @@ class QMapTable1(Experiment):
         training = (f"{b['max_steps']} steps per model" if b["max_steps"] else
                     f"{b['max_minutes']} minutes per model on this machine" if b["max_minutes"]
                     else "the paper's epochs per model (the full presets' max_steps)")  # fmt: skip
+        photographs = None
+        if str(data).strip().lower() == "builtin":  # what this machine loads (qagen photos)
+            from qagen.data.builtin import describe_builtin_photos
+
+            photographs = describe_builtin_photos()
         return {
             "data": data,
+            **({"photographs": photographs} if photographs else {}),
             "presets": "full (paper)" if ctx.budget == "paper" else "-demo (CPU-sized)",
             "training": training,
             "crops": settings(ran, "data.resolution", " px"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from qagen.eval.restored import restored_run
 from qagen.report import (
     Cell,
     Figure,
@@ -70,12 +69,19 @@ def qmap_evaluation_section(run: RunReportData) -> list[Section]:
              "predicted map's mean with the true SSIM"],
             ["PLCC vs SSIM", rec.get("plcc_vs_ssim"), "higher",
              "linear correlation after the 5-parameter logistic"],
+            ["pristine vs level-1 JPEG / JPEG 2000",
+             rec.get("separation_pristine_vs_level1",
+                     Missing("not in this eval.json: run qagen eval again")),
+             "higher", "mean predicted score of the pristine crops minus that of the level-1 "
+             f"JPEG and JPEG 2000 crops (true SSIM: "
+             f"{rec.get('separation_pristine_vs_level1_true') or float('nan'):.4f})"],
         ],
         caption=f"Quality-map prediction at step {p.get('checkpoint_step')} "
         f"({p.get('epochs', float('nan')):.3g} epochs) on held-out contents "
         f"{', '.join(p.get('valid_contents', [])[:8])}",
         notes=[f"{p.get('valid_items')} validation crops of {p.get('crop')} px (centre), "
-               f"{p.get('train_items')} training items; {p.get('parameters')} parameters."],
+               f"{p.get('train_items')} training items; {p.get('parameters')} parameters; "
+               f"{p.get('pristine_images', '?')} pristine images in all."],
     )  # fmt: skip
     per = rec.get("mae_per_type_level", {})
     rows = []
@@ -101,12 +107,17 @@ def qmap_evaluation_section(run: RunReportData) -> list[Section]:
 def _maps_figure(run: RunReportData, n: int) -> tuple[bytes, str]:
     import torch
 
+    from qagen.methods.qmap.evaluation import QMapModel
     from qagen.methods.qmap.recipes import colorize_map
 
-    restored = restored_run(run, "last")
+    # QMapModel.load: the checkpoint's weights, without re-reading hparams.encoder_weights
+    restored = run.cached("qmap-restore:last",
+                          lambda: QMapModel.load(run.run_dir, "last", device=run.device).run)  # fmt: skip
     recipe = restored.recipe
     ds = type(recipe).build_dataset(restored.run, "valid", random_crop=False, progress=False)
-    picks = [i for i, it in enumerate(ds.items) if it.kind != "pristine" and it.level == 3][:n]
+    levels = sorted({it.level for it in ds.items if it.kind != "pristine"})
+    level = 3 if 3 in levels else levels[len(levels) // 2]  # the run's middle level without 3
+    picks = [i for i, it in enumerate(ds.items) if it.kind != "pristine" and it.level == level][:n]
     xs, ys = zip(*[ds[i][:2] for i in picks], strict=True)
     x, y = torch.stack(xs), torch.stack(ys)
     pred = recipe.predict(x.to(restored.device)).float().cpu()
@@ -128,7 +139,7 @@ def _maps_figure(run: RunReportData, n: int) -> tuple[bytes, str]:
             if c == 2:
                 ax.set_xlabel(f"MAE {float((pred[r] - y[r]).abs().mean()):.3f}", fontsize=8)
     caption = (
-        f"Validation crops at level 3 (step {restored.step}): maps in viridis from 0 "
+        f"Validation crops at level {level} (step {restored.step}): maps in viridis from 0 "
         "(dark) to 1 (yellow, undistorted); the prediction sees only the distorted image"
     )
     return figure_png(fig), caption

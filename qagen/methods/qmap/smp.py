@@ -24,6 +24,7 @@ counting slip.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -42,9 +43,20 @@ SMP_MODELS = {
 }
 
 
+_OLD_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\..+)$")
+
+
+def _new_densenet_key(key: str) -> str:
+    """torchvision's DenseNet files name a layer's parts ``norm.1``, ``conv.2`` (the layout of
+    their release, before the modules became ``norm1``, ``conv2``): the new name."""
+    m = _OLD_DENSENET_KEY.match(key)
+    return m.group(1) + m.group(2) if m else key
+
+
 def load_encoder_weights(model: nn.Module, path: str | Path) -> None:
     """Load encoder weights from a local file (a state dict of the encoder, e.g. torchvision's
-    ImageNet ResNet/DenseNet file; the classifier's ``fc``/``classifier`` keys are ignored),
+    ImageNet ResNet/DenseNet file, whose DenseNet keys ``denselayerN.norm.1.weight`` are read as
+    ``denselayerN.norm1.weight``; the classifier's ``fc``/``classifier`` keys are ignored),
     with ``torch.load(weights_only=True)``. Missing or mismatched keys are an
     :class:`qagen.errors.InputError` naming the file."""
     path = Path(path).expanduser()
@@ -58,7 +70,8 @@ def load_encoder_weights(model: nn.Module, path: str | Path) -> None:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise InputError(f"{path} does not hold a state dict")
-    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
+    state = {_new_densenet_key(k): v for k, v in state.items()
+             if not k.startswith(("fc.", "classifier."))}  # fmt: skip
     try:  # nn.Module's own method: some encoders override load_state_dict and return nothing
         missing, unexpected = nn.Module.load_state_dict(model.encoder, state, strict=False)
     except RuntimeError as exc:  # shapes that do not match

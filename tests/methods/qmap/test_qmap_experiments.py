@@ -53,6 +53,10 @@ def test_qmap_protocol_is_read_from_what_ran(tmp_path):
                               "128 px: qmap-gan")  # fmt: skip
     assert proto["batch"] == "2" and proto["distortion_levels"] == "[3]"
     assert "64 px (GAN 128)" not in json.dumps(proto)
+    assert proto["photographs"].startswith("built-in photographs: 11 (11 contents;")
+    # the cpu budget: every -demo preset as shipped, 128 px crops (the GAN's unet_128 too)
+    cpu = exp.protocol(ExperimentContext(out=tmp_path / "cpu", budget="cpu"))
+    assert cpu["crops"] == "128 px" and cpu["batch"] == "8"
     # a run's config.toml is what ran: the protocol follows it
     gan = ctx.run_dir("qmap-gan")
     gan.mkdir(parents=True)

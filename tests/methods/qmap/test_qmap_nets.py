@@ -133,3 +133,21 @@ def test_encoder_weights_from_a_local_file(tmp_path):
         smp_model("resnet18-unet", encoder_weights=str(tmp_path / "bad.pth"))
     with pytest.raises(FileNotFoundError):
         smp_model("resnet18-unet", encoder_weights=str(tmp_path / "missing.pth"))
+
+
+def test_densenet_weights_in_torchvisions_file_layout(tmp_path):
+    """torchvision's densenet121 file names a dense layer's parts ``norm.1``, ``conv.2`` (its
+    loader renames them); such a file fits ``qmap-densenet121-unet``'s encoder."""
+    import re
+
+    donor = smp_model("densenet121-unet").encoder
+    torch.nn.init.constant_(donor.features.denseblock4.denselayer16.conv2.weight, 0.5)
+    old = {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v
+           for k, v in donor.state_dict().items()}  # fmt: skip
+    assert "features.denseblock4.denselayer16.conv.2.weight" in old
+    old["classifier.weight"] = torch.zeros(1000, 1024)  # the ImageNet head: ignored
+    torch.save(old, tmp_path / "densenet121.pth")
+    model = smp_model("densenet121-unet", encoder_weights=str(tmp_path / "densenet121.pth"))
+    got = model.encoder.features.denseblock4.denselayer16.conv2.weight
+    assert torch.equal(got, torch.full_like(got, 0.5))
+    assert torch.equal(model.encoder.features.conv0.weight, donor.features.conv0.weight)

@@ -108,7 +108,7 @@ def qmap_run(tmp_path_factory):
 
 
 def test_eval_json_record_against_direct_computation(qmap_run, capsys):
-    from qagen.methods.qmap.evaluation import QMapModel, evaluate_qmap_run
+    from qagen.methods.qmap.evaluation import QMapModel, evaluate_qmap_run, summary_lines
 
     run_dir, _ = qmap_run
     assert main(["eval", str(run_dir), "--no-progress"]) == 0
@@ -134,6 +134,44 @@ def test_eval_json_record_against_direct_computation(qmap_run, capsys):
     assert rec["n_images"] == len(valid) - 4  # one copy of the pristine image
     again = evaluate_qmap_run(run_dir, write=False)
     assert again["mae"] == rec["mae"]
+    # pristine vs level-1 compression: mean score of the pristine crop minus that of the
+    # level-1 JPEG crop (this run has no JPEG 2000), from the model directly
+    kinds = [(it.kind, it.level, it.copy) for it in valid.items]
+    score = model.score(xs)
+    pristine = score[kinds.index(("pristine", 0, 0))]
+    jpeg1 = score[kinds.index(("jpeg", 1, 0))]
+    assert rec["separation_pristine_vs_level1"] == pytest.approx(float(pristine - jpeg1), abs=1e-5)
+    assert rec["mean_predicted"]["jp2k_1"] is None
+    true1 = float(ys[kinds.index(("jpeg", 1, 0))].mean())
+    assert rec["separation_pristine_vs_level1_true"] == pytest.approx(1 - true1, abs=1e-5)
+    assert "pristine vs level-1 JPEG/JPEG 2000: predicted" in "\n".join(summary_lines(rec))
+    # another evaluation crop than the training one (crop-size comparisons on equal images)
+    wide = evaluate_qmap_run(run_dir, write=False, crop=64)
+    assert wide["protocol"]["crop"] == 64 and wide["protocol"]["training_crop"] == 32
+    v64 = type(model.recipe).build_dataset(run, "valid", crop=64, random_crop=False,
+                                           progress=False)  # fmt: skip
+    x64 = torch.stack([v64[i][0] for i in range(len(v64))])
+    y64 = torch.stack([v64[i][1] for i in range(len(v64))])
+    assert wide["mae"] == pytest.approx(float((model.map(x64) - y64).abs().mean()), rel=1e-5)
+    with pytest.raises(InputError, match="crop must be"):
+        evaluate_qmap_run(run_dir, write=False, crop=0)
+
+
+def test_pristine_vs_level1_separation_closed_form():
+    from qagen.methods.qmap.evaluation import pristine_vs_level1
+
+    rows = [{"type": "pristine", "level": 0, "predicted": 0.9},
+            {"type": "pristine", "level": 0, "predicted": 0.8},
+            {"type": "jpeg", "level": 1, "predicted": 0.7},
+            {"type": "jp2k", "level": 1, "predicted": 0.5},
+            {"type": "jp2k", "level": 1, "predicted": 0.6},
+            {"type": "jpeg", "level": 2, "predicted": 0.1},  # not level 1: left out
+            {"type": "wn", "level": 1, "predicted": 0.0}]  # not a compression: left out
+    out = pristine_vs_level1(rows)
+    assert out["value"] == pytest.approx(0.85 - 0.6) and out["reason"] is None
+    assert out["means"] == pytest.approx({"pristine": 0.85, "jpeg_1": 0.7, "jp2k_1": 0.55})
+    none = pristine_vs_level1([r for r in rows if r["type"] != "pristine"])
+    assert none["value"] is None and "no pristine crop" in none["reason"]
 
 
 def test_trained_model_as_a_no_reference_metric(qmap_run, tmp_path, capsys):
@@ -188,3 +226,57 @@ def test_bench_iqa_with_a_trained_map_predictor(qmap_run, tmp_path):
         bench_iqa("tid2008", root, "qmap")
     with pytest.raises(InputError, match="psnr takes no model"):
         bench_iqa("tid2008", root, "psnr:x")
+
+
+def test_encoder_weights_file_starts_the_training_and_is_not_needed_after(tmp_path):
+    """hparams.encoder_weights = a local file (the way to a pretrained set-up: smp's default,
+    ImageNet weights, is a download): the recipe's encoder starts from the file; restoring the
+    trained run (QMapModel.load) builds the recipe without the file, which may be gone."""
+    import torchvision
+
+    from qagen.methods.qmap.evaluation import _restorable_recipe
+    from qagen.train import get_recipe
+    from qagen.train.build import build_recipe
+    from qagen.train.config import run_config_to_dict, write_toml
+
+    resnet = torchvision.models.resnet18(weights=None)  # stands in for an ImageNet file
+    torch.nn.init.constant_(resnet.conv1.weight, 0.01)
+    path = tmp_path / "resnet18.pth"
+    torch.save(resnet.state_dict(), path)
+    run = resolve_run_config("qmap-resnet18-unet", preset="qmap-resnet18-unet-demo", overrides=[
+        "data.resolution=32", "train.sample_every=0", f"hparams.encoder_weights={path}"])  # fmt: skip
+
+    def build(cls):
+        return build_recipe(run, cls, device=torch.device("cpu"), dataset=FakeMaps(32, 2),
+                            batches_per_epoch=1, stream_factory=None).recipe  # fmt: skip
+
+    registered = get_recipe("qmap-resnet18-unet")
+    conv1 = build(registered).net.encoder.conv1.weight
+    assert torch.equal(conv1, torch.full_like(conv1, 0.01))  # from the file, not random
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_toml(run_dir / "config.toml", run_config_to_dict(run))
+    path.unlink()  # (the registered class would raise FileNotFoundError now: test_qmap_nets)
+    restorable = _restorable_recipe(run_dir)
+    assert issubclass(restorable, registered) and restorable.__name__ == registered.__name__
+    assert build(restorable).net.encoder.conv1.weight.shape == conv1.shape  # no file read
+    (run_dir / "config.toml").unlink()
+    assert _restorable_recipe(run_dir) is None  # no file named: the registry's class
+
+
+def test_report_sections_of_a_trained_run(qmap_run):
+    from qagen.methods.qmap.evaluation import evaluate_qmap_run
+    from qagen.methods.qmap.report import qmap_evaluation_section, qmap_maps_section
+    from qagen.report import Figure, Table
+    from qagen.report.run import RunReportData
+
+    run_dir, _ = qmap_run
+    evaluate_qmap_run(run_dir)
+    data = RunReportData.load(run_dir)
+    (maps,) = qmap_maps_section(data)
+    assert isinstance(maps.blocks[0], Figure), maps.blocks  # the network restored, maps drawn
+    (ev,) = qmap_evaluation_section(data)
+    main_table = next(b for b in ev.blocks if isinstance(b, Table))
+    labels = [str(getattr(r[0], "text", r[0])) for r in main_table.rows]
+    assert "pristine vs level-1 JPEG / JPEG 2000" in labels
+    assert "pristine images in all" in " ".join(main_table.notes)
