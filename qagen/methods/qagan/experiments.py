@@ -297,8 +297,7 @@ class QAGANTable(Experiment):
         for row in rows:
             if row.label in reasons:
                 row.ours = {c: Cell(None, reason=reasons[row.label]) for c in self.columns}
-                row.note = reasons[row.label]
-                continue
+                continue  # the table's note lists the reason once for all the columns
             per_seed, failed = [], []
             for name in row.runs:
                 status = ctx.status.get(name, "finished")
