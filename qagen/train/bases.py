@@ -165,9 +165,10 @@ def _validate(cfg: GANConfig) -> None:
 
 
 class GANRecipe(Recipe):
-    """Base of the Wasserstein recipes: networks, optimisers, the n_critic loop, the generator
+    """Base of the adversarial recipes: networks, optimisers, the n_critic loop, the generator
     step, EMA and sample grids. Subclasses implement :meth:`critic_step` (one critic update's
-    loss and logged terms) and may override :meth:`generator_loss`."""
+    loss and logged terms) and may override :meth:`generator_loss`, :meth:`build_pair` (other
+    networks) and :meth:`latent` / :meth:`sample_inputs` (another latent distribution)."""
 
     Config = GANConfig
 
