@@ -173,3 +173,16 @@ def fmnist_classifier(fmnist_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     """Make qagen.eval.fmnist use the small test classifier (never the user's cache)."""
     monkeypatch.setattr("qagen.eval.fmnist._cache_dir", lambda: fmnist_cache)
     return fmnist_cache
+
+
+@pytest.fixture
+def cheap_swd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SWD with 16 patches per image and 16 directions in the evaluation (the generated and the
+    real-vs-real SWD): a smoke reproduction's pipeline at a fraction of the default cost."""
+    import functools
+
+    from qagen.eval import generation, run, swd
+
+    fast = functools.partial(swd.swd, patches_per_image=16, dir_repeats=1, dirs_per_repeat=16)
+    monkeypatch.setattr(generation, "swd", fast)
+    monkeypatch.setattr(run, "swd", fast)

@@ -165,9 +165,10 @@ def _validate(cfg: GANConfig) -> None:
 
 
 class GANRecipe(Recipe):
-    """Base of the Wasserstein recipes: networks, optimisers, the n_critic loop, the generator
+    """Base of the adversarial recipes: networks, optimisers, the n_critic loop, the generator
     step, EMA and sample grids. Subclasses implement :meth:`critic_step` (one critic update's
-    loss and logged terms) and may override :meth:`generator_loss`."""
+    loss and logged terms) and may override :meth:`generator_loss`, :meth:`build_pair` (other
+    networks) and :meth:`latent` / :meth:`sample_inputs` (another latent distribution)."""
 
     Config = GANConfig
 
@@ -178,13 +179,7 @@ class GANRecipe(Recipe):
     def __init__(self, cfg: GANConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
         type(self).validate_config(cfg, ctx.run)
-        res = ctx.run.data.resolution
-        if cfg.arch == "resnet":
-            g_kw = {"channels": cfg.g_channels, "always_batch_stats": cfg.g_batch_stats}
-            d_kw = {"channels": cfg.d_channels}
-        else:  # dcgan: layer norm in the critic (no batch norm under a gradient penalty)
-            g_kw, d_kw = {"ngf": cfg.g_channels}, {"ndf": cfg.d_channels, "norm": "layer"}
-        g, d = build_networks(cfg.arch, res, cfg.z_dim, g_kw, d_kw)
+        g, d = self.build_pair(ctx.run.data.resolution)
         self.G = ctx.wrap(g)
         self.D = ctx.wrap(d)
         adam = {"lr": cfg.lr, "betas": tuple(cfg.betas), "eps": cfg.adam_eps}
@@ -198,6 +193,18 @@ class GANRecipe(Recipe):
             self.opt_g = torch.optim.Adam(self.G.parameters(), **adam)
             self.opt_d = torch.optim.Adam(self.D.parameters(), **adam)
             self._opts = {"G": self.opt_g, "D": self.opt_d}
+
+    def build_pair(self, resolution: int) -> tuple[nn.Module, nn.Module]:
+        """The ``(generator, critic)`` of the run, before wrapping: ``cfg.arch`` with
+        ``g_channels`` / ``d_channels`` (the DCGAN critic with layer norm, as no batch norm may
+        sit under a gradient penalty). A recipe with other networks overrides this."""
+        cfg = self.cfg
+        if cfg.arch == "resnet":
+            g_kw = {"channels": cfg.g_channels, "always_batch_stats": cfg.g_batch_stats}
+            d_kw = {"channels": cfg.d_channels}
+        else:  # dcgan: layer norm in the critic (no batch norm under a gradient penalty)
+            g_kw, d_kw = {"ngf": cfg.g_channels}, {"ndf": cfg.d_channels, "norm": "layer"}
+        return build_networks(cfg.arch, resolution, cfg.z_dim, g_kw, d_kw)
 
     # -- declarations
     def modules(self) -> dict[str, nn.Module]:

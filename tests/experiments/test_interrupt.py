@@ -16,9 +16,10 @@ from qagen.experiments.runner import run_status
 
 
 def _two_rows(monkeypatch):
-    from qagen.methods.qagan import experiments as qexp
+    from qagen.methods.qagan.experiments import QAGANCifar10
 
-    monkeypatch.setattr(qexp, "_ROWS", (qexp._ROWS[0], qexp._ROWS[3]))
+    rows = {r.label: r for r in QAGANCifar10.ROWS}
+    monkeypatch.setattr(QAGANCifar10, "ROWS", (rows["WGAN-GP"], rows["QAGAN (SSIM)"]))
 
 
 def _interrupt_first_run(monkeypatch, code: int, signame: str):

@@ -114,12 +114,13 @@ def test_smoke_reproduction_has_one_protocol(name, tmp_path):
 @pytest.mark.slow
 def test_qagan_on_fashion_mnist_smoke(tmp_path, fmnist_classifier, monkeypatch):
     """--data fashion-mnist: the classifier's FD and IS columns are filled, the claims are
-    tested (inconclusive at one seed), and one protocol per column group. Two of the five rows
+    tested (inconclusive at one seed), and one protocol per column group. Two of the trained rows
     (WGAN-GP and QAGAN (SSIM)) keep the suite fast; a claim on a missing row is inconclusive."""
     from qagen.experiments import reproduce
-    from qagen.methods.qagan import experiments as qexp
+    from qagen.methods.qagan.experiments import QAGANCifar10
 
-    monkeypatch.setattr(qexp, "_ROWS", (qexp._ROWS[0], qexp._ROWS[3]))
+    rows = {r.label: r for r in QAGANCifar10.ROWS}
+    monkeypatch.setattr(QAGANCifar10, "ROWS", (rows["WGAN-GP"], rows["QAGAN (SSIM)"]))
 
     table = reproduce("qagan-cifar10", "smoke", tmp_path / "out", data="fashion-mnist",
                       progress=False)  # fmt: skip

@@ -16,6 +16,12 @@ Critic (no normalisation anywhere; the same for every resolution, as in the auth
     2 x Block:      ReLU -> conv3x3 -> ReLU -> conv3x3   (+ identity)
     ReLU -> spatial mean -> dense(1)
 
+With ``spectral_norm=True``, ``pooling="sum"`` and ``fc_bias=False`` (and 256 generator
+channels) the pair is the SNGAN CIFAR-10 ResNet (Miyato et al. 2018, Table 4; the authors'
+``sngan_projection`` ``resnet_32.py`` / ``snresnet_32.py``): the same blocks, every critic
+layer spectrally normalised (:mod:`qagen.gan.spectral`), global *sum* pooling and a dense
+layer without bias.
+
 ``up2`` is nearest-neighbour x2 (the code's channel tiling + depth_to_space is exactly this),
 ``meanpool2`` the 2x2 mean. Initialisation: He-uniform (``U(+-sqrt(6 / fan_in))``) for the 3x3
 convs, Xavier-uniform (``U(+-sqrt(6 / (fan_in + fan_out)))``) for the 1x1 shortcuts, the last
@@ -33,6 +39,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from qagen.gan.spectral import spectral_normalize
 
 __all__ = ["ResNetGenerator", "ResNetCritic", "resnet_layout"]
 
@@ -215,6 +223,10 @@ class ResNetCritic(nn.Module):
 
     ``H, W`` must be divisible by 4. ``resolution`` is recorded for reference only: the authors
     use this same critic (one down block) at 32, 48 and 64 px; ``down_blocks`` adds more.
+    ``spectral_norm``: every conv and dense layer spectrally normalised (SNGAN); ``pooling``:
+    the spatial ``"mean"`` (QAGAN) or ``"sum"`` (SNGAN) before the dense layer; ``fc_bias``:
+    whether that layer has a bias (SNGAN: none); ``power_iterations``: of the spectral norm per
+    training forward pass (SNGAN: 1).
     """
 
     def __init__(
@@ -224,23 +236,33 @@ class ResNetCritic(nn.Module):
         in_channels: int = 3,
         down_blocks: int = 1,
         plain_blocks: int = 2,
+        spectral_norm: bool = False,
+        pooling: str = "mean",
+        fc_bias: bool = True,
+        power_iterations: int = 1,
     ) -> None:
         super().__init__()
+        if pooling not in ("mean", "sum"):
+            raise ValueError(f"pooling must be 'mean' or 'sum', got {pooling!r}")
         self.resolution = resolution
         self.in_channels = in_channels
+        self.pooling = pooling
         self.blocks = nn.Sequential(
             OptimizedBlock(in_channels, channels),
             *[DownBlock(channels) for _ in range(down_blocks)],
             *[Block(channels) for _ in range(plain_blocks)],
         )
-        self.fc = _xavier_uniform(nn.Linear(channels, 1))
+        self.fc = _xavier_uniform(nn.Linear(channels, 1, bias=fc_bias))
+        if spectral_norm:
+            spectral_normalize(self, power_iterations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"x must have shape [N, {self.in_channels}, H, W], got {tuple(x.shape)}"
             )
-        h = F.relu(self.blocks(x)).mean(dim=(2, 3))
+        h = F.relu(self.blocks(x))
+        h = h.sum(dim=(2, 3)) if self.pooling == "sum" else h.mean(dim=(2, 3))
         return self.fc(h).squeeze(1)
 
 
