@@ -88,13 +88,24 @@ def test_table4_paper_values_and_mean_std_over_seeds(tmp_path, data, fam):
     assert mean_std([Cell(2.0)]).std is None
 
 
-def test_table3_rows_runs_and_paper_budget(tmp_path):
+def test_table3_rows_runs_and_paper_budget(tmp_path, monkeypatch):
+    from qagen.data import fashion_mnist
+    from qagen.methods.qmf import table3
+
     exp = get_experiment("qmf-table3")()
     rows = exp.rows(ExperimentContext(out=tmp_path, budget="cpu"))
     assert [r.label for r in rows] == ["BPGAN", "CGAN", "CAGAN", "WGAN", "QAGAN", "Ours"]
     assert rows[-1].paper == {"FID": 18.39, "FSIM": 83.40, "IS": 0.97}
     (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))
-    assert spec.preset == "qmf-edges2shoes-demo" and spec.data == "builtin-edges"
+    assert spec.preset == "qmf-edges2shoes-demo" and spec.data in ("fashion-edges:shoes",
+                                                                   "builtin-restore")
+    assert spec.data == table3.cpu_data()
+    monkeypatch.setattr(fashion_mnist, "PACKAGE_ROOT", tmp_path / "absent")
+    (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))
+    assert spec.data == "builtin-restore"  # a learnable task without the package
+    assert exp.protocol(ExperimentContext(out=tmp_path, budget="cpu"))["data"] == "builtin-restore"
+    (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="smoke"))
+    assert spec.data == "builtin-edges"
     (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="paper", data="celeba-attr:/d"))
     assert spec.preset == "qmf-celeba-attr" and spec.max_steps is None
     with pytest.raises(InputError, match="celeba-attr:ROOT"):
