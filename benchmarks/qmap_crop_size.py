@@ -15,7 +15,7 @@ score of the pristine crops minus that of the JPEG and JPEG 2000 level-1 crops; 
 difference beside it). Every run is evaluated on **the same images**, centre crops of
 ``--eval-crop`` px (default 128, the demo preset's crop), and also on centre crops of its own
 training size (what ``qagen eval RUN`` reports). ``OUT/crop_size.md`` and ``.json``: one row per
-run and the mean +- std (population) over the seeds per size.
+run and the mean +- sample std (n - 1, as the tables of qagen reproduce) over the seeds per size.
 
 **Learning curve** (``--curve``): one run per seed of ``--curve-minutes`` (60) at crop
 ``--curve-crop`` (128), keeping a checkpoint every ``--curve-every`` minutes (``keep_last=0``:
@@ -128,11 +128,12 @@ def evaluate(run: Path, checkpoint: Any, crop: int | None, cache: dict, cache_pa
 
 
 def mean_std(values: list[float | None]) -> tuple[float | None, float | None, int]:
-    """Mean and population standard deviation of the finite values, and their number."""
+    """Mean and sample standard deviation (n - 1; None for one value) of the finite values, and
+    their number."""
     vals = [float(v) for v in values if v is not None and v == v]
     if not vals:
         return None, None, 0
-    return statistics.fmean(vals), statistics.pstdev(vals), len(vals)
+    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None, len(vals)
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -141,7 +142,9 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 def _pm(values: list[float | None], digits: int = 3) -> str:
     m, s, n = mean_std(values)
-    return "-" if m is None else f"{m:.{digits}f} ± {s:.{digits}f} (n={n})"
+    if m is None:
+        return "-"
+    return f"{m:.{digits}f} (n=1)" if s is None else f"{m:.{digits}f} ± {s:.{digits}f} (n={n})"
 
 
 def crop_size_tables(rows: list[dict], minutes: float, eval_crop: int) -> str:
@@ -170,7 +173,7 @@ def crop_size_tables(rows: list[dict], minutes: float, eval_crop: int) -> str:
             lines.append(f"| {r['size']} | {r['seed']} | {s['step']} | {_fmt(s['minutes'], 2)} | "
                          f"{s['crop']} | " + " | ".join(_fmt(s[k]) for k in COLUMNS) + " |")  # fmt: skip
     lines += ["", f"Targets: MAE / baseline <= {TARGETS['mae_ratio_to_baseline']}, SROCC >= "
-              f"{TARGETS['srocc_vs_ssim']}. Mean ± population std over the seeds."]  # fmt: skip
+              f"{TARGETS['srocc_vs_ssim']}. Mean ± sample std (n - 1) over the seeds."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
