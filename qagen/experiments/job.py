@@ -138,13 +138,19 @@ def run_job(out: str | Path, run: str) -> dict:
     main = os.environ.get("RANK", "0") in ("", "0")
     spec, ctx = _spec(out, run)
 
+    who = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.time(),
+        "job_id": os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID"),
+    }
+
     def report(state: str, **fields: Any) -> dict:
         if main:
-            write_state(out, run, state, **fields)
-        return {"state": state, **fields}
+            write_state(out, run, state, **who, **fields)
+        return {"state": state, **who, **fields}
 
-    report("running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
-           job_id=os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID"))  # fmt: skip
+    report("running")
     try:
         status = _train(spec, ctx, sys.stderr)
     except ExperimentInterrupted as stop:

@@ -59,6 +59,10 @@ from .distributed import (
 from .ema import EMA, unwrap
 from .loader import BatchStream, derive_seed
 from .logger import MetricsLogger
+from .recipe import Recipe, get_recipe
+from .schedules import apply_lr, current_lrs
+
+__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "config_header", "STOP_SIGNALS"]
 
 #: The signals after which a run finishes its step, checkpoints and stops: Ctrl-C, a scheduler's
 #: SIGTERM, and the warnings SLURM (``--signal=USR1@SECONDS``) and submitit (SIGUSR2 by default)
@@ -67,10 +71,6 @@ STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2")
     if hasattr(signal, name)
 )  # fmt: skip
-from .recipe import Recipe, get_recipe
-from .schedules import apply_lr, current_lrs
-
-__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "config_header"]
 
 _log = logging.getLogger("qagen.train")
 
