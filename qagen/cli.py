@@ -518,12 +518,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         eval_data[key.strip()] = value.strip()
     from qagen.experiments.runner import ExperimentInterrupted
 
+    options = dict(data=args.data, inception_weights=args.inception_weights, device=args.device,
+                   progress=not args.no_progress, eval_data=eval_data)  # fmt: skip
     try:
-        table = reproduce(
-            args.name, args.budget, out, data=args.data, inception_weights=args.inception_weights,
-            device=args.device, progress=not args.no_progress, eval_data=eval_data,
-            launch=launch,
-        )  # fmt: skip
+        if launch is None:
+            table = reproduce(args.name, args.budget, out, **options)
+        else:
+            from qagen.experiments.launch import reproduce_jobs
+
+            table = reproduce_jobs(args.name, args.budget, out, launch, **options)
     except ExperimentInterrupted as stop:
         print(f"qagen reproduce: {stop}", file=sys.stderr)
         return stop.exit_code

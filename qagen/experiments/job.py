@@ -17,9 +17,7 @@ Requeueing: under submitit the job calls submitit's own signal handler, which ca
 the job (``scontrol requeue`` on SLURM; the local executor starts the task again); a job of the
 local launcher exits with :data:`REQUEUE_EXIT` and the launcher starts it again.
 
-``python -m qagen.experiments.job job DIR RUN`` runs one job (the local launcher's command);
-``python -m qagen.experiments.job drive DIR`` is the local launcher's detached driver
-(``--detach``): it runs the jobs listed in ``DIR/jobs/launch.json``.
+``python -m qagen.experiments.job DIR RUN`` runs one job (the local launcher's command).
 """
 
 from __future__ import annotations
@@ -201,17 +199,12 @@ def evaluate_job(exp: Any, ctx: Any, specs: Sequence[Any]) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``job DIR RUN`` or ``drive DIR`` (see the module docstring)."""
+    """``python -m qagen.experiments.job DIR RUN``: run one job; 0 when the run finished."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) == 3 and args[0] == "job":
-        state = run_job(args[1], args[2])
-        return 0 if state["state"] == "finished" else 1
-    if len(args) == 2 and args[0] == "drive":
-        from qagen.experiments.launch import drive
-
-        return drive(Path(args[1]))
-    print("usage: python -m qagen.experiments.job job DIR RUN | drive DIR", file=sys.stderr)
-    return 2
+    if len(args) != 2:
+        print("usage: python -m qagen.experiments.job DIR RUN", file=sys.stderr)
+        return 2
+    return 0 if run_job(args[0], args[1])["state"] == "finished" else 1
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@ resources (:class:`Resources`: GPUs, CPU threads, time limit, partition, account
 command line or a ``[launcher]`` table of a TOML file (:func:`launch_options`).
 
 - ``local``: up to ``--jobs N`` runs at once on this machine, each its own process
-  (``python -m qagen.experiments.job``), pinned to its GPU(s) with ``CUDA_VISIBLE_DEVICES``
+  (``python -m qagen.experiments.job DIR RUN``), pinned to its GPU(s) with ``CUDA_VISIBLE_DEVICES``
   where there are GPUs (a run of G > 1 GPUs is started by ``torchrun --standalone``) and to a
   share of the CPU threads (``OMP_NUM_THREADS``, ``torch.set_num_threads``) where there are none.
 - ``submitit``: one submitit job per run (SLURM where ``sbatch`` is found, else submitit's local
   executor), with ``--jobs N`` as the array's parallelism; then one final job evaluates the runs
   and writes the table, so the login node does no GPU work.
 
-``--detach`` submits and returns (the local launcher leaves a driver process that runs the jobs);
+``--detach`` submits and returns (the local launcher leaves a driver process,
+``python -m qagen.experiments.launch drive DIR``, that runs the jobs);
 ``--status`` lists each run's state (:func:`run_states`); the same command without ``--detach``
 waits for the jobs, evaluates what finished and writes the table. Jobs report their state in
 ``DIR/jobs/<run>.json``; their logs are ``DIR/jobs/<run>.log`` (local) or
@@ -48,8 +49,8 @@ from qagen.experiments.job import (
 )
 
 __all__ = [
-    "LAUNCHERS", "Resources", "LaunchOptions", "launch_options", "launch_runs", "run_states",
-    "format_states", "status_of", "drive",
+    "LAUNCHERS", "Resources", "LaunchOptions", "launch_options", "reproduce_jobs", "launch_runs",
+    "run_states", "format_states", "status_of", "drive",
 ]  # fmt: skip
 
 LAUNCHERS = ("local", "submitit")
@@ -347,7 +348,7 @@ def local_slots(res: Resources, jobs: int, gpus: Sequence[str] | None = None) ->
 
 
 def _job_command(out: Path, run: str, gpus: int) -> list[str]:
-    module = ["-m", "qagen.experiments.job", "job", str(out), run]
+    module = ["-m", "qagen.experiments.job", str(out), run]
     if gpus > 1:  # one process per GPU of the run: torchrun on this machine
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc-per-node={gpus}", *module]  # fmt: skip
@@ -515,6 +516,28 @@ def _to_launch(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [r["run"] for r in rows if r["state"] in ("new", "partial", "interrupted")]
 
 
+def reproduce_jobs(
+    name: str,
+    budget: str,
+    out: str | Path,
+    launch: LaunchOptions,
+    *,
+    log: TextIO | None = None,
+    **options: Any,
+) -> dict:
+    """:func:`qagen.experiments.runner.reproduce` with each run as a job (``launch``): the
+    same inputs (``options``: ``data``, ``inception_weights``, ``device``, ``eval_data``),
+    checked before anything is submitted; returns the ``table.json`` content (``{}`` with
+    ``launch.detach``)."""
+    from qagen.experiments.runner import prepare
+
+    options.pop("progress", None)  # the jobs log to their own files
+    out = Path(out)
+    exp, ctx, specs = prepare(name, budget, out, **options)
+    out.mkdir(parents=True, exist_ok=True)
+    return launch_runs(exp, ctx, specs, launch, log=log if log is not None else sys.stderr)
+
+
 def launch_runs(
     exp: Any, ctx: Any, specs: Sequence[Any], opts: LaunchOptions, *, log: TextIO
 ) -> dict:
@@ -580,7 +603,7 @@ def _write_plan(out: Path, runs: Sequence[str], opts: LaunchOptions) -> None:
 def _spawn_driver(out: Path, log: TextIO) -> None:
     with (jobs_dir(out) / "driver.log").open("a") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "qagen.experiments.job", "drive", str(out)],
+            [sys.executable, "-m", "qagen.experiments.launch", "drive", str(out)],
             stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
@@ -596,3 +619,16 @@ def _evaluate_in_a_job(exp: Any, ctx: Any, specs: Sequence[Any], opts: LaunchOpt
     job = executor.submit(evaluate_job, exp, ctx, list(specs))
     print(f"qagen reproduce: evaluating in job {job.job_id}", file=log)
     return job.result()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m qagen.experiments.launch drive DIR``: the detached local driver."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != "drive":
+        print("usage: python -m qagen.experiments.launch drive DIR", file=sys.stderr)
+        return 2
+    return drive(Path(args[1]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

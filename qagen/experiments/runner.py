@@ -428,26 +428,20 @@ def reproduce(
     progress: bool = True,
     log: TextIO | None = None,
     eval_data: dict[str, str] | None = None,
-    launch: Any = None,
 ) -> dict:
     """Run experiment ``name`` at ``budget`` into ``out``; returns the ``table.json`` content.
 
     ``data`` overrides the data of the runs (e.g. ``cifar10:ROOT`` for ``--budget paper``);
     ``inception_weights`` is a local FID Inception file (FID/KID/IS are null without it);
     ``eval_data`` names extra evaluation data (``{"set5": "/data/Set5"}``: ``--eval-data``).
-    ``launch`` (:class:`qagen.experiments.launch.LaunchOptions`) trains the runs as jobs (one
-    process or cluster job per run, :mod:`qagen.experiments.launch`); ``None``: one after the
-    other in this process. With ``launch.detach`` the jobs are submitted and ``{}`` is returned.
+    The runs train one after the other in this process;
+    :func:`qagen.experiments.launch.reproduce_jobs` trains them as jobs.
     """
     log = log if log is not None else sys.stderr
     out = Path(out)
     exp, ctx, specs = prepare(name, budget, out, data=data, inception_weights=inception_weights,
                               device=device, eval_data=eval_data)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    if launch is not None:
-        from qagen.experiments.launch import launch_runs
-
-        return launch_runs(exp, ctx, specs, launch, log=log)
     with _lock(out):
         _check_folder(out, exp, ctx, specs)
         bar = _Progress(specs, progress, log)

@@ -21,7 +21,7 @@ from qagen.cli import main
 from qagen.errors import InputError
 from qagen.experiments import reproduce
 from qagen.experiments.job import read_state, run_job, write_state
-from qagen.experiments.launch import launch_options, local_slots, run_states
+from qagen.experiments.launch import launch_options, local_slots, reproduce_jobs, run_states
 from qagen.registry import EXPERIMENTS
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +48,7 @@ def toys(monkeypatch):
 def test_local_jobs_give_the_sequential_table_bit_for_bit(toys, tmp_path):
     seq = reproduce("launch-toy", "smoke", tmp_path / "seq", progress=False)
     opts = launch_options("local", jobs=2, cpus=1)
-    par = reproduce("launch-toy", "smoke", tmp_path / "par", progress=False, launch=opts)
+    par = reproduce_jobs("launch-toy", "smoke", tmp_path / "par", opts)
     assert [r["ours"] for r in par["rows"]] == [r["ours"] for r in seq["rows"]]
     weights = [r["ours"]["weights"] for r in seq["rows"]]
     assert None not in weights and weights[0] != weights[1]  # two seeds, two trained runs
