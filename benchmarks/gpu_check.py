@@ -13,8 +13,8 @@ Sections (the table's first column):
   ``torch.cuda.set_sync_debug_mode("error")``: any device-to-host synchronisation fails (CUDA only;
   on the CPU the steps run without the check).
 * ``speed``: SSIM and MS-SSIM forward + backward against pytorch-msssim and piq at 256 / 1024 /
-  4096 px, batch 16 and 1 (float32, grey), median milliseconds and the ratios (theirs / ours:
-  above 1 means qagen is faster).
+  4096 px, batch 16 and 1 (float32, grey), median milliseconds and the ratios ours / theirs
+  (below 1: qagen is faster; as in docs/performance.md).
 * ``filters``: the filter engine's path choice (``qagen.filters.choose_path``) inside SSIM against
   each path forced (``qagen.filters.filter_path``): the chosen path and its time relative to the
   fastest.
@@ -436,7 +436,7 @@ def speed(device: torch.device, sz: Sizes) -> list[Row]:
                         continue
                     try:
                         t = _fwd_bwd_ms(fn, x, y, device, sz.reps)
-                        parts.append(f"{lib} {t:.2f} ms (x{t / mine:.2f})")
+                        parts.append(f"{lib} {t:.2f} ms (ours/theirs {mine / t:.2f})")
                     except Exception as err:  # noqa: BLE001
                         parts.append(f"{lib}: {_one_line(err)[:40]}")
                         _free(device)
