@@ -97,15 +97,19 @@ def _sync(device: torch.device) -> None:
 
 
 def _median_ms(fn: Callable[[], Any], device: torch.device, reps: int, warmup: int = 1) -> float:
+    """Median milliseconds of ``fn``: wall time between synchronisations on CUDA; on the CPU
+    the process's CPU time (with ``--threads 1`` the call's own compute, nearly independent of
+    other jobs on a shared machine; with more threads their sum)."""
     for _ in range(warmup):
         fn()
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     times = []
     for _ in range(reps):
         _sync(device)
-        t = time.perf_counter()
+        t = clock()
         fn()
         _sync(device)
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return 1000.0 * statistics.median(times)
 
 
@@ -394,6 +398,7 @@ def steps(device: torch.device, sz: Sizes) -> list[Row]:
                     if device.type == "cuda" else "n/a (CPU)")  # fmt: skip
             what = f"batch {run.train.batch_size}, {run.data.resolution} px"
             rows.append(Row("steps", f"{name} ({what})", f"{ms:.0f} ms", f"peak {peak}"))
+            print(f"gpu_check: {name}: {ms:.0f} ms", file=sys.stderr, flush=True)
         except Exception as err:  # noqa: BLE001
             rows.append(Row("steps", name, "error", _one_line(err), False))
         finally:

@@ -221,8 +221,9 @@ def status_of(out: Path, spec: Any) -> dict[str, Any]:
     run_dir = out / "runs" / spec.name
     job = read_state(out, spec.name) or {}
     marker = run_status(run_dir, spec)
+    job_id = job.get("job_id") or (f"pid {job['pid']}" if job.get("pid") else None)
     row: dict[str, Any] = {"run": spec.name, "step": _newest_step(run_dir),
-                           "max_steps": spec.max_steps, "job_id": job.get("job_id"),
+                           "max_steps": spec.max_steps, "job_id": job_id,
                            "error": None}  # fmt: skip
     state = job.get("state")
     if marker == "finished":
