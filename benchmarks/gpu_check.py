@@ -393,7 +393,7 @@ def steps(device: torch.device, sz: Sizes) -> list[Row]:
             def one(rec=rec, batches=batches, counter=counter) -> None:
                 rec.train_step(batches, next(counter))
 
-            ms = _median_ms(one, device, reps=1 if sz.recipes else 2, warmup=0)
+            ms = _median_ms(one, device, reps=1 if sz.step_batch else 2, warmup=0)
             peak = (f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
                     if device.type == "cuda" else "n/a (CPU)")  # fmt: skip
             what = f"batch {run.train.batch_size}, {run.data.resolution} px"
@@ -548,7 +548,7 @@ def table(rows: Sequence[Row], header: str) -> str:
 
 
 def run(device: str = "cuda", quick: bool = False, sections: Sequence[str] | None = None,
-        out: Any = None) -> int:  # fmt: skip
+        out: Any = None, recipes: Sequence[str] | None = None) -> int:  # fmt: skip
     """Run the check; print the table to ``out`` (stdout); 0 when every check passed."""
     out = out if out is not None else sys.stdout
     if device == "cuda" and not torch.cuda.is_available():
@@ -557,6 +557,8 @@ def run(device: str = "cuda", quick: bool = False, sections: Sequence[str] | Non
         return 2
     dev = torch.device(device)
     sz = sizes(quick)
+    if recipes:
+        sz.recipes = tuple(recipes)
     t0 = time.perf_counter()
     rows: list[Row] = []
     from qagen._checks import input_checks
@@ -579,11 +581,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     p.add_argument("--quick", action="store_true", help="small sizes, a few recipes (seconds)")
     p.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=None)
+    p.add_argument("--recipes", nargs="+", default=None, help="the steps of these recipes only")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    return run(args.device, args.quick, args.sections)
+    return run(args.device, args.quick, args.sections, recipes=args.recipes)
 
 
 if __name__ == "__main__":

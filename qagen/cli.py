@@ -522,6 +522,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
                    progress=not args.no_progress, eval_data=eval_data)  # fmt: skip
     try:
         if launch is None:
+            _refuse_active_jobs(out)
             table = reproduce(args.name, args.budget, out, **options)
         else:
             from qagen.experiments.launch import reproduce_jobs
@@ -536,6 +537,21 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     print(table_markdown(table))
     return 0
+
+
+def _refuse_active_jobs(out: str) -> None:
+    """A sequential ``qagen reproduce`` into a folder whose runs still have jobs (an earlier
+    ``--detach``) would train them twice at once: refused, naming the runs."""
+    if not (Path(out) / "jobs").is_dir() or not (Path(out) / "experiment.json").is_file():
+        return
+    from qagen.experiments.launch import run_states
+
+    busy = [r["run"] for r in run_states(out) if r["state"] in ("queued", "running")]
+    if busy:
+        raise InputError(
+            f"{out}: {len(busy)} run(s) still have a job ({', '.join(busy)}); wait for them with "
+            "the same --launcher options (or follow them with --status)"
+        )
 
 
 def _launch_options(args: argparse.Namespace) -> Any:

@@ -224,3 +224,19 @@ def test_launcher_table_and_flags(tmp_path):
     assert [(s["CUDA_VISIBLE_DEVICES"], s["OMP_NUM_THREADS"]) for s in cpu] == [("", "3")] * 2
     with pytest.raises(InputError, match="no GPU is visible"):
         local_slots(launch_options("local", gpus=1).resources, 2, gpus=[])
+
+
+def test_a_sequential_run_is_refused_while_jobs_run(toys, tmp_path, capsys):
+    from qagen.experiments.runner import _check_folder, prepare
+
+    out = tmp_path / "rep"
+    exp, ctx, specs = prepare("launch-toy", "smoke", out)
+    out.mkdir()
+    _check_folder(out, exp, ctx, specs)
+    write_state(out, "m1", "queued", owner_pid=os.getpid(), owner_host=socket.gethostname())
+    assert main(["reproduce", "launch-toy", "--out", str(out), "--no-progress"]) == 2
+    assert "1 run(s) still have a job (m1)" in capsys.readouterr().err
+    assert not (out / "runs").exists()  # nothing trained
+    # the owner gone (a killed --detach driver): the run is no longer taken
+    write_state(out, "m1", "queued", owner_pid=_dead_pid(), owner_host=socket.gethostname())
+    assert run_states(out)[1]["state"] == "new"
