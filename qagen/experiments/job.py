@@ -141,6 +141,7 @@ def run_job(out: str | Path, run: str) -> dict:
         "host": socket.gethostname(),
         "started": time.time(),
         "job_id": os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID"),
+        "slurm": "SLURM_JOB_ID" in os.environ,
     }
 
     def report(state: str, **fields: Any) -> dict:

@@ -233,7 +233,13 @@ def status_of(out: Path, spec: Any) -> dict[str, Any]:
     elif state in ("running", "queued", "requeued"):
         owner = job.get("pid") if state == "running" else job.get("owner_pid")
         local = job.get("host", job.get("owner_host")) == socket.gethostname()
-        if local and owner is not None and not _pid_alive(owner):
+        ended = slurm_state(out, job.get("job_id")) if job.get("slurm") else None
+        if ended is not None:  # SLURM says the job is over, the job never said so
+            state = "failed"
+            tail = _log_tail(out, spec.name, job)
+            row["error"] = f"the SLURM job ended as {ended}" + (f"; its log ends: {tail}"
+                                                                if tail else "")  # fmt: skip
+        elif local and owner is not None and not _pid_alive(owner):
             if state == "running":
                 state = "failed"
                 row["error"] = ("the job ended without reporting (killed?)"
@@ -249,6 +255,27 @@ def status_of(out: Path, spec: Any) -> dict[str, Any]:
         state = marker
     row["state"] = state
     return row
+
+
+#: SLURM job states after which the job runs no more.
+_SLURM_ENDED = ("BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
+                "OUT_OF_MEMORY", "TIMEOUT")  # fmt: skip
+
+
+def slurm_state(out: Path, job_id: Any) -> str | None:
+    """The state SLURM reports (``sacct``, through submitit) for a job that is over, else
+    ``None`` (running, pending, requeued, or no SLURM to ask)."""
+    import shutil
+
+    if not job_id or shutil.which("sacct") is None:
+        return None
+    try:
+        import submitit
+
+        state = str(submitit.SlurmJob(folder=jobs_dir(out) / "submitit", job_id=str(job_id)).state)
+    except Exception:  # noqa: BLE001 (no answer: assume it runs)
+        return None
+    return state if state.split()[0] in _SLURM_ENDED else None
 
 
 def _newest_step(run_dir: Path) -> int | None:
@@ -489,10 +516,22 @@ def _submit_submitit(out: Path, runs: Sequence[str], opts: LaunchOptions, log: T
         active = [(r, j) for r, j in active if j.state == "RUNNING"]  # the local executor's
 
 
+def _executor_cluster(out: Path, opts: LaunchOptions) -> str:
+    return "slurm" if opts.resources.cluster == "slurm" or (
+        opts.resources.cluster is None and _has_sbatch()) else "local"  # fmt: skip
+
+
+def _has_sbatch() -> bool:
+    import shutil
+
+    return shutil.which("sbatch") is not None
+
+
 def _queued(out: Path, run: str, job_id: str, opts: LaunchOptions, log: TextIO) -> None:
     state = read_state(out, run) or {}
     if state.get("state") not in ("running", "finished", "failed"):  # the job may be quicker
-        write_state(out, run, "queued", job_id=str(job_id), launcher=opts.launcher)
+        slurm = _executor_cluster(out, opts) == "slurm"
+        write_state(out, run, "queued", job_id=str(job_id), launcher=opts.launcher, slurm=slurm)
     print(f"qagen reproduce: submitted {run} as job {job_id}", file=log)
 
 

@@ -240,3 +240,26 @@ def test_a_sequential_run_is_refused_while_jobs_run(toys, tmp_path, capsys):
     # the owner gone (a killed --detach driver): the run is no longer taken
     write_state(out, "m1", "queued", owner_pid=_dead_pid(), owner_host=socket.gethostname())
     assert run_states(out)[1]["state"] == "new"
+
+
+def test_a_slurm_job_that_ended_without_a_word_is_failed(toys, tmp_path, monkeypatch):
+    import qagen.experiments.launch as launch
+    from qagen.experiments.runner import _check_folder, prepare
+
+    out = tmp_path / "rep"
+    exp, ctx, specs = prepare("launch-toy", "smoke", out)
+    out.mkdir()
+    _check_folder(out, exp, ctx, specs)
+    write_state(out, "m0", "running", pid=1, host="node17", job_id="4242_0", slurm=True)
+    asked = []
+
+    def sacct(out_, job_id):
+        asked.append(job_id)
+        return "NODE_FAIL" if job_id == "4242_0" else None
+
+    monkeypatch.setattr(launch, "slurm_state", sacct)
+    row = run_states(out)[0]
+    assert asked == ["4242_0"] and row["state"] == "failed"
+    assert row["error"] == "the SLURM job ended as NODE_FAIL"
+    monkeypatch.setattr(launch, "slurm_state", lambda o, j: None)  # still running on node17
+    assert run_states(out)[0]["state"] == "running"
