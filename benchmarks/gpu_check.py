@@ -81,13 +81,13 @@ class Sizes:
     reps: int
     recipes: tuple[str, ...] | None  # None: every recipe
     step_batch: int | None  # None: the preset's batch
-    step_res: int | None  # None: the preset's resolution
+    step_widths: bool = False  # the tiny QUICK_WIDTHS
 
 
 def sizes(quick: bool) -> Sizes:
     if quick:
-        return Sizes(32, 176, (176,), (2, 1), 2, QUICK_RECIPES, 2, None)
-    return Sizes(256, 256, (256, 1024, 4096), (16, 1), 5, None, None, None)
+        return Sizes(32, 176, (176,), (2, 1), 2, QUICK_RECIPES, 2, True)
+    return Sizes(256, 256, (256, 1024, 4096), (16, 1), 5, None, None)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -312,8 +312,10 @@ def _recipe(name: str, device: torch.device, sz: Sizes, extra: Sequence[str] = (
     from qagen.train.recipe import get_recipe
 
     over = ["data.num_workers=0", f"train.device={device.type}"]
-    if sz.step_batch:  # --quick
-        over += [f"train.batch_size={sz.step_batch}", *QUICK_WIDTHS.get(name, ())]
+    if sz.step_batch:  # --quick, --batch
+        over.append(f"train.batch_size={sz.step_batch}")
+    if sz.step_widths:  # --quick
+        over += list(QUICK_WIDTHS.get(name, ()))
     over += list(extra)
     run = resolve_run_config(name, preset=name if name in PRESETS else None, data="builtin",
                              overrides=over)  # fmt: skip
@@ -377,6 +379,30 @@ def sync(device: torch.device, sz: Sizes) -> list[Row]:
     return rows
 
 
+class _OpCounter:
+    """Counts the ATen operators dispatched in the block (forward, backward, optimiser): on a
+    GPU each is at least one kernel launch, so ``n x`` a launch's few microseconds bounds a
+    small-batch step from below."""
+
+    def __enter__(self) -> _OpCounter:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                counter.n += 1
+                return func(*args, **(kwargs or {}))
+
+        self.n = 0
+        self._mode = Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._mode.__exit__(*exc)
+
+
 def steps(device: torch.device, sz: Sizes) -> list[Row]:
     from qagen.registry import RECIPES
 
@@ -393,12 +419,15 @@ def steps(device: torch.device, sz: Sizes) -> list[Row]:
             def one(rec=rec, batches=batches, counter=counter) -> None:
                 rec.train_step(batches, next(counter))
 
-            ms = _median_ms(one, device, reps=1 if sz.step_batch else 2, warmup=0)
+            ms = _median_ms(one, device, reps=1 if sz.step_widths else 2, warmup=0)
+            with _OpCounter() as ops:  # the ops one step dispatches: each one kernel or more
+                one()
             peak = (f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
                     if device.type == "cuda" else "n/a (CPU)")  # fmt: skip
             what = f"batch {run.train.batch_size}, {run.data.resolution} px"
-            rows.append(Row("steps", f"{name} ({what})", f"{ms:.0f} ms", f"peak {peak}"))
-            print(f"gpu_check: {name}: {ms:.0f} ms", file=sys.stderr, flush=True)
+            rows.append(Row("steps", f"{name} ({what})", f"{ms:.0f} ms",
+                            f"peak {peak}; {ops.n} aten ops a step"))  # fmt: skip
+            print(f"gpu_check: {name}: {ms:.0f} ms, {ops.n} ops", file=sys.stderr, flush=True)
         except Exception as err:  # noqa: BLE001
             rows.append(Row("steps", name, "error", _one_line(err), False))
         finally:
@@ -548,7 +577,8 @@ def table(rows: Sequence[Row], header: str) -> str:
 
 
 def run(device: str = "cuda", quick: bool = False, sections: Sequence[str] | None = None,
-        out: Any = None, recipes: Sequence[str] | None = None) -> int:  # fmt: skip
+        out: Any = None, recipes: Sequence[str] | None = None,
+        batch: int | None = None) -> int:  # fmt: skip
     """Run the check; print the table to ``out`` (stdout); 0 when every check passed."""
     out = out if out is not None else sys.stdout
     if device == "cuda" and not torch.cuda.is_available():
@@ -559,6 +589,8 @@ def run(device: str = "cuda", quick: bool = False, sections: Sequence[str] | Non
     sz = sizes(quick)
     if recipes:
         sz.recipes = tuple(recipes)
+    if batch:
+        sz.step_batch = batch
     t0 = time.perf_counter()
     rows: list[Row] = []
     from qagen._checks import input_checks
@@ -582,11 +614,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes, a few recipes (seconds)")
     p.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=None)
     p.add_argument("--recipes", nargs="+", default=None, help="the steps of these recipes only")
+    p.add_argument("--batch", type=int, default=None, help="steps at this batch size instead of "
+                   "the presets' (full widths)")  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    return run(args.device, args.quick, args.sections, recipes=args.recipes)
+    return run(args.device, args.quick, args.sections, recipes=args.recipes, batch=args.batch)
 
 
 if __name__ == "__main__":
