@@ -503,8 +503,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     out = args.out or str(Path("runs") / "reproduce" / f"{args.name}-{args.budget}")
     if args.status:
-        from qagen.experiments.launch import format_states, run_states
+        from qagen.experiments.launch import format_states, recorded_experiment, run_states
 
+        held = recorded_experiment(out)
+        if held != args.name:
+            raise InputError(f"--status: {out} holds experiment {held!r}, not {args.name!r}")
         print(format_states(run_states(out)))
         return 0
     launch = _launch_options(args)

@@ -301,18 +301,30 @@ def run_states(out: str | Path, specs: Sequence[Any] | None = None) -> list[dict
     return [status_of(out, s) for s in specs]
 
 
-def recorded_specs(out: Path) -> list[Any]:
-    """The run specs of ``DIR/experiment.json``."""
-    from qagen.experiments.base import RunSpec
-
-    path = out / "experiment.json"
+def _recorded(out: Path) -> dict[str, Any]:
+    path = Path(out) / "experiment.json"
     if not path.is_file():
         raise InputError(f"--status: {out} holds no experiment (no experiment.json): start one "
                          "with qagen reproduce NAME --out DIR")  # fmt: skip
     try:
-        runs = json.loads(path.read_text())["runs"]
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data["runs"], list):
+            raise ValueError("no list of runs")
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise InputError(f"--status: {path} is not readable ({err})") from None
+    return data
+
+
+def recorded_experiment(out: str | Path) -> str | None:
+    """The experiment name ``DIR/experiment.json`` records."""
+    return _recorded(Path(out)).get("experiment")
+
+
+def recorded_specs(out: Path) -> list[Any]:
+    """The run specs of ``DIR/experiment.json``."""
+    from qagen.experiments.base import RunSpec
+
+    runs = _recorded(out)["runs"]
     return [RunSpec(**dict(r, overrides=tuple(r.get("overrides") or ()))) for r in runs]
 
 

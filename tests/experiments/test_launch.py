@@ -172,6 +172,9 @@ def test_status_names_a_failed_run_and_its_error(toys, tmp_path, capsys):
     (out / "jobs" / "m0.log").write_text("step 2\nKilled by the OOM killer\n")
     row = run_states(out)[0]
     assert row["state"] == "failed" and "Killed by the OOM killer" in row["error"]
+    # another experiment's name on this folder: refused
+    assert main(["reproduce", "launch-toy", "--out", str(out), "--status"]) == 2
+    assert "holds experiment 'launch-toy-broken', not 'launch-toy'" in capsys.readouterr().err
 
 
 def _dead_pid() -> int:
