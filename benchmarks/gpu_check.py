@@ -20,7 +20,10 @@ Sections (the table's first column):
   fastest.
 * ``steps``: one training step of every recipe's full preset at its paper batch size (the
   built-in photos at the preset's resolution stand in for the data): median time of the timed
-  steps after a warm-up step, and peak device memory.
+  steps after a warm-up step, peak device memory, and the number of ATen operators one step
+  dispatches (each at least one kernel launch on a GPU: a lower bound of a small-batch step).
+  ``--recipes`` and ``--batch`` narrow it (``docs/scaling.md`` derives its estimates from
+  ``--device cpu --sections steps --threads 1`` and ``--batch 2``).
 
 ``--device cpu`` runs the same code on the CPU; ``--quick`` shrinks every size (64 px, batch 2,
 a few recipes) so that the whole script runs in seconds: the suite runs it that way
