@@ -266,3 +266,30 @@ def test_a_slurm_job_that_ended_without_a_word_is_failed(toys, tmp_path, monkeyp
     assert row["error"] == "the SLURM job ended as NODE_FAIL"
     monkeypatch.setattr(launch, "slurm_state", lambda o, j: None)  # still running on node17
     assert run_states(out)[0]["state"] == "running"
+
+
+def test_the_local_pool_requeues_a_preempted_job_and_pins_each_slot(tmp_path, monkeypatch):
+    """Stand-in jobs (no torch): each records its slot's environment; the first try of "a"
+    exits with REQUEUE_EXIT (preempted) and is started again."""
+    import io
+
+    import qagen.experiments.launch as launch
+    from qagen.experiments.job import REQUEUE_EXIT
+
+    script = (
+        "import os, sys, pathlib; d = pathlib.Path(sys.argv[1]); run = sys.argv[2]\n"
+        "(d / f'{run}.env').write_text(os.environ['CUDA_VISIBLE_DEVICES'] + ' ' +"
+        " os.environ['QAGEN_JOB_THREADS'])\n"
+        f"first = d / f'{{run}}.tried'\n"
+        f"if run == 'a' and not first.exists(): first.touch(); sys.exit({REQUEUE_EXIT})\n"
+    )
+    monkeypatch.setattr(launch, "_job_command",
+                        lambda out, run, gpus: [sys.executable, "-c", script, str(out), run])  # fmt: skip
+    (tmp_path / "jobs").mkdir()
+    log = io.StringIO()
+    slots = local_slots(launch_options("local", cpus=2).resources, 2, gpus=["3", "7"])
+    codes = launch._run_pool(tmp_path, ["a", "b", "c"], slots, log)
+    assert codes == {"a": 0, "b": 0, "c": 0}
+    assert "a was preempted: starting it again" in log.getvalue()
+    envs = {r: (tmp_path / f"{r}.env").read_text() for r in "abc"}
+    assert set(envs.values()) <= {"3 2", "7 2"} and envs["a"] != envs["b"]
