@@ -529,6 +529,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print("budgets: " + "; ".join(f"{k}: {v}" for k, v in BUDGETS.items()))
         return 0
     out = args.out or str(Path("runs") / "reproduce" / f"{args.name}-{args.budget}")
+    if args.status:
+        from qagen.experiments.launch import format_states, recorded_experiment, run_states
+
+        held = recorded_experiment(out)
+        if held != args.name:
+            raise InputError(f"--status: {out} holds experiment {held!r}, not {args.name!r}")
+        print(format_states(run_states(out)))
+        return 0
+    launch = _launch_options(args)
     eval_data: dict[str, str] = {}
     for item in args.eval_data:
         key, sep, value = item.partition("=")
@@ -539,18 +548,56 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         eval_data[key.strip()] = value.strip()
     from qagen.experiments.runner import ExperimentInterrupted
 
+    options = dict(data=args.data, inception_weights=args.inception_weights, device=args.device,
+                   progress=not args.no_progress, eval_data=eval_data)  # fmt: skip
     try:
-        table = reproduce(
-            args.name, args.budget, out, data=args.data, inception_weights=args.inception_weights,
-            device=args.device, progress=not args.no_progress, eval_data=eval_data,
-        )  # fmt: skip
+        if launch is None:
+            _refuse_active_jobs(out)
+            table = reproduce(args.name, args.budget, out, **options)
+        else:
+            from qagen.experiments.launch import reproduce_jobs
+
+            table = reproduce_jobs(args.name, args.budget, out, launch, **options)
     except ExperimentInterrupted as stop:
         print(f"qagen reproduce: {stop}", file=sys.stderr)
         return stop.exit_code
+    if not table:  # --detach: submitted, nothing to show yet
+        return 0
     from qagen.experiments.tables import table_markdown
 
     print(table_markdown(table))
     return 0
+
+
+def _refuse_active_jobs(out: str) -> None:
+    """A sequential ``qagen reproduce`` into a folder whose runs still have jobs (an earlier
+    ``--detach``) would train them twice at once: refused, naming the runs."""
+    if not (Path(out) / "jobs").is_dir() or not (Path(out) / "experiment.json").is_file():
+        return
+    from qagen.experiments.launch import run_states
+
+    busy = [r["run"] for r in run_states(out) if r["state"] in ("queued", "running")]
+    if busy:
+        raise InputError(
+            f"{out}: {len(busy)} run(s) still have a job ({', '.join(busy)}); wait for them with "
+            "the same --launcher options (or follow them with --status)"
+        )
+
+
+def _launch_options(args: argparse.Namespace) -> Any:
+    """``qagen reproduce``'s launcher flags as :class:`~qagen.experiments.launch.LaunchOptions`
+    (``None``: no launcher flag given, the runs train one after the other in this process)."""
+    flags = (args.launcher, args.jobs, args.launcher_config, args.gpus_per_run,
+             args.cpus_per_run, args.time_limit, args.partition, args.account, args.nodes)  # fmt: skip
+    if all(f is None for f in flags) and not args.detach:
+        return None
+    from qagen.experiments.launch import launch_options
+
+    return launch_options(
+        args.launcher, args.jobs, args.detach, args.launcher_config, gpus=args.gpus_per_run,
+        cpus=args.cpus_per_run, time_min=args.time_limit, partition=args.partition,
+        account=args.account, nodes=args.nodes,
+    )  # fmt: skip
 
 
 def _cmd_sr(args: argparse.Namespace) -> int:
@@ -902,6 +949,30 @@ def build_parser() -> argparse.ArgumentParser:
                      "bsd200=DIR: folders of high-resolution test images)")  # fmt: skip
     rep.add_argument("--device", default="cpu")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    job = rep.add_argument_group("runs as jobs (docs/scaling.md)")
+    job.add_argument("--launcher", choices=("local", "submitit"), default=None,
+                     help="train each run as its own job: local processes, or submitit (SLURM, "
+                     "else submitit's local executor; pip install 'qagen[cluster]')")  # fmt: skip
+    job.add_argument("--jobs", type=int, default=None, metavar="N",
+                     help="runs at once (local default 1; without any launcher flag the runs "
+                     "train one after the other in this process)")  # fmt: skip
+    job.add_argument("--detach", action="store_true",
+                     help="submit the jobs and return; run again without --detach to wait, "
+                     "evaluate and write the table")  # fmt: skip
+    job.add_argument("--status", action="store_true",
+                     help="show each run's state (queued, running, step, finished, failed "
+                     "with its error) and return")  # fmt: skip
+    job.add_argument("--launcher-config", metavar="TOML", default=None,
+                     help="a TOML file whose [launcher] table sets launcher, jobs, gpus, cpus, "
+                     "time_min, partition, account, nodes, signal_delay_s, cluster, setup")  # fmt: skip
+    job.add_argument("--gpus-per-run", type=int, default=None, metavar="G")
+    job.add_argument("--cpus-per-run", type=int, default=None, metavar="C")
+    job.add_argument("--time-limit", type=int, default=None, metavar="MIN",
+                     help="each job's time limit in minutes (submitit; default 1440)")  # fmt: skip
+    job.add_argument("--partition", default=None, help="SLURM partition")
+    job.add_argument("--account", default=None, help="SLURM account")
+    job.add_argument("--nodes", type=int, default=None, metavar="N",
+                     help="nodes per run (submitit: multi-node DDP)")  # fmt: skip
     rep.set_defaults(func=_cmd_reproduce)
     _add_msssim_parsers(sub)
     p.description = "The qagen command: " + ", ".join(sub.choices) + "."

@@ -34,16 +34,22 @@ from qagen.experiments.base import (
 )
 from qagen.files import write_json_atomic
 
-__all__ = ["ExperimentInterrupted", "reproduce", "evaluate_run", "expected_protocol", "run_status"]
+__all__ = [
+    "ExperimentInterrupted", "reproduce", "prepare", "write_table", "evaluate_run",
+    "expected_protocol", "run_status",
+]  # fmt: skip
 
 
 class ExperimentInterrupted(Exception):
-    """A run of the experiment was stopped by SIGINT (Ctrl-C) or SIGTERM: it checkpointed, no
-    run after it started, nothing was evaluated and no table was written. ``exit_code`` is 130
-    (SIGINT) or 143 (SIGTERM)."""
+    """A run of the experiment was stopped by a signal (SIGINT / Ctrl-C, SIGTERM, or a
+    scheduler's SIGUSR1 / SIGUSR2 warning): it checkpointed, no run after it started, nothing was
+    evaluated and no table was written. ``exit_code`` is 130 (SIGINT), 143 (SIGTERM), 138 / 140
+    (SIGUSR1 / SIGUSR2); ``signal`` names the signal (``None``: unknown)."""
 
-    def __init__(self, run: str, exit_code: int, step: int | None, out: Path) -> None:
-        self.run, self.exit_code, self.step = run, int(exit_code), step
+    def __init__(
+        self, run: str, exit_code: int, step: int | None, out: Path, signal: str | None = None
+    ) -> None:
+        self.run, self.exit_code, self.step, self.signal = run, int(exit_code), step, signal
         at = f" at step {step}" if step is not None else ""
         super().__init__(
             f"interrupted during run {run}{at} (its checkpoint is kept); nothing was evaluated "
@@ -200,9 +206,9 @@ def _train(spec: RunSpec, ctx: ExperimentContext, log: TextIO) -> str:
         )  # fmt: skip
     result = getattr(rc, "result", None)
     if rc in (130, 143) or (result is not None and result.reason == "signal"):
-        # stopped by Ctrl-C / SIGTERM after its checkpoint: not finished, nothing after it runs
-        raise ExperimentInterrupted(spec.name, int(rc) or 130,
-                                    result.step if result else None, ctx.out)  # fmt: skip
+        # stopped by a signal after its checkpoint: not finished, nothing after it runs
+        raise ExperimentInterrupted(spec.name, int(rc) or 130, result.step if result else None,
+                                    ctx.out, result.signal if result else None)  # fmt: skip
     reason = result.reason if result is not None else "nothing to train"
     status = "finished" if rc == 0 else "failed: the loss became NaN or infinite (see metrics.csv)"
     _write_json(run_dir / _MARKER, {"status": status, "reason": reason,
@@ -357,6 +363,60 @@ def _check_folder(out: Path, exp: Experiment, ctx: ExperimentContext, specs: lis
     _write_json(path, want)
 
 
+def prepare(
+    name: str,
+    budget: str,
+    out: Path,
+    *,
+    data: str | None = None,
+    inception_weights: str | None = None,
+    device: str = "cpu",
+    eval_data: dict[str, str] | None = None,
+) -> tuple[Experiment, ExperimentContext, list[RunSpec]]:
+    """The experiment ``name``, its context and its runs, with every input checked (the
+    budget, ``--out``, the evaluation data, the Inception weights, unique run names) before
+    anything is written or trained."""
+    exp = get_experiment(name)()
+    check_budget(budget)
+    _check_not_foreign(out)
+    ctx = ExperimentContext(out=out, budget=budget, data=data, device=device,
+                            inception_weights=inception_weights, evaluator=evaluate_run,
+                            eval_data=dict(eval_data or {}))  # fmt: skip
+    # everything the evaluation will read is checked before any run trains (or a file is written)
+    exp.check_eval_data(ctx)
+    if inception_weights and not Path(inception_weights).expanduser().is_file():
+        raise FileNotFoundError(f"--inception-weights {inception_weights}: no such file")
+    specs = exp.runs(ctx)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"experiment {name!r} names a run twice: {names}")
+    return exp, ctx, specs
+
+
+def write_table(
+    exp: Experiment, ctx: ExperimentContext, specs: Sequence[RunSpec], log: TextIO,
+    bar: _Progress | None = None,
+) -> dict:
+    """Evaluate the runs of ``ctx.status`` and write ``table.md``, ``table.csv``,
+    ``table.json`` and ``report.html``; returns the ``table.json`` content."""
+    from qagen.experiments.tables import write_outputs
+
+    if bar is not None:
+        bar.start("the runs", "evaluating")
+    rows = exp.evaluate(ctx, exp.rows(ctx))
+    if bar is not None:
+        bar.evaluated()
+        bar.close()
+    table = write_outputs(exp, ctx, rows, list(specs))
+    for problem in table["protocol"].get("evaluation_mixed", []):
+        print(f"qagen reproduce: warning: {problem}", file=log)
+    print(
+        f"qagen reproduce: wrote {ctx.out / 'table.md'}, table.csv, table.json, report.html",
+        file=log,
+    )
+    return table
+
+
 def reproduce(
     name: str,
     budget: str = "smoke",
@@ -374,23 +434,13 @@ def reproduce(
     ``data`` overrides the data of the runs (e.g. ``cifar10:ROOT`` for ``--budget paper``);
     ``inception_weights`` is a local FID Inception file (FID/KID/IS are null without it);
     ``eval_data`` names extra evaluation data (``{"set5": "/data/Set5"}``: ``--eval-data``).
+    The runs train one after the other in this process;
+    :func:`qagen.experiments.launch.reproduce_jobs` trains them as jobs.
     """
     log = log if log is not None else sys.stderr
-    exp = get_experiment(name)()
-    check_budget(budget)
     out = Path(out)
-    _check_not_foreign(out)
-    ctx = ExperimentContext(out=out, budget=budget, data=data, device=device,
-                            inception_weights=inception_weights, evaluator=evaluate_run,
-                            eval_data=dict(eval_data or {}))  # fmt: skip
-    # everything the evaluation will read is checked before any run trains (or a file is written)
-    exp.check_eval_data(ctx)
-    if inception_weights and not Path(inception_weights).expanduser().is_file():
-        raise FileNotFoundError(f"--inception-weights {inception_weights}: no such file")
-    specs = exp.runs(ctx)
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"experiment {name!r} names a run twice: {names}")
+    exp, ctx, specs = prepare(name, budget, out, data=data, inception_weights=inception_weights,
+                              device=device, eval_data=eval_data)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
         _check_folder(out, exp, ctx, specs)
@@ -404,17 +454,6 @@ def reproduce(
                 ctx.status[spec.name] = _train(spec, ctx, log)
                 trained = before in ("new", "partial")
                 bar.done(spec.name, time.monotonic() - t0 if trained else None)
-            bar.start("the runs", "evaluating")
-            rows = exp.evaluate(ctx, exp.rows(ctx))
-            bar.evaluated()
+            return write_table(exp, ctx, specs, log, bar)
         finally:
             bar.close()
-        from qagen.experiments.tables import write_outputs
-
-        table = write_outputs(exp, ctx, rows, specs)
-    for problem in table["protocol"].get("evaluation_mixed", []):
-        print(f"qagen reproduce: warning: {problem}", file=log)
-    print(
-        f"qagen reproduce: wrote {out / 'table.md'}, table.csv, table.json, report.html", file=log
-    )
-    return table

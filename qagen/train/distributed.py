@@ -16,7 +16,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "shutdown_distributed", "resolve_device"]
+__all__ = [
+    "DistInfo", "init_distributed", "shutdown_distributed", "resolve_device", "all_gather_cat",
+]  # fmt: skip
 
 
 @dataclass
@@ -121,6 +123,16 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         tensor /= dist.get_world_size()
     return tensor
+
+
+def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` (same shape on all ranks) concatenated along dimension 0 in rank
+    order, on every rank (the tensor itself single-process); no gradient flows through it."""
+    if not _active():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, 0)
 
 
 def gather_to_main(obj: Any) -> list[Any] | None:

@@ -124,12 +124,13 @@ def default_run_dir(run: RunConfig) -> Path:
 
 
 #: Exit status of a run stopped by a signal (128 + the signal's number, as a shell reports it).
-SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143, "SIGUSR1": 138, "SIGUSR2": 140}
 
 
 class TrainStatus(int):
     """What :func:`train_main` returns: the exit status (an ``int``: 0 done, 1 stopped on a
-    NaN/Inf loss, 130 stopped by SIGINT / Ctrl-C and 143 by SIGTERM, after the checkpoint of
+    NaN/Inf loss, 130 stopped by SIGINT / Ctrl-C, 143 by SIGTERM, 138 / 140 by a scheduler's
+    SIGUSR1 / SIGUSR2 warning, after the checkpoint of
     the step in progress: :data:`SIGNAL_EXIT`) that also carries ``run_dir`` (the run directory actually used) and ``result``
     (the :class:`~qagen.train.trainer.TrainResult`, ``None`` when nothing was trained)."""
 

@@ -20,7 +20,7 @@ from qagen.errors import InputError
 from qagen.registry import RECIPES
 
 from .config import EmptyConfig, RunConfig
-from .distributed import all_reduce_mean
+from .distributed import all_gather_cat, all_reduce_mean
 from .loader import BatchStream, to_device
 from .schedules import linear_decay
 
@@ -122,6 +122,12 @@ class TrainContext:
         return self.shard(full)
 
     # -- collectives
+    def unshard(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The global batch whose shard on this rank is ``tensor`` (every rank's shard,
+        concatenated in rank order; no gradient): the inverse of :meth:`shard`, for a rule
+        that pairs images across the whole batch."""
+        return all_gather_cat(tensor.detach())
+
     def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
         """In-place mean over ranks (no-op single-process); e.g. for controller inputs."""
         return all_reduce_mean(tensor)

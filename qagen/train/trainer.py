@@ -10,8 +10,9 @@ One iteration = one generator step = one call of ``recipe.train_step(batches, st
     step += 1; EMA update; log; sample grid every sample_every; checkpoint every checkpoint_every
     steps and whenever checkpoint_every_minutes have passed since the last checkpoint
 
-Stopping: at ``max_steps``, after ``max_minutes``, or on SIGTERM / SIGINT (Ctrl-C): the step in
-progress completes, a checkpoint is written and ``fit`` returns (a second Ctrl-C aborts at once
+Stopping: at ``max_steps``, after ``max_minutes``, or on SIGTERM / SIGINT (Ctrl-C) / SIGUSR1 /
+SIGUSR2 (a scheduler's warning before a time limit or a preemption: SLURM's ``--signal``,
+submitit's checkpoint signal; :data:`STOP_SIGNALS`): the step in progress completes, a checkpoint is written and ``fit`` returns (a second Ctrl-C aborts at once
 with ``KeyboardInterrupt``). Resuming from a checkpoint older than the run's newest starts a new
 branch: the newer checkpoints are moved aside (``checkpoint.abandon_after``) and metrics.csv
 continues from the resumed step. Nothing is written before the configuration is validated and
@@ -61,7 +62,15 @@ from .logger import MetricsLogger
 from .recipe import Recipe, get_recipe
 from .schedules import apply_lr, current_lrs
 
-__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "config_header"]
+__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "config_header", "STOP_SIGNALS"]
+
+#: The signals after which a run finishes its step, checkpoints and stops: Ctrl-C, a scheduler's
+#: SIGTERM, and the warnings SLURM (``--signal=USR1@SECONDS``) and submitit (SIGUSR2 by default)
+#: send before a time limit or a preemption.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)  # fmt: skip
 
 _log = logging.getLogger("qagen.train")
 
@@ -375,7 +384,7 @@ class Trainer:
         return stream
 
     def _install_signal(self) -> None:
-        """SIGTERM and SIGINT: finish the step, checkpoint, stop; a second SIGINT aborts."""
+        """:data:`STOP_SIGNALS`: finish the step, checkpoint, stop; a second SIGINT aborts."""
         if threading.current_thread() is not threading.main_thread():
             return
 
@@ -398,7 +407,7 @@ class Trainer:
                         ).encode(),
                     )
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             try:
                 self._old_handlers[sig] = signal.signal(sig, handler)
             except (ValueError, OSError):  # pragma: no cover

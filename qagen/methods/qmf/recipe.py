@@ -424,8 +424,12 @@ class QMF(NIQEPenaltySchedule, Recipe):
         return _Batch(real, cond, None, attrs, trg, item.index)
 
     def _reference_other(self, real: torch.Tensor) -> torch.Tensor:
-        """X_real': another real image by the same pairing rule (the batch rolled by one)."""
-        return real.roll(1, 0)
+        """X_real': another real image by the same pairing rule (the global batch rolled by
+        one, so that a DDP run pairs the images as the single process does)."""
+        ctx = self.ctx
+        if not ctx.distributed:
+            return real.roll(1, 0)
+        return ctx.shard(ctx.unshard(real).roll(1, 0))
 
     def d2_real_maps(self, real: torch.Tensor) -> torch.Tensor:
         """d2's "real" maps against the references ``real`` (X_ref), by :attr:`d2_real`:
@@ -488,7 +492,8 @@ class QMF(NIQEPenaltySchedule, Recipe):
         d_real, d_fake = src_real.mean((1, 2, 3)), src_fake.mean((1, 2, 3))
         loss = critic_loss(_OBJECTIVES[cfg.objective], src_real, src_fake)
         terms = {"wdist": (d_real.mean() - d_fake.mean()).detach()}
-        eps = ctx.rand(real.shape[0], 1, 1, 1, dtype=real.dtype)
+        # ctx.rand takes the global batch: every rank draws all of it and keeps its shard
+        eps = ctx.rand(real.shape[0] * ctx.world_size, 1, 1, 1, dtype=real.dtype)
         x_hat = eps * fake.detach() + (1.0 - eps) * real.detach()
         if cfg.gp_norm == "l2":
             gp = gradient_penalty_terms(critic, real, fake, interpolates=x_hat)
@@ -525,7 +530,8 @@ class QMF(NIQEPenaltySchedule, Recipe):
         critic = self._critic(self.D2)
         r, f = self.D2(real_maps)[0], self.D2(fake_maps)[0]
         loss = critic_loss(_OBJECTIVES[self.cfg.objective], r, f)
-        eps = self.ctx.rand(real_maps.shape[0], 1, 1, 1, dtype=real_maps.dtype)
+        n_global = real_maps.shape[0] * self.ctx.world_size
+        eps = self.ctx.rand(n_global, 1, 1, 1, dtype=real_maps.dtype)
         m_hat = eps * fake_maps + (1.0 - eps) * real_maps
         gp = gradient_penalty_terms(critic, real_maps, fake_maps, interpolates=m_hat)
         loss = loss + self.cfg.d2_gp_weight * gp.penalty.to(loss.dtype)
