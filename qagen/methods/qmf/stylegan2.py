@@ -82,7 +82,9 @@ class StyleGAN2QMFGenerator(nn.Module):
             info["E"] = e
             z = e
             if self.pam is not None:
-                z, pam_info = self.pam(e)
+                # the explicit softmax attention (need_weights): twice differentiable, which
+                # the path-length regulariser needs (CPU's fused attention is not)
+                z, pam_info = self.pam(e, need_weights=True)
                 info["h"] = pam_info["h"]
             info["Z"] = z
             if self.fusion is not None:
