@@ -113,7 +113,9 @@ def _validate(cfg: StyleGAN2Config, run: Any) -> None:
         if not v >= 0:
             raise InputError(f"hparams.{name} must be >= 0, got {v!r}")
     if not 0.0 <= cfg.style_mixing_prob <= 1.0:
-        raise InputError(f"hparams.style_mixing_prob must lie in [0, 1], got {cfg.style_mixing_prob}")
+        raise InputError(
+            f"hparams.style_mixing_prob must lie in [0, 1], got {cfg.style_mixing_prob}"
+        )
     if not 0.0 < cfg.pl_decay <= 1.0:
         raise InputError(f"hparams.pl_decay must lie in (0, 1], got {cfg.pl_decay}")
     if not (cfg.lr > 0 and cfg.mapping_lr_mul > 0):
@@ -352,4 +354,3 @@ class StyleGAN2Recipe(NIQEPenaltySchedule, Recipe):
             elif not self.cfg.niqe.model_path:
                 raise InputError("the checkpoint holds no NIQE penalty state "
                                  "(was hparams.niqe_weight 0 then?)")  # fmt: skip
-

@@ -464,7 +464,9 @@ class StyleGAN2Generator(nn.Module):
             if not 1 <= cutoff < self.num_ws:
                 raise ValueError(f"cutoff must lie in 1..{self.num_ws - 1}, got {cutoff}")
             w2 = self.mapping(z_mix, truncation_psi, update_avg=False)
-            ws = torch.cat([ws[:, :cutoff], w2.unsqueeze(1).expand(-1, self.num_ws - cutoff, -1)], 1)
+            ws = torch.cat(
+                [ws[:, :cutoff], w2.unsqueeze(1).expand(-1, self.num_ws - cutoff, -1)], 1
+            )
         img = self.synthesis(ws, noises, hooks)
         return (img, ws) if return_ws else img
 
@@ -503,7 +505,9 @@ class DiscriminatorBlock(nn.Module):
         clamp: float | None,
     ) -> None:
         super().__init__()
-        self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, clamp=clamp) if in_channels == 0 else None
+        self.fromrgb = (
+            Conv2dLayer(img_channels, tmp_channels, 1, clamp=clamp) if in_channels == 0 else None
+        )
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, clamp=clamp)
         self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, down=True, clamp=clamp)
         self.skip = None

@@ -210,4 +210,3 @@ class StyleGAN2QMF(StyleGAN2Recipe):
         if not self.cfg.map_fusion:
             return {}
         return {"ref": inputs["ref"].to(p.device, p.dtype), "maps_fn": self.maps}
-
