@@ -63,6 +63,7 @@ def test_shapes_and_the_network_registry():
     x, ws = g(z, return_ws=True)
     assert x.shape == (3, 3, 32, 32) and ws.shape == (3, 8, 16) and d(x).shape == (3,)
     assert g.noise_resolutions == [4, 8, 8, 16, 16, 32, 32]
+    assert g.sample_latent(5).shape == (5, 16)
     g2, d2 = build_networks("stylegan2", 16, 16, {"w_dim": 16, "mapping_layers": 1,
                                                   "channel_base": 32, "channel_max": 8})  # fmt: skip
     assert g2(torch.randn(2, 16)).shape == (2, 3, 16, 16)

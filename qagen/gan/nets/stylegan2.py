@@ -446,6 +446,16 @@ class StyleGAN2Generator(nn.Module):
     def noise_resolutions(self) -> list[int]:
         return self.synthesis.noise_resolutions
 
+    def sample_latent(
+        self,
+        n: int,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``z ~ N(0, I)`` of shape ``[n, z_dim]`` on ``device`` (default: the model's)."""
+        device = device if device is not None else self.mapping.w_avg.device
+        return torch.randn(n, self.z_dim, device=device, generator=generator)
+
     def forward(
         self,
         z: torch.Tensor,

@@ -68,8 +68,8 @@ PAPER = {
 BUDGET = {
     "smoke": {"seeds": (0,), "steps": {"qagan": 3, "stylegan2": 3}, "n_samples": 32,
               "expected_s": 10.0},
-    "cpu": {"seeds": (0, 1, 2), "steps": {"qagan": 500, "stylegan2": 1000}, "n_samples": 1000,
-            "expected_s": 240.0},
+    "cpu": {"seeds": (0, 1, 2), "steps": {"qagan": 500, "stylegan2": 500}, "n_samples": 1000,
+            "expected_s": 250.0},
     "paper": {"seeds": (0, 1, 2), "steps": {"qagan": None, "stylegan2": None},
               "n_samples": 50_000, "expected_s": 48 * 3600.0},
 }  # fmt: skip

@@ -27,7 +27,7 @@ def test_table5_runs_per_budget_and_paper_values(tmp_path):
     assert (q.recipe, q.preset, q.max_steps) == ("qagan-ssim", "qagan-ssim-demo", 500)
     assert "ssim_weight=0.0" in q.overrides and "data.resolution=32" in q.overrides
     s = by["stylegan2-ssim-niqe-s2"]
-    assert (s.recipe, s.preset, s.max_steps) == ("stylegan2-qmf", "stylegan2-qmf-demo", 1000)
+    assert (s.recipe, s.preset, s.max_steps) == ("stylegan2-qmf", "stylegan2-qmf-demo", 500)
     run = resolve_run_config(s.recipe, preset=s.preset, overrides=list(s.overrides))
     h = run.hparams
     assert h.pam and h.map_fusion and h.ssim_weight == 0.1 and h.niqe_weight == 0.1
