@@ -62,9 +62,10 @@ PAPER = {
 }  # fmt: skip
 
 #: Per budget: seeds, generator steps per family (None: the preset's), samples evaluated.
-#: cpu: QAGAN's 500 steps as qagan-cifar10 on Fashion-MNIST (5 critic updates each); StyleGAN2's
-#: step (one D and one G update, the maps and a second synthesis pass) is cheaper, so it gets more
-#: steps, about the same time per run on this machine (docs/qmf.md).
+#: cpu: 500 generator steps per run for both families (qagen-cifar10's budget on Fashion-MNIST):
+#: about 200 s per QAGAN run (5 critic updates per step) and 300 s per StyleGAN2 run (one D and
+#: one G update, the maps of a second synthesis pass) with one thread on an idle core; 24 runs,
+#: about 100 minutes.
 BUDGET = {
     "smoke": {"seeds": (0,), "steps": {"qagan": 3, "stylegan2": 3}, "n_samples": 32,
               "expected_s": 10.0},
