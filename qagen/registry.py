@@ -293,6 +293,7 @@ DATA_SOURCES.add("fashion-mnist", _D + "fashion_mnist:build_fashion_mnist", root
 
 NETWORKS.add("resnet", "qagen.gan.nets.resnet:NETWORK_PAIR")
 NETWORKS.add("dcgan", "qagen.gan.nets.dcgan:NETWORK_PAIR")
+NETWORKS.add("stylegan2", "qagen.gan.nets.stylegan2:NETWORK_PAIR")
 
 #: positions of the run report's sections (see :mod:`qagen.report.run`)
 ORDER_SUMMARY, ORDER_EVALUATION, ORDER_CURVES, ORDER_SAMPLES = 10, 20, 30, 40

@@ -19,6 +19,7 @@ METHODS: tuple[str, ...] = (
     "nr_iqa",  # the no-reference quality-score regressor (QMF's s)
     "qmf",  # Quality Map Fusion
     "msssim",  # MS-SSIM as a training loss (SRCNN, autoencoders)
+    "stylegan2",  # StyleGAN2 (Karras et al. 2020)
 )
 
 for _name in METHODS:
