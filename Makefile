@@ -34,8 +34,9 @@ demo: $(STAMP)
 		--evaluate swd,niqe,glcm --eval-n $(DEMO_EVAL_N) \
 		--title "qagen demo: QAGAN-SSIM on $(DEMO_WHAT) ($(DEMO_MINUTES) min on this CPU)"
 
+# One pytest-xdist worker per core (at most 4), one intra-op thread each (tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n auto --maxprocesses=4 tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/iqa_speed.py

@@ -41,6 +41,11 @@ def reference_file(*parts: str) -> Path:
 shared_file = reference_file  # former name, used by tests outside the metric layer
 
 #: test folders of tiny training runs: one intra-op thread (the test machine is shared)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one intra-op thread per pytest-xdist worker (make test runs one worker per core): two
+    # workers of two threads each on two cores spin-wait and run several times slower
+    torch.set_num_threads(1)
+
 _SINGLE_THREAD = (ROOT / "tests" / "train", ROOT / "tests" / "methods")
 
 
@@ -157,11 +162,20 @@ def fmnist_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     if not (PACKAGE_ROOT / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
-    d = tmp_path_factory.mktemp("fmnist-cache")
+    import fcntl
+
+    # one classifier for the whole run: under pytest-xdist the workers share the parent of their
+    # base temporary folders, and the first to take the lock trains it (the others load it)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    d = root / "fmnist-cache"
+    d.mkdir(exist_ok=True)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with open(os.devnull, "w") as quiet:
+        with open(root / "fmnist-cache.lock", "w") as lock, open(os.devnull, "w") as quiet:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             load_classifier(d, limit=12000, epochs=1, log=quiet)
     finally:
         torch.set_num_threads(before)
