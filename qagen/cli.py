@@ -393,7 +393,7 @@ _EVAL_FIELDS = (
     "metrics", "n_samples", "checkpoint", "generator", "real", "reference_split",
     "inception_weights", "seed", "batch_size", "device", "niqe_block", "swd_baseline",
     "verify_hash", "feature_layer", "fid_method", "kid_subsets", "kid_subset_size",
-    "isc_splits", "cache_dir", "progress",
+    "isc_splits", "cache_dir", "progress", "crop",
 )  # fmt: skip
 
 
@@ -463,6 +463,9 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default=d.device)
     e.add_argument("--niqe-block", type=int, default=d.niqe_block, metavar="PX",
                    help="NIQE block size (default: largest even <= min(H, W)/2, at most 96)")  # fmt: skip
+    e.add_argument("--crop", type=int, default=d.crop, metavar="PX",
+                   help="qmap-* runs: side of the validation centre crops (default: the run's "
+                   "training crop; 128 compares runs of any crop on the same images)")  # fmt: skip
     e.add_argument("--no-swd-baseline", dest="swd_baseline", action="store_false",
                    default=d.swd_baseline, help="skip SWD between two real sets (its scale)")  # fmt: skip
     e.add_argument("--no-verify-hash", dest="verify_hash", action="store_false",

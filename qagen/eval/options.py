@@ -157,6 +157,10 @@ class EvalOptions:
 
     Running: ``device``; ``progress`` (a tqdm bar per stage on stderr).
 
+    Quality-map runs (``qmap-*``): ``crop``, the side of the validation centre crops (``None``:
+    the run's own ``data.resolution``); runs trained on different crops are compared on the same
+    images with the same ``crop`` (docs/quality-maps.md). Other runs reject it.
+
     :func:`qagen.eval.generation.evaluate_images` reads the metric settings, ``seed`` (SWD),
     ``batch_size``, ``device``, ``cache_dir`` and ``progress``; the FID/KID/IS settings reach
     :func:`qagen.eval.fid.generation_metrics` as :meth:`inception_options` (its seed stays
@@ -186,6 +190,7 @@ class EvalOptions:
     isc_splits: int | None = None
     cache_dir: str | None = None
     progress: bool = True
+    crop: int | None = None
     swd_kwargs: dict = field(default_factory=dict)
     extractor: Any = None
 
@@ -203,6 +208,9 @@ class EvalOptions:
              "must be >= 2"),
             ("isc_splits", self.isc_splits is None or self.isc_splits >= 1, "must be >= 1"),
             ("niqe_block", self.niqe_block is None or self.niqe_block >= 4, "must be >= 4"),
+            ("crop", self.crop is None or (isinstance(self.crop, int)
+                                           and not isinstance(self.crop, bool) and self.crop >= 1),
+             "must be None (the run's crop) or a positive int"),
         ]  # fmt: skip
         for name, ok, why in checks:
             if not ok:

@@ -260,14 +260,19 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _recipe_of(run_dir: str | Path) -> str:
+    """The recipe name in ``RUN_DIR/config.toml``, or ``""`` when it cannot be read."""
+    try:
+        return str(read_config(run_dir).get("recipe") or "")
+    except Exception:  # no or unreadable config.toml: the ordinary evaluation reports it
+        return ""
+
+
 def run_evaluator(run_dir: str | Path) -> Callable | None:
     """The evaluation a method registered for ``run_dir``'s recipe
     (:data:`qagen.registry.EVALUATORS`, first match), or ``None``: a generator run, evaluated
     by :func:`evaluate_run`. An evaluator is ``fn(run_dir, options, stream) -> int``."""
-    try:
-        recipe = str(read_config(run_dir).get("recipe") or "")
-    except Exception:  # no or unreadable config.toml: the ordinary evaluation reports it
-        return None
+    recipe = _recipe_of(run_dir)
     found = EVALUATORS.matching(recipe) if recipe else []
     return EVALUATORS.get(found[0].name) if found else None
 
@@ -281,6 +286,9 @@ def eval_command(
     :class:`qagen.errors.InputError` or ``FileNotFoundError`` with a message for the user."""
     stream = stream if stream is not None else sys.stdout
     opts = options if options is not None else EvalOptions()
+    if opts.crop is not None and _recipe_of(run_dir)[:5] != "qmap-":
+        raise InputError(f"evaluation option crop applies to qmap-* runs only; {run_dir} is a "
+                         f"{_recipe_of(run_dir) or 'unknown'} run (got crop={opts.crop!r})")  # fmt: skip
     special = run_evaluator(run_dir)  # quality-map and score runs have their own evaluation
     if special is not None:
         return special(run_dir, opts, stream)

@@ -429,6 +429,10 @@ def test_eval_command(toy_run: Path, capsys: pytest.CaptureFixture) -> None:
     shutil.rmtree(toy_run / "checkpoints")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         eval_command(toy_run, opts, stream=out)
+    # --crop is for quality-map runs only: never silently ignored
+    capsys.readouterr()
+    assert main(["eval", str(toy_run), "--metrics", "glcm", "--n-samples", "4", "--crop", "64"]) != 0
+    assert "crop applies to qmap-* runs only" in capsys.readouterr().err
 
 
 def test_generator_and_reference_split_are_recorded(toy_run: Path) -> None:

@@ -36,9 +36,10 @@ the validation split's centre crops (the run's crop size), every number with its
 * ``images``: per distinct validation image its content, type, level, true SSIM, predicted score
   and MAE (for plots).
 
-``crop`` (``qagen eval`` has no flag for it; :func:`evaluate_qmap_run` takes it) evaluates centre
-crops of another size than the run's: runs trained on different crops are then compared on the
-same images (``benchmarks/qmap_crop_size.py``).
+``crop`` (``qagen eval RUN --crop PX``) evaluates centre crops of another size than the run's:
+runs trained on different crops are then compared on the same images
+(``benchmarks/qmap_crop_size.py``; the demo preset trains on 32 px crops and its target is read
+on 128 px crops, docs/quality-maps.md).
 """
 
 from __future__ import annotations
@@ -414,7 +415,8 @@ def qmap_eval_command(run_dir: str | Path, options: Any, stream: TextIO | None =
     :class:`qagen.eval.options.EvalOptions`)."""
     stream = stream if stream is not None else sys.stdout
     rec = evaluate_qmap_run(run_dir, options.checkpoint, device=options.device,
-                            batch_size=options.batch_size, progress=options.progress)  # fmt: skip
+                            batch_size=options.batch_size, progress=options.progress,
+                            crop=getattr(options, "crop", None))  # fmt: skip
     for line in summary_lines(rec):
         stream.write(line + "\n")
     stream.write(f"wrote {Path(run_dir) / 'eval.json'} (section 'qmap')\n")

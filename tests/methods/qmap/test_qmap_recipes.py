@@ -155,6 +155,13 @@ def test_eval_json_record_against_direct_computation(qmap_run, capsys):
     assert wide["mae"] == pytest.approx(float((model.map(x64) - y64).abs().mean()), rel=1e-5)
     with pytest.raises(InputError, match="crop must be"):
         evaluate_qmap_run(run_dir, write=False, crop=0)
+    # the same through the command line: qagen eval RUN --crop 64 writes that record
+    assert main(["eval", str(run_dir), "--no-progress", "--crop", "64"]) == 0
+    assert "validation crops of 64 px" in capsys.readouterr().out
+    cli64 = json.loads((run_dir / "eval.json").read_text())["qmap"]
+    assert cli64["mae"] == pytest.approx(wide["mae"], rel=1e-6)
+    assert main(["eval", str(run_dir), "--crop", "-3"]) != 0
+    assert "crop must be None (the run's crop) or a positive int, got -3" in capsys.readouterr().err
 
 
 def test_pristine_vs_level1_separation_closed_form():
