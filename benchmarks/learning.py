@@ -13,8 +13,16 @@ generator, ``n`` generated images against ``n`` test images; their ratio; and a 
 samples in ``--figures`` (``learning-<recipe>.png``). The table is ``OUT/learning.md`` and
 ``OUT/learning.json``.
 
+**Along a run** (``--every M``, issue 17: does a recipe that misses the bar at 10 minutes reach
+it later, or has it stopped improving?): the runs keep a checkpoint every ``M`` minutes
+(``keep_last=0``: all of them) and ``fd_fmnist`` is measured at each, against the untrained
+generator's; ``OUT/curve.md``, ``.json`` and ``.png`` (ratio against training minutes, the bar
+drawn) and, per recipe, the first checkpoint at or below the bar.
+
     python benchmarks/learning.py --minutes 10 --jobs 2
     python benchmarks/learning.py --minutes 1 --recipes wgan-gp,began-m12   # a quick look
+    python benchmarks/learning.py --minutes 30 --every 5 --recipes wgan-gp,began-m12 \
+        --out runs/learning-curve
 """
 
 from __future__ import annotations
@@ -43,8 +51,11 @@ DATA = ("--data", "fashion-mnist", "--set", "data.resolution=32", "--set", "data
 BAR = 0.25
 
 
-def _train_cmd(name: str, out: Path, minutes: float) -> list[str]:
+def _train_cmd(name: str, out: Path, minutes: float, every: float = 0.0) -> list[str]:
     recipe, preset, overrides = RECIPES[name]
+    if every > 0:  # every checkpoint kept, one every `every` minutes
+        overrides = (*overrides, "train.keep_last=0", "train.checkpoint_every=0",
+                     f"train.checkpoint_every_minutes={every:g}")  # fmt: skip
     cmd = [str(ROOT / ".venv/bin/qagen"), "train", recipe, "--preset", preset, *DATA,
            "--out", str(out), "--max-minutes", str(minutes), "--no-report"]  # fmt: skip
     for o in overrides:
@@ -52,9 +63,77 @@ def _train_cmd(name: str, out: Path, minutes: float) -> list[str]:
     return cmd
 
 
-def _train_all(names: list[str], out: Path, minutes: float, jobs: int) -> None:
-    cmds = {n: _train_cmd(n, out / n, minutes) for n in names}
-    train_all(cmds, out, jobs, "learning_trained.json", minutes=minutes)
+def _train_all(names: list[str], out: Path, minutes: float, jobs: int, every: float = 0.0) -> None:
+    cmds = {n: _train_cmd(n, out / n, minutes, every) for n in names}
+    train_all(cmds, out, jobs, "learning_trained.json", minutes=minutes, every=every)
+
+
+def _curve(name: str, run: Path, n: int) -> list[dict]:
+    """``fd_fmnist`` of the raw generator at every checkpoint of ``run`` (and of the untrained
+    one, minute 0), with the checkpoint's training minutes and the ratio to the untrained."""
+    import torch
+
+    from qagen.eval.run import evaluate_run
+    from qagen.report.runfiles import list_checkpoints
+    from qagen.train.checkpoint import load_checkpoint
+
+    torch.set_num_threads(2)
+
+    def fd(which: str) -> float:
+        return evaluate_run(run, metrics="fd_fmnist", n_samples=n, checkpoint=which,
+                            progress=False, write=False)["fd_fmnist"]["value"]  # fmt: skip
+
+    init = fd("init")
+    points = [{"recipe": name, "step": 0, "minutes": 0.0, "fd": init, "ratio": 1.0}]
+    for step, path in list_checkpoints(run / "checkpoints"):
+        value = fd(str(path))
+        minutes = float(load_checkpoint(path).get("elapsed", float("nan"))) / 60.0
+        points.append({"recipe": name, "step": step, "minutes": minutes, "fd": value,
+                       "ratio": value / init})  # fmt: skip
+        print(json.dumps(points[-1]), file=sys.stderr)
+    return points
+
+
+def _curve_report(points: list[dict], out: Path, minutes: float, every: float, n: int) -> str:
+    """``OUT/curve.md``, ``.json``, ``.png``; returns the markdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(p["recipe"] for p in points))
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    lines = [f"# fd_fmnist along the run: {minutes:g} min per recipe, a checkpoint every "
+             f"{every:g} min (Fashion-MNIST, 32 px)", "",
+             f"Raw generator, {n} generated vs {n} test images; ratio = fd / fd of the untrained "
+             f"generator; bar: ratio <= {BAR}.", "",
+             "| recipe | minutes | steps | fd_fmnist | ratio |", "|---|---|---|---|---|"]  # fmt: skip
+    verdicts = []
+    for name in names:
+        ps = [p for p in points if p["recipe"] == name]
+        ax.plot([p["minutes"] for p in ps], [p["ratio"] for p in ps], marker="o", ms=3,
+                label=name)  # fmt: skip
+        lines += [f"| {name} | {p['minutes']:.1f} | {p['step']} | {p['fd']:.1f} | "
+                  f"{p['ratio']:.3f} |" for p in ps]  # fmt: skip
+        hit = next((p for p in ps if p["ratio"] <= BAR), None)
+        verdicts.append(f"- {name}: " + (f"at or below the bar from {hit['minutes']:.1f} min "
+                        f"(step {hit['step']}, ratio {hit['ratio']:.3f})" if hit else
+                        f"not at the bar by {ps[-1]['minutes']:.1f} min (last ratio "
+                        f"{ps[-1]['ratio']:.3f}, best {min(p['ratio'] for p in ps):.3f})"))  # fmt: skip
+    ax.axhline(BAR, color="tab:red", ls=":", label=f"bar {BAR}")
+    ax.axvline(10, color="grey", ls="--", lw=0.8, label="10 min")
+    ax.set_xlabel("training minutes (one CPU thread)")
+    ax.set_ylabel("fd_fmnist / untrained generator's")
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "curve.png")
+    plt.close(fig)
+    text = "\n".join([*lines, "", *verdicts]) + "\n"
+    (out / "curve.json").write_text(json.dumps(points, indent=1))
+    (out / "curve.md").write_text(text)
+    return text
 
 
 def _evaluate(name: str, run: Path, n: int, figures: Path) -> dict:
@@ -107,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-samples", type=int, default=1000)
     ap.add_argument("--out", default=str(ROOT / "runs" / "learning"))
     ap.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
+    ap.add_argument("--every", type=float, default=0.0, metavar="M",
+                    help="keep a checkpoint every M minutes and measure fd_fmnist at each "
+                    "(the curve along the run; default 0: the last checkpoint only)")  # fmt: skip
     args = ap.parse_args(argv)
     names = [s.strip() for s in args.recipes.split(",") if s.strip()]
     unknown = [n for n in names if n not in RECIPES]
@@ -114,7 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown recipe {unknown[0]!r}; available: {', '.join(RECIPES)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _train_all(names, out, args.minutes, args.jobs)
+    _train_all(names, out, args.minutes, args.jobs, args.every)
+    if args.every > 0:
+        points = []
+        for n in names:
+            if json.loads((out / n / "learning_trained.json").read_text())["rc"] == 0:
+                points += _curve(n, out / n, args.n_samples)
+        print(_curve_report(points, out, args.minutes, args.every, args.n_samples))
+        return 0
     rows = []
     for n in names:
         if json.loads((out / n / "learning_trained.json").read_text())["rc"] != 0:

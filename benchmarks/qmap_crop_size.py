@@ -253,7 +253,8 @@ def crossing(rows: list[dict], key: str, crop: int) -> str:
             return f"met at {r['minutes']:.1f} min (checkpoint {r['k']}){after}"
     best = max(sel, key=lambda r: r[key] if key == "srocc_vs_ssim" else -r[key], default=None)
     return "not met at any checkpoint" + (
-        f" (best {best[key]:.3f} at {best['minutes']:.1f} min)" if best else "")
+        f" (best {best[key]:.3f} at {best['minutes']:.1f} min)" if best else ""
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
