@@ -297,9 +297,12 @@ class StyleGAN2Recipe(NIQEPenaltySchedule, Recipe):
         self._update("D", d_loss)
         out["d_loss"] = d_loss.detach()
         if cfg.r1_gamma > 0 and self._due(step, cfg.d_reg_interval):
-            r1, _ = r1_penalty(self.D, real)
+            r1, logits = r1_penalty(self.D, real)
             k = max(cfg.d_reg_interval, 1)
-            self._update("D", r1.mean() * (cfg.r1_gamma / 2) * k)
+            # logits * 0 keeps D's last bias in the graph: R1 (a gradient w.r.t. the input) does
+            # not depend on it, and DDP requires every parameter to get a gradient (the
+            # official code adds real_logits * 0 for the same reason)
+            self._update("D", (r1 * (cfg.r1_gamma / 2) + logits.reshape(-1) * 0).mean() * k)
             out["r1"] = r1.detach().mean()
         fake = self.generate_batch(n, real)
         g_loss = nonsaturating_generator_loss(self.D(fake))

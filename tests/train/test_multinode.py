@@ -2,7 +2,8 @@
 --nproc-per-node 1 --node-rank 0|1 --rdzv-backend c10d --rdzv-endpoint 127.0.0.1:PORT`` sets them
 up (every rank is LOCAL_RANK 0 of its node, GROUP_RANK is the node), gloo on the loopback
 address, must equal the single-process run with the same global batch: for a GAN recipe
-(``began``) and for ``qmf`` (QMF under DDP was untested before).
+(``began``), for ``qmf`` (QMF under DDP was untested before) and for ``stylegan2`` (lazy R1 and
+path-length regularisation, style mixing, noise inputs).
 
 The processes are forked from the test (no interpreter start-up), with the environment
 ``torchrun`` gives its workers. Both ranks run ``qagen train``'s entry point,
@@ -51,6 +52,16 @@ CASES = {
     "qmf": (
         "qmf-mf-ssim",
         ["ngf=8", "ndf=8", "d2_ndf=8", "s_ndf=8", "n_res=1", "train.batch_size=4", "n_critic=1"],
+    ),  # fmt: skip
+    # StyleGAN2 with both lazy regularisers inside the 3 steps (R1 on D, path length on G: its
+    # running mean pl_mean is all-reduced), style mixing and per-pixel noise drawn for the global
+    # batch; minibatch std over groups of 1, because the official grouping is per device (a
+    # group never spans two GPUs), so groups of 4 of a batch of 8 differ from two shards of 4
+    "stylegan2": (
+        "stylegan2",
+        ["data.resolution=16", "z_dim=8", "w_dim=8", "mapping_layers=2", "channel_base=64",
+         "channel_max=8", "mbstd_group=1", "d_reg_interval=2", "g_reg_interval=2",
+         "pl_batch_shrink=2", "train.batch_size=4"],
     ),  # fmt: skip
 }
 

@@ -4,8 +4,8 @@ NVIDIA's code, whose licence forbids copying it).
 
 * :class:`MappingNetwork` ``f: z -> w``: the 2nd-moment normalisation of ``z``, ``num_layers``
   fully connected layers with leaky ReLU (slope 0.2, gain sqrt 2) and a learning-rate
-  multiplier (0.01); it tracks the mean ``w_avg`` of ``w`` (decay 0.995) for the truncation
-  trick ``w' = w_avg + psi (w - w_avg)``.
+  multiplier (0.01); it tracks the mean ``w_avg`` of ``w`` (decay 0.995; over the global batch
+  under DDP) for the truncation trick ``w' = w_avg + psi (w - w_avg)``.
 * :class:`SynthesisNetwork` ``g: w -> x``: a learned ``4 x 4`` constant, then one block per
   resolution ``4, 8, ..., R``. A block is ``[conv0 (2x up)], conv1`` (modulated 3 x 3
   convolutions) and a ``toRGB`` (modulated 1 x 1, not demodulated); the image is the sum of the
@@ -376,6 +376,18 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
 
 
+def _global_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of ``x`` over dim 0 and, in a distributed run, over every rank's equal shard (so
+    ``w_avg`` tracks the global batch, the same under DDP as in one process; NVIDIA's code
+    averages each GPU's own batch and keeps rank 0's)."""
+    mean = x.mean(0)
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(mean)
+        mean = mean / dist.get_world_size()
+    return mean
+
+
 class MappingNetwork(nn.Module):
     """``f: z -> w`` (module docstring); ``w_avg`` is a buffer updated in training mode."""
 
@@ -404,7 +416,7 @@ class MappingNetwork(nn.Module):
             x = layer(x)
         if self.training and update_avg:
             with torch.no_grad():
-                self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(_global_mean(x.detach()).lerp(self.w_avg, self.w_avg_beta))
         if truncation_psi != 1.0:
             x = self.w_avg.lerp(x, truncation_psi)
         return x
