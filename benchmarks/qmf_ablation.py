@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             run = out / f"{label}-s{s}"
             mark = json.loads((run / "ablation_trained.json").read_text())
             if mark["rc"] != 0:
-                print(f"{run.name}: training failed (rc {mark['rc']}), see {run}.log", file=sys.stderr)
+                print(
+                    f"{run.name}: training failed (rc {mark['rc']}), see {run}.log", file=sys.stderr
+                )
                 continue
             cache = run / "ablation_eval.json"
             if cache.is_file():
@@ -197,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                 rec = (_eval_generation if generation else _eval_paired)(run, args.n)
                 cache.write_text(json.dumps(rec))
             if rec["step"] < args.steps:
-                print(f"{run.name}: stopped at step {rec['step']} < {args.steps}: left out",
-                      file=sys.stderr)
+                print(
+                    f"{run.name}: stopped at step {rec['step']} < {args.steps}: left out",
+                    file=sys.stderr,
+                )
                 continue
             res.setdefault(label, []).append({"seed": s, **rec})
             print(json.dumps({"run": run.name, **rec}), file=sys.stderr)
@@ -214,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             v = [r.get(c) for r in recs]
             p = "" if label == first else _welch(v, [r.get(c) for r in res.get(first, [])])
             cells.append(_cell(v) + p)
-        lines.append(f"| {label} | {preset} {' '.join(sets)} | {len(recs)} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {label} | {preset} {' '.join(sets)} | {len(recs)} | " + " | ".join(cells) + " |"
+        )
     md = "\n".join(lines) + "\n"
     (out / "ablation.md").write_text(md)
     (out / "ablation.json").write_text(json.dumps({"data": args.data, "steps": args.steps,

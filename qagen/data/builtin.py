@@ -262,6 +262,7 @@ def _log_once(message: str) -> None:
         _LOGGED.add(message)
         _log.info(message)
 
+
 _SPLIT_IDS = {"train": 0, "test": 1, "all": 2}
 _DEFAULT_LENGTH = {"train": 10_000, "test": 1_000, "all": 11_000}
 #: photo (extended set: name@folder) -> its pixels, or None when it could not be read

@@ -394,7 +394,10 @@ def prepare(
 
 
 def write_table(
-    exp: Experiment, ctx: ExperimentContext, specs: Sequence[RunSpec], log: TextIO,
+    exp: Experiment,
+    ctx: ExperimentContext,
+    specs: Sequence[RunSpec],
+    log: TextIO,
     bar: _Progress | None = None,
 ) -> dict:
     """Evaluate the runs of ``ctx.status`` and write ``table.md``, ``table.csv``,

@@ -54,7 +54,9 @@ def test_which_photographs_load(fake_opencv, monkeypatch, capsys):
     assert np.array_equal(load_builtin_photo("graf3").permute(1, 2, 0).numpy(), _pixels(k))
     assert main(["photos"]) == 0
     out = capsys.readouterr().out
-    assert "built-in photographs: 28 (24 contents; 11 packaged" in out and "+ 17 of opencv-doc" in out
+    assert (
+        "built-in photographs: 28 (24 contents; 11 packaged" in out and "+ 17 of opencv-doc" in out
+    )
     assert "graf1  " in out and "messi5" not in out
     monkeypatch.setenv("QAGEN_BUILTIN_PHOTOS", "classic")
     assert builtin_photo_names() == list(CLASSIC_PHOTOS)

@@ -431,7 +431,9 @@ def test_eval_command(toy_run: Path, capsys: pytest.CaptureFixture) -> None:
         eval_command(toy_run, opts, stream=out)
     # --crop is for quality-map runs only: never silently ignored
     capsys.readouterr()
-    assert main(["eval", str(toy_run), "--metrics", "glcm", "--n-samples", "4", "--crop", "64"]) != 0
+    assert (
+        main(["eval", str(toy_run), "--metrics", "glcm", "--n-samples", "4", "--crop", "64"]) != 0
+    )
     assert "crop applies to qmap-* runs only" in capsys.readouterr().err
 
 

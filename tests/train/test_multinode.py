@@ -59,9 +59,19 @@ CASES = {
     # group never spans two GPUs), so groups of 4 of a batch of 8 differ from two shards of 4
     "stylegan2": (
         "stylegan2",
-        ["data.resolution=16", "z_dim=8", "w_dim=8", "mapping_layers=2", "channel_base=64",
-         "channel_max=8", "mbstd_group=1", "d_reg_interval=2", "g_reg_interval=2",
-         "pl_batch_shrink=2", "train.batch_size=4"],
+        [
+            "data.resolution=16",
+            "z_dim=8",
+            "w_dim=8",
+            "mapping_layers=2",
+            "channel_base=64",
+            "channel_max=8",
+            "mbstd_group=1",
+            "d_reg_interval=2",
+            "g_reg_interval=2",
+            "pl_batch_shrink=2",
+            "train.batch_size=4",
+        ],
     ),  # fmt: skip
 }
 

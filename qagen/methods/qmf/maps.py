@@ -76,7 +76,7 @@ def quality_maps(x: torch.Tensor, ref: torch.Tensor, ms_ssim_scales: int = 5) ->
 #: The Waterloo Exploration Database's level-1 Gaussian blur (``fspecial('gaussian', 7, 7/6)``,
 #: 'symmetric' border) and level-1 white noise (variance 2^-10 on [0, 1]), qagen.data.distortions.
 LEVEL1_BLUR = (7, 7.0 / 6.0)
-LEVEL1_NOISE_STD = 2.0 ** -5  # sqrt(2^-10), on [0, 1]
+LEVEL1_NOISE_STD = 2.0**-5  # sqrt(2^-10), on [0, 1]
 
 
 def perturb_level1(x: torch.Tensor, u: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

@@ -59,8 +59,10 @@ def test_qmap_protocol_is_read_from_what_ran(tmp_path):
     cpu = exp.protocol(ExperimentContext(out=tmp_path / "cpu", budget="cpu"))
     assert cpu["crops"] == proto["crops"] and cpu["batch"] == "8"
     assert cpu["training"] == "2.0 minutes per model on this machine"
-    assert all(s.max_steps == 10**8 and s.max_minutes == 2.0
-               for s in exp.runs(ExperimentContext(out=tmp_path / "cpu", budget="cpu")))
+    assert all(
+        s.max_steps == 10**8 and s.max_minutes == 2.0
+        for s in exp.runs(ExperimentContext(out=tmp_path / "cpu", budget="cpu"))
+    )
     # a run's config.toml is what ran: the protocol follows it
     gan = ctx.run_dir("qmap-gan")
     gan.mkdir(parents=True)

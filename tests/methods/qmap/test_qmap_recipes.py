@@ -167,13 +167,15 @@ def test_eval_json_record_against_direct_computation(qmap_run, capsys):
 def test_pristine_vs_level1_separation_closed_form():
     from qagen.methods.qmap.evaluation import pristine_vs_level1
 
-    rows = [{"type": "pristine", "level": 0, "predicted": 0.9},
-            {"type": "pristine", "level": 0, "predicted": 0.8},
-            {"type": "jpeg", "level": 1, "predicted": 0.7},
-            {"type": "jp2k", "level": 1, "predicted": 0.5},
-            {"type": "jp2k", "level": 1, "predicted": 0.6},
-            {"type": "jpeg", "level": 2, "predicted": 0.1},  # not level 1: left out
-            {"type": "wn", "level": 1, "predicted": 0.0}]  # not a compression: left out
+    rows = [
+        {"type": "pristine", "level": 0, "predicted": 0.9},
+        {"type": "pristine", "level": 0, "predicted": 0.8},
+        {"type": "jpeg", "level": 1, "predicted": 0.7},
+        {"type": "jp2k", "level": 1, "predicted": 0.5},
+        {"type": "jp2k", "level": 1, "predicted": 0.6},
+        {"type": "jpeg", "level": 2, "predicted": 0.1},  # not level 1: left out
+        {"type": "wn", "level": 1, "predicted": 0.0},
+    ]  # not a compression: left out
     out = pristine_vs_level1(rows)
     assert out["value"] == pytest.approx(0.85 - 0.6) and out["reason"] is None
     assert out["means"] == pytest.approx({"pristine": 0.85, "jpeg_1": 0.7, "jp2k_1": 0.55})

@@ -97,8 +97,10 @@ def test_table3_rows_runs_and_paper_budget(tmp_path, monkeypatch):
     assert [r.label for r in rows] == ["BPGAN", "CGAN", "CAGAN", "WGAN", "QAGAN", "Ours"]
     assert rows[-1].paper == {"FID": 18.39, "FSIM": 83.40, "IS": 0.97}
     (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))
-    assert spec.preset == "qmf-edges2shoes-demo" and spec.data in ("fashion-edges:shoes",
-                                                                   "builtin-restore")
+    assert spec.preset == "qmf-edges2shoes-demo" and spec.data in (
+        "fashion-edges:shoes",
+        "builtin-restore",
+    )
     assert spec.data == table3.cpu_data()
     monkeypatch.setattr(fashion_mnist, "PACKAGE_ROOT", tmp_path / "absent")
     (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))

@@ -360,5 +360,8 @@ def test_qmf_demo_presets_change_only_sizes(name):
     a, b = vars(full.hparams.niqe), vars(demo.hparams.niqe)
     assert {k for k in a if a[k] != b[k]} <= {"warmup_steps"}
     # Table 4's rows on the built-in photos; edges2* on Fashion-MNIST's edges (issue 18)
-    want = {"qmf-edges2shoes-demo": "fashion-edges:shoes", "qmf-edges2handbags-demo": "fashion-edges:bags"}
+    want = {
+        "qmf-edges2shoes-demo": "fashion-edges:shoes",
+        "qmf-edges2handbags-demo": "fashion-edges:bags",
+    }
     assert demo.data.spec == want.get(name, "builtin") and demo.train.batch_size == 8
