@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 #: the values of an evaluation kept in the tables (key in the record -> column)
 COLUMNS = {
     "mae": "valid MAE",
+    "train_mae": "train MAE",
     "mae_constant_baseline": "constant baseline",
     "mae_ratio_to_baseline": "MAE / baseline",
     "srocc_vs_ssim": "SROCC vs SSIM",
@@ -163,7 +164,7 @@ def crop_size_tables(rows: list[dict], minutes: float, eval_crop: int) -> str:
                       "|---" * (4 + len(COLUMNS)) + "|"]  # fmt: skip
         for crop in sorted({r["size"] for r in rows}):
             sel = [r[eval_key] for r in rows if r["size"] == crop]
-            cells = [_pm([s[k] for s in sel]) for k in COLUMNS]
+            cells = [_pm([s.get(k) for s in sel]) for k in COLUMNS]
             lines.append(f"| {crop} | {len(sel)} | {_pm([s['step'] for s in sel], 0)} | "
                          f"{_pm([s['epochs'] for s in sel], 1)} | " + " | ".join(cells) + " |")  # fmt: skip
     lines += ["", "## Per run", "", "| crop | seed | steps | training min | eval crop | "
@@ -172,7 +173,7 @@ def crop_size_tables(rows: list[dict], minutes: float, eval_crop: int) -> str:
         for ev in ("common", "own"):
             s = r[ev]
             lines.append(f"| {r['size']} | {r['seed']} | {s['step']} | {_fmt(s['minutes'], 2)} | "
-                         f"{s['crop']} | " + " | ".join(_fmt(s[k]) for k in COLUMNS) + " |")  # fmt: skip
+                         f"{s['crop']} | " + " | ".join(_fmt(s.get(k)) for k in COLUMNS) + " |")  # fmt: skip
     lines += ["", f"Targets: MAE / baseline <= {TARGETS['mae_ratio_to_baseline']}, SROCC >= "
               f"{TARGETS['srocc_vs_ssim']}. Mean ± sample std (n - 1) over the seeds."]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -191,7 +192,7 @@ def curve_rows(points: list[dict]) -> list[dict]:
                "minutes": mean_std([p["minutes"] for p in ps])[0],
                "step": mean_std([p["step"] for p in ps])[0]}  # fmt: skip
         for key in COLUMNS:
-            m, sd, _ = mean_std([p[key] for p in ps])
+            m, sd, _ = mean_std([p.get(key) for p in ps])
             row[key], row[key + "_std"] = m, sd
         out.append(row)
     return out
