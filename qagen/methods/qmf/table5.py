@@ -63,9 +63,8 @@ PAPER = {
 
 #: Per budget: seeds, generator steps per family (None: the preset's), samples evaluated.
 #: cpu: 500 generator steps per run for both families (qagen-cifar10's budget on Fashion-MNIST):
-#: about 200 s per QAGAN run (5 critic updates per step, qagan-cifar10's measurement) and, estimated
-#: from the CPU time of 30 steps (0.6 s each), 300 s per StyleGAN2 run with one thread on an idle
-#: core; 24 runs, about 100 minutes.
+#: about 200 s per QAGAN run (5 critic updates per step) and 240 s per StyleGAN2 run (300 s with
+#: the NIQE term) with one thread on an idle core (measured 2026-12-07); 24 runs, about 100 minutes.
 BUDGET = {
     "smoke": {"seeds": (0,), "steps": {"qagan": 3, "stylegan2": 3}, "n_samples": 32,
               "expected_s": 10.0},
