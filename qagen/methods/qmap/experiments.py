@@ -93,8 +93,12 @@ class QMapTable1(Experiment):
         b = _BUDGET[ctx.budget]
         ran = run_configs(ctx, self.runs(ctx))  # what ran (config.toml), not what was meant
         data = ctx.data or ("builtin" if ctx.budget != "paper" else None)
-        training = (f"{b['max_minutes']} minutes per model on this machine" if b["max_minutes"]
-                    else f"{b['max_steps']} steps per model" if b["max_steps"] else "the paper's epochs per model (the full presets' max_steps)")  # fmt: skip
+        if b["max_minutes"]:
+            training = f"{b['max_minutes']} minutes per model on this machine"
+        elif b["max_steps"]:
+            training = f"{b['max_steps']} steps per model"
+        else:
+            training = "the paper's epochs per model (the full presets' max_steps)"
         photographs = None
         if str(data).strip().lower() == "builtin":  # what this machine loads (qagen photos)
             from qagen.data.builtin import describe_builtin_photos
