@@ -13,6 +13,12 @@ generator, ``n`` generated images against ``n`` test images; their ratio; and a 
 samples in ``--figures`` (``learning-<recipe>.png``). The table is ``OUT/learning.md`` and
 ``OUT/learning.json``.
 
+**Seeds** (``--seeds 0,1,2``): each recipe trains once per seed (``train.seed``); seed 0's run
+is ``OUT/<recipe>``, seed s's ``OUT/<recipe>-s<s>``. The table gives each recipe's mean and
+standard deviation (over seeds, ``ddof=1``) of the steps and the ratio, every seed's ratio, and
+how many seeds meet the bar; the grid in ``--figures`` is seed 0's (the other seeds' grids are in
+their run folders).
+
 **Along a run** (``--every M``, issue 17: does a recipe that misses the bar at 10 minutes reach
 it later, or has it stopped improving?): the runs keep a checkpoint every ``M`` minutes
 (``keep_last=0``: all of them) and ``fd_fmnist`` is measured at each, against the untrained
@@ -20,6 +26,7 @@ generator's; ``OUT/curve.md``, ``.json`` and ``.png`` (ratio against training mi
 drawn) and, per recipe, the first checkpoint at or below the bar.
 
     python benchmarks/learning.py --minutes 10 --jobs 2
+    python benchmarks/learning.py --minutes 10 --jobs 2 --seeds 0,1,2   # mean +- std of 3 seeds
     python benchmarks/learning.py --minutes 1 --recipes wgan-gp,began-m12   # a quick look
     python benchmarks/learning.py --minutes 30 --every 5 --recipes wgan-gp,began-m12 \
         --out runs/learning-curve
@@ -51,8 +58,17 @@ DATA = ("--data", "fashion-mnist", "--set", "data.resolution=32", "--set", "data
 BAR = 0.25
 
 
-def _train_cmd(name: str, out: Path, minutes: float, every: float = 0.0) -> list[str]:
+def run_name(name: str, seed: int) -> str:
+    """The run folder of ``name`` with ``seed`` (seed 0: the recipe's name, as before seeds)."""
+    return name if seed == 0 else f"{name}-s{seed}"
+
+
+def _train_cmd(
+    name: str, out: Path, minutes: float, every: float = 0.0, seed: int = 0
+) -> list[str]:
     recipe, preset, overrides = RECIPES[name]
+    if seed:
+        overrides = (*overrides, f"train.seed={seed}")
     if every > 0:  # every checkpoint kept, one every `every` minutes
         overrides = (*overrides, "train.keep_last=0", "train.checkpoint_every=0",
                      f"train.checkpoint_every_minutes={every:g}")  # fmt: skip
@@ -63,8 +79,12 @@ def _train_cmd(name: str, out: Path, minutes: float, every: float = 0.0) -> list
     return cmd
 
 
-def _train_all(names: list[str], out: Path, minutes: float, jobs: int, every: float = 0.0) -> None:
-    cmds = {n: _train_cmd(n, out / n, minutes, every) for n in names}
+def _train_all(
+    names: list[str], out: Path, minutes: float, jobs: int, every: float = 0.0,
+    seeds: tuple[int, ...] = (0,),
+) -> None:  # fmt: skip
+    cmds = {run_name(n, s): _train_cmd(n, out / run_name(n, s), minutes, every, s)
+            for s in seeds for n in names}  # fmt: skip
     train_all(cmds, out, jobs, "learning_trained.json", minutes=minutes, every=every)
 
 
@@ -136,7 +156,7 @@ def _curve_report(points: list[dict], out: Path, minutes: float, every: float, n
     return text
 
 
-def _evaluate(name: str, run: Path, n: int, figures: Path) -> dict:
+def _evaluate(name: str, run: Path, n: int, figures: Path, seed: int = 0) -> dict:
     import torch
 
     from qagen.eval.run import evaluate_run
@@ -144,7 +164,8 @@ def _evaluate(name: str, run: Path, n: int, figures: Path) -> dict:
     from qagen.train import restore_run
 
     torch.set_num_threads(2)
-    res = {"recipe": name, **json.loads((run / "learning_trained.json").read_text())}
+    res = {"recipe": name, "seed": seed, "run": run.name,
+           **json.loads((run / "learning_trained.json").read_text())}  # fmt: skip
     last = restore_run(run)
     res["steps"] = last.step
     for which in ("init", "last"):
@@ -157,24 +178,45 @@ def _evaluate(name: str, run: Path, n: int, figures: Path) -> dict:
         res["fd_last_ema"] = rec["value"]
     res["ratio"] = res["fd_last"] / res["fd_init"]
     res["passes"] = res["ratio"] <= BAR
-    figures.mkdir(parents=True, exist_ok=True)
-    path, _ = sample_command(run, out=figures / f"learning-{name}.png", n=64, raw=True)
+    grid = figures / f"learning-{name}.png" if seed == 0 else run / "samples" / "learning-grid.png"
+    grid.parent.mkdir(parents=True, exist_ok=True)
+    path, _ = sample_command(run, out=grid, n=64, raw=True)
     res["grid"] = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return res
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    import statistics
+
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else float("nan"))
 
 
 def _markdown(rows: list[dict], minutes: float, n: int) -> str:
     lines = [
         f"# Learning benchmark: {minutes} min per recipe on Fashion-MNIST (32 px)", "",
         f"fd_fmnist of the raw generator, {n} generated vs {n} test images; bar: trained <= "
-        f"{BAR:.0%} of untrained.", "",
-        "| recipe | steps | fd untrained | fd trained | ratio | passes | fd trained (EMA) | grid |",
-        "|---|---|---|---|---|---|---|---|",
+        f"{BAR:.0%} of untrained. Means +- std over seeds (ddof 1).", "",
+        "| recipe | seeds | steps | fd untrained | fd trained | ratio | ratio per seed "
+        "| seeds at the bar | fd trained (EMA) | grid (seed 0) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    for r in rows:
-        ema = f"{r['fd_last_ema']:.2f}" if "fd_last_ema" in r else "-"
-        lines.append(f"| {r['recipe']} | {r['steps']} | {r['fd_init']:.2f} | {r['fd_last']:.2f} | "
-                     f"{r['ratio']:.3f} | {'yes' if r['passes'] else 'no'} | {ema} | {r['grid']} |")  # fmt: skip
+    for name in dict.fromkeys(r["recipe"] for r in rows):
+        rs = sorted((r for r in rows if r["recipe"] == name), key=lambda r: r.get("seed", 0))
+
+        def ms(key: str, fmt: str, rs: list[dict] = rs) -> str:
+            vals = [r[key] for r in rs if key in r]
+            if not vals:
+                return "-"
+            m, sd = _mean_std(vals)
+            return f"{m:{fmt}}" + ("" if len(vals) == 1 else f" +- {sd:{fmt}}")
+
+        per_seed = ", ".join(f"{r['ratio']:.3f}" for r in rs)
+        at_bar = sum(bool(r["passes"]) for r in rs)
+        grid = next((r["grid"] for r in rs if r.get("seed", 0) == 0), rs[0]["grid"])
+        lines.append(f"| {name} | {','.join(str(r.get('seed', 0)) for r in rs)} | {ms('steps', '.0f')} "
+                     f"| {ms('fd_init', '.1f')} | {ms('fd_last', '.1f')} | {ms('ratio', '.3f')} "
+                     f"| {per_seed} | {at_bar} of {len(rs)} | {ms('fd_last_ema', '.1f')} | {grid} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -189,27 +231,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=float, default=0.0, metavar="M",
                     help="keep a checkpoint every M minutes and measure fd_fmnist at each "
                     "(the curve along the run; default 0: the last checkpoint only)")  # fmt: skip
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds (train.seed), e.g. 0,1,2")
     args = ap.parse_args(argv)
+    try:
+        seeds = tuple(int(v) for v in args.seeds.split(",") if v.strip())
+    except ValueError:
+        ap.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    if not seeds or min(seeds) < 0:
+        ap.error(f"--seeds must name at least one seed >= 0, got {args.seeds!r}")
     names = [s.strip() for s in args.recipes.split(",") if s.strip()]
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         ap.error(f"unknown recipe {unknown[0]!r}; available: {', '.join(RECIPES)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _train_all(names, out, args.minutes, args.jobs, args.every)
+    _train_all(names, out, args.minutes, args.jobs, args.every, seeds)
     if args.every > 0:
         points = []
         for n in names:
-            if json.loads((out / n / "learning_trained.json").read_text())["rc"] == 0:
-                points += _curve(n, out / n, args.n_samples)
+            for seed in seeds:
+                run = out / run_name(n, seed)
+                if json.loads((run / "learning_trained.json").read_text())["rc"] == 0:
+                    points += _curve(run.name, run, args.n_samples)
         print(_curve_report(points, out, args.minutes, args.every, args.n_samples))
         return 0
     rows = []
     for n in names:
-        if json.loads((out / n / "learning_trained.json").read_text())["rc"] != 0:
-            print(f"{n}: training failed, see {out / n}.log", file=sys.stderr)
-            continue
-        rows.append(_evaluate(n, out / n, args.n_samples, Path(args.figures)))
+        for seed in seeds:
+            run = out / run_name(n, seed)
+            if json.loads((run / "learning_trained.json").read_text())["rc"] != 0:
+                print(f"{run.name}: training failed, see {run}.log", file=sys.stderr)
+                continue
+            rows.append(_evaluate(n, run, args.n_samples, Path(args.figures), seed))
         print(json.dumps(rows[-1]), file=sys.stderr)
     (out / "learning.json").write_text(json.dumps(rows, indent=2))
     (out / "learning.md").write_text(_markdown(rows, args.minutes, args.n_samples))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from qagen._lazy import lazy_exports
 
 _EXPORTS = {
-    "build": ("build_dataset",),
+    "build": ("build_dataset", "dataset_is_grey"),
     "builtin": ("BUILTIN_PHOTOS", "HELD_OUT_PHOTOS", "BuiltinPhotoDataset",
                 "builtin_photo_names"),
     "folder": ("IMAGE_EXTENSIONS", "ImageFolderDataset", "list_images"),

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from qagen.errors import InputError
 from qagen.registry import DATA_SOURCES
 
-__all__ = ["build_dataset"]
+__all__ = ["build_dataset", "dataset_is_grey"]
 
 
 def _folder_for_split(path: Path, split: str) -> Path:
@@ -66,3 +66,18 @@ def build_dataset(spec: str, resolution: int, split: str = "train", **kwargs: An
     if mode == "folder":
         return build(_folder_for_split(path, split), resolution, **kwargs)
     return build(path, split, resolution, **kwargs)
+
+
+def dataset_is_grey(dataset: Any) -> bool:
+    """Whether every image of ``dataset`` (the target, for paired data) is grey on three equal
+    channels: the dataset's ``grey`` attribute (Fashion-MNIST and ``fashion-edges`` set it),
+    looked up through wrappers that keep the wrapped set as ``.dataset`` (``torch.utils.data
+    .Subset``) or build it lazily (``grey`` forwarded). A dataset that does not say is taken as
+    colour (``False``)."""
+    seen = 0
+    while dataset is not None and seen < 16:
+        flag = getattr(dataset, "grey", None)
+        if flag is not None:
+            return bool(flag)
+        dataset, seen = getattr(dataset, "dataset", None), seen + 1
+    return False

@@ -183,6 +183,9 @@ class FashionMNISTDataset(Dataset):
     """Fashion-MNIST images (module docstring) as float32 ``3 x R x R`` in ``value_range``;
     ``labels`` holds the class of every item (``classes`` keeps some classes only)."""
 
+    #: every item is grey (R = G = B): :func:`qagen.data.build.dataset_is_grey`
+    grey = True
+
     def __init__(
         self,
         root: str | Path | None = None,

@@ -82,6 +82,13 @@ class _LazyDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Any:
         return self._get()[i]
 
+    @property
+    def grey(self) -> bool:
+        """The built dataset's ``grey`` flag (:func:`qagen.data.build.dataset_is_grey`)."""
+        from qagen.data.build import dataset_is_grey
+
+        return dataset_is_grey(self._get())
+
 
 def _slice(inputs: Any, lo: int, hi: int) -> Any:
     if isinstance(inputs, torch.Tensor):

@@ -546,6 +546,9 @@ class FashionEdgesDataset(_Base):
     0.5 ms at 28, 32 or 64 px (0.5-0.7 s per 1,000 items on one core, reading the items
     included). ``labels`` holds the classes."""
 
+    #: the targets are grey (R = G = B): :func:`qagen.data.build.dataset_is_grey`
+    grey = True
+
     def __init__(
         self,
         root: str | Path | None = None,

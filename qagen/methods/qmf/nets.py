@@ -223,6 +223,11 @@ class QMFGenerator(nn.Module):
     given ``maps`` (N x K x H x W, e.g. the previous iteration's), they are used; else, with a
     ``maps_fn(x0, ref)`` and a reference ``ref``, a first decoder pass with ``I = 0`` gives ``x0``
     and ``maps_fn`` is applied to it **without gradient** (qagen's two-pass forward, docs/qmf.md).
+
+    ``grey_output``: every decoder output (the first pass's ``x0`` too) is replaced by the mean
+    of its channels on every channel, ``x_c = (1/C) sum_k x_k``: a grey image, for grey data
+    (docs/qmf.md, "Grey data": without it, on Fashion-MNIST, the critic's luma-only penalties let
+    its gradient, and so the samples, drift into green and magenta).
     """
 
     def __init__(
@@ -246,8 +251,10 @@ class QMFGenerator(nn.Module):
         alpha: float = 1.0,
         alpha_mode: str = "scale",
         fusion_mode: str = "gate",
+        grey_output: bool = False,
     ) -> None:
         super().__init__()
+        self.grey_output = bool(grey_output)
         if resolution % (2**n_down):
             raise ValueError(f"resolution {resolution} must be divisible by 2^n_down = {2**n_down}")
         self.resolution, self.z_dim, self.n_attr = resolution, int(z_dim), int(n_attr)
@@ -284,6 +291,11 @@ class QMFGenerator(nn.Module):
             c //= 2
         dec += [nn.Conv2d(c, out_channels, 7, 1, 3), nn.Tanh()]
         self.g2 = nn.Sequential(*dec)
+
+    def decode(self, v: torch.Tensor) -> torch.Tensor:
+        """g2 of the fused bottleneck ``v``: the image in [-1, 1] (grey with ``grey_output``)."""
+        x = self.g2(v)
+        return x.mean(1, keepdim=True).expand_as(x) if self.grey_output else x
 
     def encode(
         self,
@@ -330,7 +342,7 @@ class QMFGenerator(nn.Module):
                 if maps_fn is None or ref is None:
                     raise ValueError("map fusion needs maps, or maps_fn and ref (two-pass)")
                 with torch.no_grad():
-                    x0 = self.g2(e)  # pass 1: I = 0, V = E
+                    x0 = self.decode(e)  # pass 1: I = 0, V = E
                     maps = maps_fn(x0, ref).detach()
                 info["x0"] = x0
             i_feat, m = self.fusion(maps, z_feat)
@@ -340,7 +352,7 @@ class QMFGenerator(nn.Module):
             v = z_feat + e
         else:
             v = e
-        out = self.g2(v)
+        out = self.decode(v)
         return (out, info) if return_info else out
 
 

@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qagen.data.build import dataset_is_grey
 from qagen.errors import InputError
 from qagen.gan.niqe_penalty import NIQEGradientPenalty
 from qagen.gan.objectives import critic_loss, drift_penalty, generator_loss
@@ -119,6 +120,11 @@ class QMFConfig:
     alpha_mode: Literal["scale", "power"] = "scale"
     map_source: Literal["two-pass", "previous"] = "two-pass"
     ms_ssim_scales: int = 5
+    # 'on': G's output is the mean of its 3 channels on all 3 (a grey image); 'auto': on when the
+    # training data is grey (qagen.data.build.dataset_is_grey: Fashion-MNIST, fashion-edges);
+    # 'off' (the default of a configuration without the key, so older runs restore as trained;
+    # the presets set 'auto'). docs/qmf.md, "Grey data".
+    grey_output: Literal["auto", "on", "off"] = "off"
     # critics
     ndf: int = 64
     d_layers: int = 3
@@ -325,6 +331,10 @@ class QMF(NIQEPenaltySchedule, Recipe):
                 f"{ctx.run.data.spec!r} gives plain images (generation): use 'two-pass'"
             )
         self.mode, self.n_attr = mode, n_attr
+        #: whether G's output is tied to grey (hparams.grey_output; 'auto': the data is grey)
+        self.grey_output = cfg.grey_output == "on" or (
+            cfg.grey_output == "auto" and dataset_is_grey(ctx.dataset)
+        )
         #: critic updates per generator step: hparams.n_critic, or by mode when it is 0
         self.n_critic = cfg.n_critic or (GENERATION_N_CRITIC if mode == "generation" else 1)
         #: d2's real maps: hparams.d2_real, or by mode when it is 'auto'
@@ -338,7 +348,7 @@ class QMF(NIQEPenaltySchedule, Recipe):
             n_attr=n_attr if mode == "attributes" else 0, pam=cfg.pam,
             map_fusion=cfg.map_fusion, heads=cfg.heads, reduction=cfg.reduction,
             softmax_axis=cfg.softmax_axis, fusion_hidden=cfg.fusion_hidden, alpha=cfg.alpha,
-            alpha_mode=cfg.alpha_mode, fusion_mode=cfg.fusion_mode,
+            alpha_mode=cfg.alpha_mode, fusion_mode=cfg.fusion_mode, grey_output=self.grey_output,
         )  # fmt: skip
         cond_ch = 3 if (mode == "paired" and cfg.conditional_critic) else 0
         d1 = PatchCritic(3, ndf=cfg.ndf, n_layers=cfg.d_layers, cond_channels=cond_ch,

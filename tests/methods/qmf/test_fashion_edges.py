@@ -13,7 +13,7 @@ import scipy.ndimage as ndi
 import torch
 
 import qagen.data.fashion_mnist as fm
-from qagen.data import build_dataset
+from qagen.data import build_dataset, dataset_is_grey
 from qagen.errors import InputError
 from qagen.methods.qmf.data import (
     FASHION_EDGE_SIGMA,
@@ -22,7 +22,8 @@ from qagen.methods.qmf.data import (
     PairedItem,
     fashion_edge_map,
 )
-from qagen.train import train_main
+from qagen.train import restore_run, train_main
+from qagen.train.ema import unwrap
 
 TRAIN_LABELS = [0, 5, 7, 8, 9, 3, 7]
 TEST_LABELS = [8, 1, 5]
@@ -186,3 +187,37 @@ def test_qmf_takes_a_step_on_fashion_edges(root, tmp_path):
     assert {"step_00000001_input.png", "step_00000001_target.png"} <= {
         p.name for p in (out / "samples").iterdir()
     }
+    # grey data: G's output is tied to grey (hparams.grey_output = "auto" in the presets), and a
+    # restored run (the data built lazily) rebuilds the same generator
+    restored = restore_run(out)
+    g = unwrap(restored.recipe.G)
+    assert restored.recipe.grey_output and g.grey_output
+    x = restored.generate(3, seed=0)
+    assert x.shape[1] == 3 and torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
+
+
+@pytest.mark.parametrize("grey_output, grey", [("auto", True), ("off", False), ("on", True)])
+def test_qmf_generation_on_grey_data_makes_grey_images(root, tmp_path, grey_output, grey):
+    tiny = [
+        "ngf=8", "ndf=8", "n_res=1", "n_critic=1", "train.batch_size=4", "train.device=cpu",
+        "train.progress=false", "train.tensorboard=false", "train.sample_every=0",
+        "train.checkpoint_every=1", "train.keep_last=0", "data.num_workers=0",
+        "data.resolution=32", f"grey_output={grey_output}",
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    status = train_main("qmf", preset="qmf-bl-demo", data=f"fashion-mnist:{root}", out=str(out),
+                        max_steps=1, overrides=tiny)  # fmt: skip
+    assert status == 0
+    restored = restore_run(out)
+    assert restored.recipe.mode == "generation" and restored.recipe.grey_output is grey
+    x = restored.generate(4, seed=1)
+    same = torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
+    assert same is grey
+
+
+def test_dataset_is_grey_reads_the_flag_through_wrappers(root):
+    grey = build_dataset(f"fashion-mnist:{root}", 32, "train")
+    assert dataset_is_grey(grey) and dataset_is_grey(torch.utils.data.Subset(grey, [0, 1]))
+    assert dataset_is_grey(build_dataset(f"fashion-edges:{root}", 32, "train"))
+    assert not dataset_is_grey(build_dataset("builtin", 32, "train"))
+    assert not dataset_is_grey([torch.zeros(3, 4, 4)])

@@ -144,3 +144,29 @@ def test_critics_and_score_regressor(res):
     src2, attr2 = d2(torch.rand(2, 3, res, res))
     assert src2.shape == (2, 1, res // 4 - 2, res // 4 - 2) and attr2 is None
     assert ScoreRegressor(3, ndf=8)(x).shape == (2,)
+
+
+def test_grey_output_is_the_channel_mean_of_the_same_network():
+    """``grey_output``: the decoder's output (and the first pass's x0) is the mean of the colour
+    generator's channels, on every channel; the weights are the same, so gradients reach g1."""
+    torch.manual_seed(5)
+    z, ref = torch.randn(2, 16), torch.rand(2, 3, 32, 32) * 2 - 1
+    colour = QMFGenerator(32, ngf=8, n_res=1, z_dim=16, pam=True, map_fusion=True)
+    grey = QMFGenerator(32, ngf=8, n_res=1, z_dim=16, pam=True, map_fusion=True, grey_output=True)
+    grey.load_state_dict(colour.state_dict())
+    maps = torch.rand(2, 3, 32, 32)  # the same maps for both: the outputs differ by the mean only
+    out_c, out_g = colour(z=z, maps=maps), grey(z=z, maps=maps)
+    torch.testing.assert_close(out_g, out_c.mean(1, keepdim=True).expand_as(out_c))
+    # two-pass: the first pass is grey too, and the maps are computed from it
+    seen: list[torch.Tensor] = []
+    _, info_c = colour(z=z, ref=ref, maps_fn=_maps_fn([]), return_info=True)
+    out_g, info_g = grey(z=z, ref=ref, maps_fn=_maps_fn(seen), return_info=True)
+    x0 = info_c["x0"].mean(1, keepdim=True).expand(-1, 3, -1, -1)
+    torch.testing.assert_close(info_g["x0"], x0)
+    torch.testing.assert_close(seen[0], info_g["x0"])
+    assert torch.equal(out_g[:, 0], out_g[:, 1]) and torch.equal(out_g[:, 1], out_g[:, 2])
+    # a loss on luma (weights 0.299, 0.587, 0.114) reaches every generator parameter
+    y = 0.299 * out_g[:, 0] + 0.587 * out_g[:, 1] + 0.114 * out_g[:, 2]
+    y.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in grey.g2.parameters())
+    assert float(sum(p.grad.abs().sum() for p in grey.g1.parameters())) > 0
