@@ -43,6 +43,8 @@ def colour_part(x: torch.Tensor) -> torch.Tensor:
 
 
 def diagnose(run: Path, n: int = 64, seed: int = 0, checkpoint: str = "last") -> dict:
+    """The per-term colour measurements of ``run``'s ``checkpoint`` (module docstring)."""
+    from qagen.errors import InputError
     from qagen.gan.objectives import generator_loss
     from qagen.methods.qmf.maps import MAP_NAMES, quality_maps
     from qagen.methods.qmf.recipe import _OBJECTIVES
@@ -51,8 +53,9 @@ def diagnose(run: Path, n: int = 64, seed: int = 0, checkpoint: str = "last") ->
 
     r = restore_run(run, checkpoint)
     rec = r.recipe
-    if rec.mode != "generation":
-        raise SystemExit(f"{run}: a generation-mode qmf run is needed, got mode {rec.mode!r}")
+    if r.run.recipe != "qmf" or rec.mode != "generation":
+        kind = r.run.recipe if r.run.recipe != "qmf" else f"qmf in {rec.mode} mode"
+        raise InputError(f"{run}: a qmf run in generation mode is needed, got {kind}")
     ds = r.dataset()
     items = [ds[i] for i in range(n)]
     real = torch.stack([it[0] if isinstance(it, (list, tuple)) else it for it in items]).float()
@@ -125,8 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default="last")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
+    if args.n < 2:
+        ap.error(f"--n must be >= 2, got {args.n}")
+    from qagen.errors import InputError
+
     for run in args.runs:
-        print(report(diagnose(run, args.n, args.seed, args.checkpoint)))
+        try:
+            print(report(diagnose(run, args.n, args.seed, args.checkpoint)))
+        except (InputError, FileNotFoundError) as err:
+            print(f"qmf_colour.py: {err}", file=sys.stderr)
+            return 2
     return 0
 
 
