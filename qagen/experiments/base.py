@@ -34,6 +34,7 @@ __all__ = [
     "mean_std",
     "record_is_reusable",
     "register_experiment",
+    "seed_run_names",
 ]
 
 #: Budgets: ``smoke`` proves the pipeline (< 3 min on 2 CPU cores), ``cpu`` runs the CPU-sized
@@ -258,6 +259,13 @@ def mean_std(cells: Sequence[Cell]) -> Cell:
               for c in cells if c.value is not None}  # fmt: skip
     proto = next(iter(protos.values())) if len(protos) == 1 else {"seeds_differ": list(protos)}
     return Cell(statistics.fmean(vals), std=std, n=len(vals), protocol=proto, values=tuple(vals))
+
+
+def seed_run_names(name: str, seeds: Sequence[int]) -> list[str]:
+    """The run names of ``name`` over ``seeds``: ``[name]`` for the single seed 0 (the runs of
+    a one-seed budget keep their plain names), else ``name-s<seed>`` for each seed."""
+    seeds = tuple(seeds)
+    return [name] if seeds == (0,) else [f"{name}-s{s}" for s in seeds]
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,12 @@ def test_mean_std_keeps_values_and_protocol():
     assert c.std == pytest.approx(2**0.5)
     mixed = mean_std([Cell(1.0, protocol=p), Cell(2.0, protocol={**p, "n": 5})])
     assert "seeds_differ" in mixed.protocol
+
+
+def test_seed_run_names():
+    from qagen.experiments.base import seed_run_names
+
+    assert seed_run_names("began-m12", (0,)) == ["began-m12"]  # one-seed budgets keep the name
+    assert seed_run_names("began-m12", [0, 1, 2]) == ["began-m12-s0", "began-m12-s1",
+                                                      "began-m12-s2"]  # fmt: skip
+    assert seed_run_names("qmf", (3,)) == ["qmf-s3"]

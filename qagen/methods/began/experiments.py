@@ -4,10 +4,15 @@ each distance of D's reconstructions over training, for the 12 models of Table 1
 Each row is one ``began`` run (presets ``began-m01`` ... ``began-m12``: Table 1's size, gamma and
 eq. 6 weights). Our cells are the mean (M) and population standard deviation (sigma) of
 ``l1_real``, ``gmsm_real`` and ``chrom_real`` over every logged step of the run
-(``RUN/began_stats.json``, :mod:`qagen.methods.began.stats`); the paper's are Table 2. Each row's
-note adds the steps trained, the statistics over the last 10 % of steps and the diversity of the
-samples (mean MS-SSIM between random pairs, beside the real images'), since the paper reports
-mode collapse for models 2-5.
+(``RUN/began_stats.json``, :mod:`qagen.methods.began.stats`); the paper's are Table 2. Two columns
+are ours only: the diversity of the samples (mean MS-SSIM between random pairs; the paper reports
+mode collapse for models 2-5) and ``M_global`` over the last 10 % of steps (Figure 6's
+convergence measure). Each row's note adds the steps trained and the real images' diversity.
+
+On ``--data fashion-mnist`` the cpu budget trains every model with 3 seeds (``began-mNN-sS``) for
+a fixed number of steps and gives mean +- std; :meth:`BEGANTable2.claims` tests the paper's
+orderings (model 12 the lowest l1, model 8 the lowest GMSM, model 5 the lowest Chrom, model 11 a
+lower M_global than model 12) on the seeds with Welch's t-test.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from typing import Any
 from qagen.errors import InputError
 from qagen.experiments.base import (
     Cell,
+    Claim,
     Experiment,
     ExperimentContext,
     Row,
     RunSpec,
+    mean_std,
     register_experiment,
+    seed_run_names,
 )
 
 #: Table 2 of the paper: (l1 M, l1 sigma, GMSM M, GMSM sigma, Chrom M, Chrom sigma).
@@ -39,7 +47,10 @@ _PAPER = {
     "11": (0.09, 0.01, 0.29, 0.01, 0.58, 0.08),
     "12": (0.08, 0.02, 0.17, 0.02, 0.63, 0.08),
 }
-_COLUMNS = ("l1_M", "l1_sigma", "gmsm_M", "gmsm_sigma", "chrom_M", "chrom_sigma")
+_TABLE2 = ("l1_M", "l1_sigma", "gmsm_M", "gmsm_sigma", "chrom_M", "chrom_sigma")
+#: Ours only: the samples' diversity and Figure 6's convergence measure at the end of training.
+_EXTRA = ("diversity", "M_global_last")
+_COLUMNS = _TABLE2 + _EXTRA
 #: Models the paper reports as collapsed ("Models 2-4 ... immediately and 5 ... around 65,000").
 _COLLAPSED = {"02": "immediately", "03": "immediately", "04": "immediately", "05": "at ~65k steps"}
 
@@ -51,6 +62,9 @@ _PAPER_STEPS = {f"{i:02d}": 100_000 for i in range(1, 13)} | {"02": 18_000, "03"
 #: and the diversity sample sizes.
 _CPU_STEPS = {"02": 90, "03": 90, "11": 250, "12": 250}  # others 500; ~ the paper's ratios
 _CPU_MINUTES = {"02": 0.5, "03": 0.5, "11": 3.0, "12": 3.0}  # others 1.75 (21 min in all)
+#: Fashion-MNIST at the cpu budget: every model with these seeds, for its step count alone (no
+#: minute cap, so that the rows compare at equal training whatever else the machine runs).
+_FMNIST_SEEDS = (0, 1, 2)
 _BUDGET = {
     "smoke": {"steps": 4, "n_images": 32, "n_pairs": 64, "expected_s": 6.0},
     "cpu": {"n_images": 200, "n_pairs": 500},
@@ -99,6 +113,11 @@ class BEGANTable2(Experiment):
         "chrom_M": "mean of 1 - mean(S(I) S(Q)) (YIQ chrominance similarity), lower is better; "
         "values above 1 mean chrominance of opposite sign",
         "chrom_sigma": "standard deviation of the same",
+        "diversity": "mean MS-SSIM between random pairs of samples of the last checkpoint (ours "
+        "only): higher is less diverse, a collapsed generator nears 1; the real images' value is "
+        "in the note",
+        "M_global_last": "BEGAN's convergence measure M_global averaged over the last 10% of "
+        "steps (ours only; the paper plots it in Figure 6), lower is better",
     }
 
     # -- runs
@@ -110,7 +129,16 @@ class BEGANTable2(Experiment):
         return _PAPER_STEPS[label]
 
     def _minutes(self, ctx: ExperimentContext, label: str) -> float | None:
-        return _CPU_MINUTES.get(label, 1.75) if ctx.budget == "cpu" else None
+        if ctx.budget != "cpu" or _fmnist(ctx):
+            return None
+        return _CPU_MINUTES.get(label, 1.75)
+
+    @staticmethod
+    def _seeds(ctx: ExperimentContext) -> tuple[int, ...]:
+        return _FMNIST_SEEDS if _fmnist(ctx) and ctx.budget == "cpu" else (0,)
+
+    def _run_names(self, ctx: ExperimentContext, label: str) -> list[str]:
+        return seed_run_names(f"began-m{label}", self._seeds(ctx))
 
     def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
         if ctx.budget == "paper" and not ctx.data:
@@ -133,17 +161,22 @@ class BEGANTable2(Experiment):
                 expected = 60.0 * (minutes or 1.75) * 0.8
             else:
                 expected = steps * 0.1
-            specs.append(RunSpec(name=f"began-m{label}", recipe="began", preset=preset, data=data,
-                                 overrides=tuple(sets), max_steps=steps, max_minutes=minutes,
-                                 expected_seconds=expected))  # fmt: skip
+            seeds = self._seeds(ctx)
+            for seed, name in zip(seeds, self._run_names(ctx, label), strict=True):
+                seed_set = () if len(seeds) == 1 else (f"train.seed={seed}",)
+                specs.append(RunSpec(name=name, recipe="began", preset=preset, data=data,
+                                     overrides=tuple(sets) + seed_set, max_steps=steps,
+                                     max_minutes=minutes, expected_seconds=expected))  # fmt: skip
         return specs
 
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
         b = _BUDGET[ctx.budget]
-        if ctx.budget == "cpu":
-            px = "" if _fmnist(ctx) else ", 64 px"
+        if ctx.budget == "cpu" and _fmnist(ctx):
+            training = ("generator steps per model: 90 (models 02-03), 500 (01, 04-10), 250 "
+                        "(11-12), the paper's proportions; no minute cap")  # fmt: skip
+        elif ctx.budget == "cpu":
             training = ("generator steps per model: 90 (models 02-03), 500 (01, 04-10), 250 (11-12"
-                        f"{px}), each capped at 0.5 / 1.75 / 3 minutes")  # fmt: skip
+                        ", 64 px), each capped at 0.5 / 1.75 / 3 minutes")  # fmt: skip
         elif ctx.budget == "smoke":
             training = f"{b['steps']} generator steps per model, 8-channel networks"
         else:
@@ -151,8 +184,13 @@ class BEGANTable2(Experiment):
         data = ctx.data or ("builtin" if ctx.budget != "paper" else None)
         if _fmnist(ctx):
             data = f"{data} (grey; every model at 32 px: 2 px of background padding; train split)"
+        seeds = self._seeds(ctx)
         return {
             "data": data,
+            "seeds": list(seeds),
+            "cells": "mean +- sample std over the seeds; the claims: Welch t-test on the seeds"
+            if len(seeds) > 1
+            else "one run per model",
             "presets": "began-mNN (paper)"
             if ctx.budget == "paper"
             else "began-mNN-demo (CPU-sized)",
@@ -164,64 +202,113 @@ class BEGANTable2(Experiment):
             "2-decimal YIQ, unnormalised Sobel, c = 0.0026 on 0-255 values (the authors' code)",
             "diversity": f"mean MS-SSIM of {b['n_pairs']} random pairs of {b['n_images']} samples of "
             "the last checkpoint and of as many real training images (Odena et al. 2017)",
+            "M_global_last": "mean of M_global = L(x) + |gamma L(x) - L(G(z))| over the last 10% "
+            "of logged steps (BEGAN's convergence measure, BEGAN-IQA Figure 6)",
         }
 
     def rows(self, ctx: ExperimentContext) -> list[Row]:
         out = []
         for label in _labels():
             p = _PAPER[label]
-            out.append(Row(label=label, paper=dict(zip(_COLUMNS, p, strict=True)),
-                           runs=[f"began-m{label}"]))  # fmt: skip
+            paper: dict[str, float | str | None] = dict.fromkeys(_COLUMNS)
+            paper.update(zip(_TABLE2, p, strict=True))
+            out.append(Row(label=label, paper=paper, runs=self._run_names(ctx, label)))
+        return out
+
+    def claims(self, ctx: ExperimentContext) -> list[Claim]:
+        """Table 2's qualitative claims as pairwise orderings: model 12 has the lowest l1 (below
+        each other model), model 8 the lowest GMSM, model 5 the lowest Chrom (left out on grey
+        data, where the column is null), and model 11 converges lower than model 12 (Figure 6,
+        ``M_global_last``)."""
+        labels = _labels()
+        out = []
+        lowest = [("12", "l1_M", "model 12 has the lowest l1"),
+                  ("08", "gmsm_M", "model 8 has the lowest GMSM")]  # fmt: skip
+        if not _fmnist(ctx):
+            lowest.append(("05", "chrom_M", "model 5 has the lowest Chrom"))
+        for best, column, text in lowest:
+            if best in labels:
+                out += [Claim(f"{text}: below model {o}", column, best, o)
+                        for o in labels if o != best]  # fmt: skip
+        if "11" in labels and "12" in labels:
+            out.append(Claim("model 11 converges lower than model 12 (Figure 6)",
+                             "M_global_last", "11", "12"))  # fmt: skip
         return out
 
     # -- evaluation
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
+        """Each run's cells (:meth:`_run_cells`); over several seeds their mean +- std."""
+        for row in rows:
+            per_seed, notes, failed = [], [], []
+            for name in row.runs:
+                status = ctx.status.get(name, "finished")
+                if status != "finished":
+                    failed.append(f"{name}: {status}" if len(row.runs) > 1 else status)
+                    continue
+                cells, note = self._run_cells(ctx, name)
+                per_seed.append(cells)
+                notes.append(note)
+            if not per_seed:
+                why = "; ".join(failed) or "no finished run"
+                row.ours = {c: Cell(None, reason=why) for c in self.columns}
+                continue
+            if len(row.runs) == 1:
+                row.ours, parts = per_seed[0], [notes[0]]
+            else:
+                row.ours = {c: mean_std([p[c] for p in per_seed]) for c in self.columns}
+                parts = [f"{len(per_seed)} of {len(row.runs)} seeds; seed 0: {notes[0]}"]
+            if row.label in _COLLAPSED:
+                parts.append(f"paper: mode collapse {_COLLAPSED[row.label]}")
+            row.note = "; ".join(parts + failed)
+        return rows
+
+    def _run_cells(self, ctx: ExperimentContext, name: str) -> tuple[dict[str, Cell], str]:
+        """One finished run's cells (Table 2's statistics, the diversity of its samples, its
+        last M_global) and its note; writes the run's own report at the cpu and paper budgets."""
         from qagen.methods.began.report import diversity_of_run
         from qagen.methods.began.stats import write_began_stats
         from qagen.report.run import RunReportData, write_report
 
         b = _BUDGET[ctx.budget]
-        for row in rows:
-            name = row.runs[0]
-            status = ctx.status.get(name, "finished")
-            if status != "finished":
-                row.ours = {c: Cell(None, reason=status) for c in self.columns}
-                continue
-            run_dir = ctx.run_dir(name)
-            try:
-                stats = write_began_stats(run_dir)
-            except (FileNotFoundError, ValueError) as err:
-                row.ours = {c: Cell(None, reason=f"no statistics: {err}") for c in self.columns}
-                continue
-            proto = {
-                "generator": "raw",
-                "n": "every logged training step (mean)",
-                "reference_split": f"{self._split(run_dir)} (the images D reconstructs)",
-            }
-            row.ours = {c: _cell(stats["table2"].get(c), proto) for c in self.columns}
-            if _fmnist(ctx):  # R = G = B: I and Q are 0 and the chrominance similarity is 0/0
-                for c in ("chrom_M", "chrom_sigma"):
-                    row.ours[c] = Cell(None, reason="grey images (Fashion-MNIST): no "
-                                       "chrominance, the YIQ I and Q channels are zero")  # fmt: skip
-            parts = [f"{stats['last_step']} steps"]
-            last = stats["table2_last"]
-            if all(last.get(f"{d}_M") is not None for d in ("l1", "gmsm", "chrom")):
-                parts.append("last 10%: " + ", ".join(
-                    f"{d} {last[f'{d}_M']:.3f}" for d in ("l1", "gmsm", "chrom")))  # fmt: skip
-            data = RunReportData.load(run_dir, device=ctx.device)
-            try:
-                div = diversity_of_run(data, n_images=b["n_images"], n_pairs=b["n_pairs"])
-                real = (div.get("real") or {}).get("mean")
-                real_s = f"real {real:.3f}" if real is not None else "real images: not measured"
-                parts.append(f"diversity MS-SSIM {div['generated']['mean']:.3f} ({real_s})")
-            except (FileNotFoundError, ValueError, OSError) as err:
-                parts.append(f"diversity not computed: {err}")
-            if row.label in _COLLAPSED:
-                parts.append(f"paper: mode collapse {_COLLAPSED[row.label]}")
-            row.note = "; ".join(parts)
-            if ctx.budget != "smoke":  # the run's own page: Figures 3-6, diversity, Table 2
-                write_report(run_dir, device=ctx.device)
-        return rows
+        run_dir = ctx.run_dir(name)
+        try:
+            stats = write_began_stats(run_dir)
+        except (FileNotFoundError, ValueError) as err:
+            return {c: Cell(None, reason=f"no statistics: {err}") for c in self.columns}, ""
+        split = self._split(run_dir)
+        proto = {
+            "generator": "raw",
+            "n": "every logged training step (mean)",
+            "reference_split": f"{split} (the images D reconstructs)",
+        }
+        cells = {c: _cell(stats["table2"].get(c), proto) for c in _TABLE2}
+        if _fmnist(ctx):  # R = G = B: I and Q are 0 and the chrominance similarity is 0/0
+            for c in ("chrom_M", "chrom_sigma"):
+                cells[c] = Cell(None, reason="grey images (Fashion-MNIST): no chrominance, the "
+                                "YIQ I and Q channels are zero")  # fmt: skip
+        m_last = (stats.get("convergence") or {}).get("m_global_last")
+        cells["M_global_last"] = _cell(m_last, {**proto, "n": "the last 10% of logged steps"})
+        parts = [f"{stats['last_step']} steps"]
+        last = stats["table2_last"]
+        if all(last.get(f"{d}_M") is not None for d in ("l1", "gmsm")):
+            parts.append("last 10%: " + ", ".join(f"{d} {last[f'{d}_M']:.3f}"
+                                                  for d in ("l1", "gmsm")))  # fmt: skip
+        data = RunReportData.load(run_dir, device=ctx.device)
+        try:
+            div = diversity_of_run(data, n_images=b["n_images"], n_pairs=b["n_pairs"])
+            gen = (div.get("generated") or {}).get("mean")
+            div_proto = {"generator": (div.get("protocol") or {}).get("generator", "raw"),
+                         "n": b["n_images"], "reference_split": split}  # fmt: skip
+            cells["diversity"] = _cell(gen, div_proto)
+            real = (div.get("real") or {}).get("mean")
+            real_s = f"real {real:.3f}" if real is not None else "real images: not measured"
+            parts.append(f"diversity MS-SSIM {gen:.3f} ({real_s})")
+        except (FileNotFoundError, ValueError, OSError) as err:
+            cells["diversity"] = Cell(None, reason=f"not computed: {err}")
+            parts.append(f"diversity not computed: {err}")
+        if ctx.budget != "smoke":  # the run's own page: Figures 3-6, diversity, Table 2
+            write_report(run_dir, device=ctx.device)
+        return cells, "; ".join(parts)
 
     @staticmethod
     def _split(run_dir: Any) -> str:
@@ -265,6 +352,8 @@ class BEGANTable2(Experiment):
             "paper finds model 11 converging lower than model 12. Each run's own report.html has "
             "Figures 3-6 and the diversity of its samples."
         )
+        if any(len(row.runs) > 1 for row in rows):
+            caption += " Seed 0 of each model; the M_global_last column has every seed."
         return [Section("Convergence (Figure 6)", [Figure(figure_png(fig), caption,
                                                           alt="M_global of every run")])]  # fmt: skip
 

@@ -26,6 +26,7 @@ from qagen.experiments.base import (
     RunSpec,
     mean_std,
     register_experiment,
+    seed_run_names,
 )
 from qagen.files import write_json_atomic
 from qagen.methods.msssim.codes import C_GRID
@@ -162,8 +163,7 @@ class MSSSIMAutoencoder(Experiment):
         return (0, 1, 2) if _fmnist(ctx) and ctx.budget == "cpu" else (0,)
 
     def _names(self, ctx: ExperimentContext, name: str) -> list[str]:
-        seeds = self._seeds(ctx)
-        return [name] if seeds == (0,) else [f"{name}-s{s}" for s in seeds]
+        return seed_run_names(name, self._seeds(ctx))
 
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
         """One seed: :meth:`_evaluate_runs`; several: each seed's rows, then mean +- std."""

@@ -26,6 +26,7 @@ from qagen.experiments.base import (
     cell_from_record,
     mean_std,
     register_experiment,
+    seed_run_names,
 )
 
 
@@ -200,8 +201,7 @@ class QAGANTable(Experiment):
     def _run_names(self, ctx: ExperimentContext, row: TableRow) -> list[str]:
         if row.run is None:
             return []
-        seeds = self._budget(ctx)["seeds"]
-        return [row.run] if seeds == (0,) else [f"{row.run}-s{s}" for s in seeds]
+        return seed_run_names(row.run, self._budget(ctx)["seeds"])
 
     def protocol(self, ctx: ExperimentContext) -> dict[str, Any]:
         b = self._budget(ctx)

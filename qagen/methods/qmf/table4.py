@@ -28,6 +28,13 @@ from qagen.experiments.base import (
     register_experiment,
 )
 
+#: The protocol's line on grey data (issue 17): what ``grey_output = "auto"`` of every QMF preset
+#: does there.
+GREY_OUTPUT = (
+    "auto (every QMF preset): the data are grey, so G's output is the mean of its "
+    "three channels on all three, the two-pass x0 included (docs/qmf.md, 'Grey data')"
+)
+
 #: (row label, preset key): the six rows of Table 4, in the paper's order.
 ROWS = (
     ("BL", "bl"),
@@ -134,7 +141,7 @@ class QMFTable4(Experiment):
             "seeds": list(b["seeds"]),
             "inception_weights": ctx.inception_weights or "not given: FID and IS are null",
             "critic_updates": "5 per generator step (hparams.n_critic = 0: by mode, generation)",
-        } | ({} if ctx.budget == "paper" else {"note": f"the {ctx.budget} budget trains on "
+        } | ({"grey_output": GREY_OUTPUT} if _fmnist(ctx) else {}) | ({} if ctx.budget == "paper" else {"note": f"the {ctx.budget} budget trains on "
              f"{self._data(ctx)}, not on {'CelebA' if fam == 'celeba' else 'CIFAR-10'}: its "
              "numbers compare the rows with each other, not with the paper"})  # fmt: skip
 

@@ -96,15 +96,24 @@ def test_table3_rows_runs_and_paper_budget(tmp_path, monkeypatch):
     rows = exp.rows(ExperimentContext(out=tmp_path, budget="cpu"))
     assert [r.label for r in rows] == ["BPGAN", "CGAN", "CAGAN", "WGAN", "QAGAN", "Ours"]
     assert rows[-1].paper == {"FID": 18.39, "FSIM": 83.40, "IS": 0.97}
-    (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))
-    assert spec.preset == "qmf-edges2shoes-demo" and spec.data in (
-        "fashion-edges:shoes",
-        "builtin-restore",
-    )
-    assert spec.data == table3.cpu_data()
+    specs = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))
+    assert {s.preset for s in specs} == {"qmf-edges2shoes-demo"}
+    assert {s.data for s in specs} == {table3.cpu_data()}
+    # fashion-edges at the cpu budget: 3 seeds of the same run, the seed set on each
+    ctx = ExperimentContext(out=tmp_path, budget="cpu", data="fashion-edges:shoes")
+    specs = exp.runs(ctx)
+    assert [s.name for s in specs] == ["qmf-s0", "qmf-s1", "qmf-s2"]
+    assert [s.overrides[-1] for s in specs] == [f"train.seed={i}" for i in range(3)]
+    assert all(s.max_steps == 400 and "data.resolution=32" in s.overrides for s in specs)
+    assert exp.rows(ctx)[-1].runs == ["qmf-s0", "qmf-s1", "qmf-s2"]
+    assert exp.protocol(ctx)["seeds"] == [0, 1, 2]
+    assert "mean of its three channels" in exp.protocol(ctx)["grey_output"]  # issue 17
+    t4 = get_experiment("qmf-table4")()
+    assert "grey_output" in t4.protocol(ExperimentContext(tmp_path, "cpu", data="fashion-mnist"))
+    assert "grey_output" not in t4.protocol(ExperimentContext(tmp_path, "cpu"))
     monkeypatch.setattr(fashion_mnist, "PACKAGE_ROOT", tmp_path / "absent")
     (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="cpu"))
-    assert spec.data == "builtin-restore"  # a learnable task without the package
+    assert spec.data == "builtin-restore" and spec.name == "qmf"  # learnable, one seed
     assert exp.protocol(ExperimentContext(out=tmp_path, budget="cpu"))["data"] == "builtin-restore"
     (spec,) = exp.runs(ExperimentContext(out=tmp_path, budget="smoke"))
     assert spec.data == "builtin-edges"
@@ -112,6 +121,34 @@ def test_table3_rows_runs_and_paper_budget(tmp_path, monkeypatch):
     assert spec.preset == "qmf-celeba-attr" and spec.max_steps is None
     with pytest.raises(InputError, match="celeba-attr:ROOT"):
         exp.runs(ExperimentContext(out=tmp_path, budget="paper", data="celeba:/d"))
+
+
+def test_table3_mean_std_over_seeds(tmp_path, monkeypatch):
+    """Three seeds of "Ours": the FSIM cell is the mean +- sample std over the seeds (each
+    seed's spread over the images stays in the note); a failed seed is named, not hidden."""
+    from qagen.methods.qmf import table3
+
+    exp = get_experiment("qmf-table3")()
+    ctx = ExperimentContext(out=tmp_path, budget="cpu", data="fashion-edges:shoes")
+    fsim = {"qmf-s0": 80.0, "qmf-s1": 84.0, "qmf-s2": 88.0}
+
+    def fake(self, ctx, name):
+        cells = {
+            "FSIM": Cell(fsim[name], std=5.0, n=256, protocol={"generator": "raw"}),
+            "FID": Cell(None, reason="no weights"),
+            "IS": Cell(None, reason="no weights"),
+        }
+        return cells, f"FSIM x 100 {fsim[name]:.2f}"
+
+    monkeypatch.setattr(table3.QMFTable3, "_run_cells", fake)
+    ours = exp.evaluate(ctx, exp.rows(ctx))[-1]
+    assert ours.ours["FSIM"].value == pytest.approx(84.0)
+    assert ours.ours["FSIM"].std == pytest.approx(4.0) and ours.ours["FSIM"].n == 3
+    assert ours.ours["FID"].value is None and ours.note.startswith("3 of 3 seeds")
+    assert "qmf-s2: FSIM x 100 88.00" in ours.note
+    ctx.status["qmf-s1"] = "failed: killed"
+    ours = exp.evaluate(ctx, exp.rows(ctx))[-1]
+    assert ours.ours["FSIM"].n == 2 and "qmf-s1: failed: killed" in ours.note
 
 
 @pytest.mark.slow
