@@ -65,7 +65,8 @@ def test_fashion_mnist_cpu_trains_three_seeds_for_a_step_budget(tmp_path):
         label, seed = s.name[len("began-m") :].split("-s")
         assert s.overrides[-1] == f"train.seed={seed}" and "data.resolution=32" in s.overrides
         assert s.max_minutes is None
-        assert s.max_steps == {"02": 90, "03": 90, "11": 250, "12": 250}.get(label, 500)
+        # the paper's proportions, 18k : 100k : 300k
+        assert s.max_steps == {"02": 90, "03": 90, "11": 1500, "12": 1500}.get(label, 500)
     proto = exp.protocol(ctx)
     assert proto["seeds"] == [0, 1, 2] and "no minute cap" in proto["training"]
     one = exp.protocol(ExperimentContext(out=tmp_path, budget="cpu"))
