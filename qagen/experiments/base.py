@@ -34,6 +34,7 @@ __all__ = [
     "mean_std",
     "record_is_reusable",
     "register_experiment",
+    "seed_cells",
     "seed_run_names",
 ]
 
@@ -266,6 +267,35 @@ def seed_run_names(name: str, seeds: Sequence[int]) -> list[str]:
     a one-seed budget keep their plain names), else ``name-s<seed>`` for each seed."""
     seeds = tuple(seeds)
     return [name] if seeds == (0,) else [f"{name}-s{s}" for s in seeds]
+
+
+def seed_cells(
+    ctx: ExperimentContext,
+    runs: Sequence[str],
+    columns: Sequence[str],
+    run_cells: Callable[[str], tuple[dict[str, Cell], str]],
+) -> tuple[dict[str, Cell], list[tuple[str, str]], list[str]]:
+    """One row's cells from its runs (one per seed): ``run_cells(name)`` gives a finished run's
+    cells and note; one run keeps its cells, several give each column's :func:`mean_std`.
+    Returns the cells, ``(name, note)`` of every finished run and ``"name: status"`` of every
+    run that did not finish (where no run finished, every cell is null with those reasons)."""
+    per_seed: list[dict[str, Cell]] = []
+    notes: list[tuple[str, str]] = []
+    failed: list[str] = []
+    for name in runs:
+        status = ctx.status.get(name, "finished")
+        if status != "finished":
+            failed.append(f"{name}: {status}" if len(runs) > 1 else status)
+            continue
+        cells, note = run_cells(name)
+        per_seed.append(cells)
+        notes.append((name, note))
+    if not per_seed:
+        why = "; ".join(failed) or "no finished run"
+        return {c: Cell(None, reason=why) for c in columns}, notes, failed
+    if len(runs) == 1:
+        return per_seed[0], notes, failed
+    return {c: mean_std([p[c] for p in per_seed]) for c in columns}, notes, failed
 
 
 @dataclass(frozen=True)

@@ -57,3 +57,20 @@ def test_seed_run_names():
     assert seed_run_names("began-m12", [0, 1, 2]) == ["began-m12-s0", "began-m12-s1",
                                                       "began-m12-s2"]  # fmt: skip
     assert seed_run_names("qmf", (3,)) == ["qmf-s3"]
+
+
+def test_seed_cells_averages_the_finished_seeds_and_names_the_rest(tmp_path):
+    from qagen.experiments.base import ExperimentContext, seed_cells
+
+    ctx = ExperimentContext(out=tmp_path, budget="cpu")
+    ctx.status["r-s0"] = "failed: killed"
+    vals = {"r-s1": 2.0, "r-s2": 4.0}
+    cells, notes, failed = seed_cells(ctx, ["r-s0", "r-s1", "r-s2"], ["FD"],
+                                      lambda n: ({"FD": Cell(vals[n])}, f"note {n}"))  # fmt: skip
+    assert cells["FD"].value == 3.0 and cells["FD"].std == pytest.approx(2**0.5)
+    assert notes == [("r-s1", "note r-s1"), ("r-s2", "note r-s2")]  # seed 0's note is not claimed
+    assert failed == ["r-s0: failed: killed"]
+    one, _, _ = seed_cells(ctx, ["r-s1"], ["FD"], lambda n: ({"FD": Cell(7.0, std=1.0)}, ""))
+    assert one["FD"].value == 7.0 and one["FD"].std == 1.0  # one run keeps its own cells
+    none, notes, failed = seed_cells(ctx, ["r-s0"], ["FD"], lambda n: ({}, ""))
+    assert none["FD"].value is None and none["FD"].reason == "failed: killed" and notes == []

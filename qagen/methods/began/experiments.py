@@ -27,8 +27,8 @@ from qagen.experiments.base import (
     ExperimentContext,
     Row,
     RunSpec,
-    mean_std,
     register_experiment,
+    seed_cells,
     seed_run_names,
 )
 
@@ -245,24 +245,14 @@ class BEGANTable2(Experiment):
     def evaluate(self, ctx: ExperimentContext, rows: list[Row]) -> list[Row]:
         """Each run's cells (:meth:`_run_cells`); over several seeds their mean +- std."""
         for row in rows:
-            per_seed, notes, failed = [], [], []
-            for name in row.runs:
-                status = ctx.status.get(name, "finished")
-                if status != "finished":
-                    failed.append(f"{name}: {status}" if len(row.runs) > 1 else status)
-                    continue
-                cells, note = self._run_cells(ctx, name)
-                per_seed.append(cells)
-                notes.append(note)
-            if not per_seed:
-                why = "; ".join(failed) or "no finished run"
-                row.ours = {c: Cell(None, reason=why) for c in self.columns}
+            row.ours, notes, failed = seed_cells(ctx, row.runs, self.columns,
+                                                 lambda name: self._run_cells(ctx, name))  # fmt: skip
+            if not notes:
                 continue
             if len(row.runs) == 1:
-                row.ours, parts = per_seed[0], [notes[0]]
+                parts = [notes[0][1]]
             else:
-                row.ours = {c: mean_std([p[c] for p in per_seed]) for c in self.columns}
-                parts = [f"{len(per_seed)} of {len(row.runs)} seeds; seed 0: {notes[0]}"]
+                parts = [f"{len(notes)} of {len(row.runs)} seeds; {notes[0][0]}: {notes[0][1]}"]
             if row.label in _COLLAPSED:
                 parts.append(f"paper: mode collapse {_COLLAPSED[row.label]}")
             row.note = "; ".join(parts + failed)

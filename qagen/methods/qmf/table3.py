@@ -29,8 +29,8 @@ from qagen.experiments.base import (
     Row,
     RunSpec,
     eval_protocol,
-    mean_std,
     register_experiment,
+    seed_cells,
     seed_run_names,
 )
 from qagen.methods.qmf.table4 import GREY_OUTPUT
@@ -158,26 +158,15 @@ class QMFTable3(Experiment):
                 why = "the paper's comparison model, not a qagen recipe"
                 row.ours = {c: Cell(None, reason=why) for c in self.columns}
                 continue
-            per_seed, notes, failed = [], [], []
-            for name in row.runs:
-                status = ctx.status.get(name, "finished")
-                if status != "finished":
-                    failed.append(f"{name}: {status}" if len(row.runs) > 1 else status)
-                    continue
-                cells, note = self._run_cells(ctx, name)
-                per_seed.append(cells)
-                notes.append(note)
-            if not per_seed:
-                why = "; ".join(failed) or "no finished run"
-                row.ours = {c: Cell(None, reason=why) for c in self.columns}
+            row.ours, notes, failed = seed_cells(ctx, row.runs, self.columns,
+                                                 lambda name: self._run_cells(ctx, name))  # fmt: skip
+            if not notes:
                 continue
             if len(row.runs) == 1:
-                row.ours, parts = per_seed[0], [notes[0]]
+                parts = [notes[0][1]]
             else:
-                row.ours = {c: mean_std([p[c] for p in per_seed]) for c in self.columns}
-                parts = [f"{len(per_seed)} of {len(row.runs)} seeds, +- over the seeds"]
-                parts += [f"{name}: {note}" for name, note in zip(row.runs, notes, strict=False)
-                          if note]  # fmt: skip
+                parts = [f"{len(notes)} of {len(row.runs)} seeds, +- over the seeds"]
+                parts += [f"{name}: {note}" for name, note in notes if note]
             row.note = "; ".join(parts + failed)
         return rows
 

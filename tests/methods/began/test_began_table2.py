@@ -116,7 +116,7 @@ def test_seeds_are_averaged_and_the_claims_tested_on_them(tmp_path, monkeypatch)
     cell = r12.ours["l1_M"]
     assert cell.value == pytest.approx(0.11) and cell.std == pytest.approx(0.01)
     assert cell.n == 3 and cell.values == pytest.approx((0.10, 0.11, 0.12))
-    assert r12.note.startswith("3 of 3 seeds; seed 0: 500 steps, seed 0")
+    assert r12.note.startswith("3 of 3 seeds; began-m12-s0: 500 steps, seed 0")
     r05 = next(r for r in rows if r.label == "05")
     assert r05.ours["l1_M"].n == 2 and "began-m05-s1: failed: out of memory" in r05.note
     v = {(x["column"], x["worse"]): x for x in verdicts(exp.claims(ctx), rows)}
